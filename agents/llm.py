@@ -1,0 +1,271 @@
+"""Chat-model factory: a registry name in, a LangChain chat model out.
+
+Backends are pluggable (``BACKENDS``): Ollama through ``ChatOllama`` for
+production, the embedded llama.cpp model offline. ``backend="auto"`` uses Ollama
+when its API answers within the probe timeout, otherwise the embedded model, and
+``choose_backend`` says which and why.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+
+from agents.embedded import (
+    EMBEDDED_MODEL_NAME,
+    EmbeddedChatModel,
+    EmbeddedModelMissingError,
+    default_gguf_path,
+)
+from knowledge.ollama_api import OllamaUnreachableError, list_ollama_models, ollama_version
+
+__all__ = [
+    "BACKENDS",
+    "BackendChoice",
+    "ChatBackend",
+    "LLMConfig",
+    "ModelError",
+    "ModelNotFoundError",
+    "ModelRef",
+    "ModelTimeoutError",
+    "ModelUnavailableError",
+    "as_model_error",
+    "choose_backend",
+    "create_chat_model",
+    "invoke_model",
+    "model_identity",
+    "resolve_model",
+]
+
+BackendName = Literal["ollama", "embedded"]
+
+
+@dataclass(frozen=True)
+class LLMConfig:
+    """What the factory needs to know; built from ``neuroforge.settings.Settings``."""
+
+    backend: Literal["auto", "ollama", "embedded"] = "auto"
+    ollama_base_url: str = "http://localhost:11434"
+    ollama_headers: dict[str, str] = field(default_factory=dict)
+    ollama_timeout_s: float = 120.0
+    probe_timeout_s: float = 1.0
+    default_model: str | None = None
+    embedded_model_path: str | None = None
+    embedded_n_ctx: int = 2048
+    embedded_n_threads: int = 2
+    max_tokens: int = 512
+
+
+@dataclass(frozen=True)
+class BackendChoice:
+    """The backend in force and the reason it was chosen."""
+
+    backend: BackendName
+    reason: str
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A resolved model: its name, backend and where it lives (URL or file)."""
+
+    name: str
+    backend: BackendName
+    location: str
+
+
+class ModelError(RuntimeError):
+    """A model call failed in a way the caller can handle; names the model and where it lives."""
+
+    def __init__(self, model: str, location: str, reason: str) -> None:
+        super().__init__(f"model {model!r} at {location}: {reason}")
+        self.model, self.location, self.reason = model, location, reason
+
+
+class ModelUnavailableError(ModelError):
+    """The model's backend is down or refused the call; fall back or retry later."""
+
+
+class ModelNotFoundError(ModelUnavailableError):
+    """The backend answers but does not have this model."""
+
+
+class ModelTimeoutError(ModelUnavailableError):
+    """The backend took longer than the configured timeout."""
+
+
+_PROBE_CACHE: dict[tuple[str, float], tuple[float, BackendChoice]] = {}
+_PROBE_TTL_S = 30.0
+
+
+def choose_backend(config: LLMConfig) -> BackendChoice:
+    """Which backend serves models now. ``auto`` probes Ollama (cached for 30 s)."""
+    if config.backend == "embedded":
+        return BackendChoice("embedded", "backend=embedded is configured")
+    if config.backend == "ollama":
+        return BackendChoice("ollama", f"backend=ollama is configured ({config.ollama_base_url})")
+    key = (config.ollama_base_url, config.probe_timeout_s)
+    cached = _PROBE_CACHE.get(key)
+    if cached and time.monotonic() - cached[0] < _PROBE_TTL_S:
+        return cached[1]
+    try:
+        version = ollama_version(
+            config.ollama_base_url, config.probe_timeout_s, config.ollama_headers or None
+        )
+        choice = BackendChoice(
+            "ollama", f"Ollama {version} answered at {config.ollama_base_url}"
+        )
+    except OllamaUnreachableError as exc:
+        choice = BackendChoice("embedded", f"{exc}; using the embedded {EMBEDDED_MODEL_NAME}")
+    _PROBE_CACHE[key] = (time.monotonic(), choice)
+    return choice
+
+
+def _embedded_ref(config: LLMConfig) -> ModelRef:
+    path = config.embedded_model_path or str(default_gguf_path())
+    return ModelRef(EMBEDDED_MODEL_NAME, "embedded", path)
+
+
+def resolve_model(name: str | None, config: LLMConfig) -> ModelRef:
+    """Turn a registry name (or ``None`` for the default) into a ``ModelRef``.
+
+    ``embedded`` / ``smollm2-135m`` name the embedded model; ``ollama:NAME`` forces
+    Ollama; any other name is an Ollama model.
+    """
+    wanted = (name or config.default_model or "").strip()
+    if wanted in ("embedded", EMBEDDED_MODEL_NAME):
+        return _embedded_ref(config)
+    if wanted.startswith("ollama:"):
+        wanted = wanted.removeprefix("ollama:")
+        if not wanted:
+            raise ValueError("'ollama:' needs a model name after the colon, e.g. ollama:llama3.2")
+        return ModelRef(wanted, "ollama", config.ollama_base_url)
+    choice = choose_backend(config)
+    if not wanted or wanted == "auto":
+        if choice.backend == "embedded":
+            return _embedded_ref(config)
+        installed = list_ollama_models(config.ollama_base_url, 5.0, config.ollama_headers or None)
+        if not installed:
+            raise ModelNotFoundError(
+                "(default)", config.ollama_base_url, "Ollama has no models; run `ollama pull NAME`"
+            )
+        return ModelRef(installed[0].name, "ollama", config.ollama_base_url)
+    if config.backend == "embedded":
+        raise ModelNotFoundError(
+            wanted,
+            "embedded backend",
+            "only the embedded model is available with backend=embedded; "
+            "set NEUROFORGE_BACKEND=auto or ollama to use Ollama models",
+        )
+    return ModelRef(wanted, "ollama", config.ollama_base_url)
+
+
+class ChatBackend(ABC):
+    """Builds chat models for one kind of model server."""
+
+    @abstractmethod
+    def create(
+        self, ref: ModelRef, config: LLMConfig, temperature: float, max_tokens: int
+    ) -> BaseChatModel:
+        """A chat model for ``ref``."""
+
+
+class OllamaBackend(ChatBackend):
+    """Ollama through ``langchain-ollama``."""
+
+    def create(
+        self, ref: ModelRef, config: LLMConfig, temperature: float, max_tokens: int
+    ) -> BaseChatModel:
+        from langchain_ollama import ChatOllama
+
+        return ChatOllama(
+            model=ref.name,
+            base_url=ref.location,
+            temperature=temperature,
+            num_predict=max_tokens,
+            client_kwargs={"timeout": config.ollama_timeout_s, "headers": config.ollama_headers},
+        )
+
+
+class EmbeddedBackend(ChatBackend):
+    """The in-process llama.cpp model."""
+
+    def create(
+        self, ref: ModelRef, config: LLMConfig, temperature: float, max_tokens: int
+    ) -> BaseChatModel:
+        return EmbeddedChatModel(
+            model_path=ref.location,
+            n_ctx=config.embedded_n_ctx,
+            n_threads=config.embedded_n_threads,
+            temperature=temperature,
+            max_tokens=max_tokens,
+        )
+
+
+BACKENDS: dict[str, ChatBackend] = {"ollama": OllamaBackend(), "embedded": EmbeddedBackend()}
+
+
+def create_chat_model(
+    name: str | None,
+    config: LLMConfig,
+    *,
+    temperature: float = 0.7,
+    max_tokens: int | None = None,
+) -> BaseChatModel:
+    """A chat model for registry name ``name`` (``None``: the default model)."""
+    ref = resolve_model(name, config)
+    return BACKENDS[ref.backend].create(ref, config, temperature, max_tokens or config.max_tokens)
+
+
+def model_identity(model: BaseChatModel) -> tuple[str, str]:
+    """(name, location) of a chat model, for error messages and records."""
+    if isinstance(model, EmbeddedChatModel):
+        return model.model_name, model.model_path
+    name = getattr(model, "model", None) or getattr(model, "model_name", None)
+    location = getattr(model, "base_url", None) or "in-process"
+    return str(name or type(model).__name__), str(location)
+
+
+def as_model_error(exc: BaseException, model: BaseChatModel) -> ModelError | None:
+    """The typed ``ModelError`` for a backend failure; ``None`` when ``exc`` is something else."""
+    import httpx
+
+    name, location = model_identity(model)
+    if isinstance(exc, ModelError):
+        return exc
+    if isinstance(exc, httpx.TimeoutException):
+        return ModelTimeoutError(name, location, f"no reply in time ({type(exc).__name__})")
+    if isinstance(exc, httpx.HTTPError | ConnectionError):
+        return ModelUnavailableError(name, location, f"cannot connect ({exc})")
+    if isinstance(exc, EmbeddedModelMissingError):
+        return ModelUnavailableError(name, location, str(exc))
+    try:
+        from ollama import ResponseError
+    except ImportError:  # pragma: no cover - langchain-ollama always brings ollama
+        return None
+    if isinstance(exc, ResponseError):
+        if exc.status_code == 404:
+            return ModelNotFoundError(
+                name, location, f"not installed on this Ollama host ({exc.error}); "
+                f"run `ollama pull {name}`"
+            )
+        return ModelUnavailableError(name, location, f"HTTP {exc.status_code}: {exc.error}")
+    return None
+
+
+def invoke_model(model: BaseChatModel, messages: Sequence[BaseMessage], **kwargs: Any) -> AIMessage:
+    """``model.invoke`` with backend failures turned into ``ModelError``s."""
+    try:
+        reply = model.invoke(list(messages), **kwargs)
+    except Exception as exc:
+        typed = as_model_error(exc, model)
+        if typed is None:
+            raise
+        raise typed from exc
+    assert isinstance(reply, AIMessage)
+    return reply

@@ -1,0 +1,7 @@
+"""Performance harness: one module a figure, each with ``run() -> dict``; JSON out.
+
+``python -m benchmarks [NAME ...]`` (or ``make bench``) runs them and writes
+``benchmarks/results/NAME.json``.
+"""
+
+__all__ = ["cli_startup", "embedded_speed", "structured_probes"]

@@ -1,0 +1,3 @@
+"""graphs layer (filled by later work)."""
+
+__all__: list[str] = []

@@ -1,0 +1,158 @@
+"""Engines, sessions and schema migrations for the knowledge store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+__all__ = [
+    "Database",
+    "DatabaseError",
+    "current_revision",
+    "head_revision",
+    "open_database",
+    "upgrade_database",
+]
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+class DatabaseError(RuntimeError):
+    """The knowledge store cannot be opened or upgraded; the message says why."""
+
+
+@dataclass(frozen=True)
+class Database:
+    """An engine and its session factory."""
+
+    engine: Engine
+    sessions: sessionmaker[Session]
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session that commits on success and rolls back on error."""
+        session = self.sessions()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    @property
+    def url(self) -> str:
+        """The URL with any password hidden."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Foreign keys are off by default in SQLite; WAL lets readers and a writer coexist.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def _alembic_config(connection: Any) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    """The newest schema revision this code knows."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+    assert head is not None, "no migrations found"
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at, ``None`` when it has no schema yet."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade_database(engine: Engine, revision: str = "head") -> str:
+    """Apply every migration up to ``revision``; returns the revision reached."""
+    from alembic import command
+
+    with engine.begin() as connection:
+        if inspect(connection).has_table("runs") and not inspect(connection).has_table(
+            "alembic_version"
+        ):
+            raise DatabaseError(
+                f"{engine.url.render_as_string(hide_password=True)} has NeuroForge tables but "
+                "no schema version; it was not created by NeuroForge's migrations. "
+                "Move it aside or point NEUROFORGE_DATABASE_URL elsewhere."
+            )
+        command.upgrade(_alembic_config(connection), revision)
+    reached = current_revision(engine)
+    assert reached is not None
+    return reached
+
+
+def open_database(url: str, *, upgrade: bool = True) -> Database:
+    """Connect to ``url`` (any SQLAlchemy URL) and bring its schema to head.
+
+    Raises ``DatabaseError`` with a readable reason when the URL is malformed, the
+    server is unreachable, or the database is newer than this code.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise DatabaseError(f"not a database URL: {url!r} ({exc})") from exc
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        folder = Path(parsed.database).expanduser().parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DatabaseError(f"cannot create {folder} for the database: {exc}") from exc
+    try:
+        engine = create_engine(parsed, future=True)
+    except (ArgumentError, ImportError) as exc:
+        raise DatabaseError(f"cannot use database URL {parsed!r}: {exc}") from exc
+    if parsed.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    try:
+        if upgrade:
+            _upgrade_if_needed(engine)
+        else:
+            current_revision(engine)
+    except OperationalError as exc:
+        raise DatabaseError(f"cannot open database {parsed!r}: {exc.orig}") from exc
+    except SQLAlchemyError as exc:
+        raise DatabaseError(f"database {parsed!r} failed: {exc}") from exc
+    return Database(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))
+
+
+def _upgrade_if_needed(engine: Engine) -> None:
+    current, head = current_revision(engine), head_revision()
+    if current == head:
+        return
+    from alembic.script import ScriptDirectory
+
+    known = {rev.revision for rev in ScriptDirectory(str(MIGRATIONS_DIR)).walk_revisions()}
+    if current is not None and current not in known:
+        raise DatabaseError(
+            f"the database is at schema revision {current!r}, which this version of "
+            "NeuroForge does not know (it was written by a newer version). Upgrade NeuroForge."
+        )
+    upgrade_database(engine)

@@ -1,0 +1,5 @@
+"""``python -m neuroforge``."""
+
+from neuroforge.cli import main
+
+main()

