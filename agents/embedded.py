@@ -39,6 +39,7 @@ __all__ = [
     "EmbeddedChatModel",
     "EmbeddedModelMissingError",
     "default_gguf_path",
+    "grammar_schema",
     "load_llama",
 ]
 
@@ -85,11 +86,48 @@ def load_llama(path: str, n_ctx: int, n_threads: int) -> _LoadedModel:
     return _LoadedModel(llama)
 
 
+# Integer ranges up to this many values become enums, which the grammar can enforce.
+_MAX_ENUM_RANGE = 21
+# llama.cpp unrolls string bounds into nested rules and refuses past ~1,000 characters
+# ("exceeds sane defaults"); 500 compiles and still stops rambling strings.
+_MAX_GRAMMAR_STRING = 500
+
+
+def grammar_schema(schema: Any) -> Any:
+    """``schema`` rewritten into what llama.cpp's grammar compiler handles well.
+
+    Every string gets a length bound of at most 500 characters: unbounded strings
+    let a small model ramble to ``max_tokens``, and the compiler rejects long
+    bounds. Pydantic still checks the schema's own bounds after parsing. Small
+    integer ranges become enums, because the compiler ignores ``minimum`` and
+    ``maximum`` and a 135M model drifts out of range.
+    """
+    if isinstance(schema, list):
+        return [grammar_schema(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    # "title"/"description" are metadata only when their value is text: inside
+    # "properties" the same words can name fields, whose values are schemas.
+    out = {k: grammar_schema(v) for k, v in schema.items()
+           if not (k in ("title", "description") and isinstance(v, str))}
+    if schema.get("type") == "string" and "enum" not in schema:
+        out["maxLength"] = min(int(schema.get("maxLength", _MAX_GRAMMAR_STRING)),
+                               _MAX_GRAMMAR_STRING)
+        out["minLength"] = min(int(schema.get("minLength", 0)), out["maxLength"])
+    low, high = schema.get("minimum"), schema.get("maximum")
+    if (schema.get("type") == "integer" and isinstance(low, int) and isinstance(high, int)
+            and 0 <= high - low < _MAX_ENUM_RANGE):
+        return {"enum": list(range(low, high + 1))}
+    return out
+
+
 @lru_cache(maxsize=64)
 def _grammar_for(schema_json: str) -> Any:
     from llama_cpp import LlamaGrammar
 
-    return LlamaGrammar.from_json_schema(schema_json, verbose=False)
+    return LlamaGrammar.from_json_schema(
+        json.dumps(grammar_schema(json.loads(schema_json))), verbose=False
+    )
 
 
 def _role_of(message: BaseMessage) -> str:

@@ -33,7 +33,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(db_app, name="db")
 
 console = Console()
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True)  # never break paths in messages
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
 
 
@@ -221,16 +221,121 @@ def doctor(as_json: JsonFlag = False) -> None:
 
 
 @app.command()
-def demo() -> None:
-    """The main job on the embedded model: health check, then a model profile."""
-    current = settings().model_copy(update={"backend": "embedded"})
-    console.rule("NeuroForge demo (embedded model, offline)")
-    from neuroforge.doctor import run_checks
+def optimize(
+    prompt: Annotated[str, typer.Argument(help="The prompt to improve, or - to read stdin.")]
+    = "",
+    task: Annotated[str | None, typer.Option(help="Labelled task file (JSONL {input, output}, "
+                                             "BIG-Bench Hard or instruction-induction JSON).")]
+    = None,
+    generations: Annotated[int, typer.Option(help="Evolution generations.")] = 3,
+    population: Annotated[int, typer.Option(help="Candidates per generation.")] = 4,
+    voters: Annotated[int, typer.Option(help="Validators voting on each candidate.")] = 3,
+    min_agreement: Annotated[float, typer.Option(help="Share of votes needed (0-1].")] = 0.5,
+    vote_rule: Annotated[str, typer.Option(help="majority, supermajority, score, borda, "
+                                           "reliability.")] = "majority",
+    debate_rounds: Annotated[int, typer.Option(help="Re-votes when no consensus.")] = 1,
+    budget: Annotated[int | None, typer.Option(help="Most model calls to spend.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for splits and operators.")] = 0,
+    resume: Annotated[str | None, typer.Option(help="Resume an interrupted run by id.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Improve a prompt: analysts, rewrites, validator votes and evolution; prints the result."""
+    from agents.llm import ModelError
+    from graphs.optimize import OptimizeInputError, resolve_options
+    from knowledge.datasets import TaskFileError, load_task
+    from knowledge.db import DatabaseError
+    from neuroforge.optimize_cli import read_prompt, render_result, run_optimize
 
-    for c in run_checks(current):
-        console.print(f"{c.status:4} {c.name}: {c.detail}", highlight=False)
-    summaries, _ = _discover_and_sync(current)
-    console.print(f"registry: {', '.join(s.name for s in summaries)}")
+    current = settings()
+    state: dict[str, Any] | None = None
+    if not resume:
+        state = {"prompt": read_prompt(prompt), "task": task, "generations": generations,
+                 "population": population, "voters": voters, "min_agreement": min_agreement,
+                 "vote_rule": vote_rule, "debate_rounds": debate_rounds, "seed": seed,
+                 "budget": budget or current.budgets.max_model_calls}
+        try:
+            resolve_options(state)  # type: ignore[arg-type]
+            if task:
+                load_task(task)
+        except (OptimizeInputError, TaskFileError) as exc:
+            fail(str(exc), 2)
+    try:
+        result = run_optimize(current, state, resume=resume,
+                              progress=None if as_json else errors)
+    except KeyboardInterrupt:
+        fail("interrupted; progress is saved. Continue with "
+             f"`neuroforge optimize --resume {resume or '<run id shown above>'}`", 130)
+    except (LookupError, DatabaseError, ModelError) as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(result)
+    else:
+        render_result(console, result)
+
+
+@app.command()
+def lineage(
+    run_id: Annotated[str, typer.Argument(help="Run id printed by `neuroforge optimize`.")],
+    mermaid: Annotated[bool, typer.Option("--mermaid", help="Print a mermaid flowchart.")]
+    = False,
+) -> None:
+    """Print the prompt lineage of an optimization run as a tree (or mermaid)."""
+    from knowledge.lineage import LineageError, lineage_graph, lineage_mermaid, lineage_text
+    from neuroforge.runtime import open_store
+
+    with open_store(settings()).session() as session:
+        try:
+            graph = lineage_graph(session, run_id)
+        except LineageError as exc:
+            fail(str(exc), 2)
+    sys.stdout.write((lineage_mermaid(graph) if mermaid else lineage_text(graph)) + "\n")
+
+
+@app.command()
+def runs(
+    limit: Annotated[int, typer.Option(min=1, help="How many, newest first.")] = 20,
+    as_json: JsonFlag = False,
+) -> None:
+    """List recent runs of every graph."""
+    from sqlalchemy import select
+
+    from knowledge.schema import Run
+    from neuroforge.runtime import open_store
+
+    with open_store(settings()).session() as session:
+        rows = session.scalars(select(Run).order_by(Run.started_at.desc()).limit(limit)).all()
+        data: list[dict[str, Any]] = [{"id": r.id, "graph": r.graph, "status": r.status,
+                 "started_at": r.started_at.isoformat(), "seconds": r.seconds,
+                 "calls_used": r.calls_used} for r in rows]
+    if as_json:
+        print_json({"runs": data})
+        return
+    table = Table("run", "graph", "status", "started", "seconds", "calls")
+    for r in data:
+        table.add_row(r["id"], r["graph"], r["status"], r["started_at"][:19],
+                      "-" if r["seconds"] is None else f"{r['seconds']:.1f}", str(r["calls_used"]))
+    console.print(table)
+
+
+DEMO_PROMPT = "Write about dogs."
+
+
+@app.command()
+def demo() -> None:
+    """The main job offline: optimize a prompt with the embedded model, then show its lineage."""
+    from neuroforge.doctor import run_checks
+    from neuroforge.optimize_cli import render_result, run_optimize
+
+    current = settings().model_copy(update={"backend": "embedded"})
+    console.rule("NeuroForge demo: prompt optimization on the embedded model (offline)")
+    for check in run_checks(current):
+        console.print(f"{check.status:4} {check.name}: {check.detail}", highlight=False)
+    console.print(f"\noptimizing: [bold]{DEMO_PROMPT}[/]\n")
+    state = {"prompt": DEMO_PROMPT, "generations": 2, "population": 3, "voters": 3,
+             "budget": 120}
+    result = run_optimize(current, state, resume=None, progress=errors)
+    render_result(console, result)
+    lineage(result["run_id"], mermaid=False)
 
 
 def main() -> None:

@@ -5,17 +5,29 @@ Lower layers never import ``neuroforge``; this module is where settings meet the
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 from neuroforge.settings import Settings
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
+    from langgraph.checkpoint.base import BaseCheckpointSaver
 
     from agents.llm import LLMConfig
+    from graphs.optimize import OptimizeDeps
     from knowledge.db import Database
 
-__all__ = ["chat_model_for_role", "embedded_identity", "llm_config", "open_store"]
+__all__ = [
+    "chat_model_for_role",
+    "checkpointer",
+    "embedded_identity",
+    "llm_config",
+    "model_factory",
+    "open_store",
+    "optimize_deps",
+]
 
 
 def llm_config(settings: Settings) -> LLMConfig:
@@ -66,3 +78,44 @@ def chat_model_for_role(settings: Settings, role: str, name: str | None = None) 
         llm_config(settings),
         temperature=settings.temperature_for(role),
     )
+
+
+def model_factory(settings: Settings) -> Callable[[str, float | None], BaseChatModel]:
+    """``(role, temperature) -> chat model`` for graph nodes; models are built once per pair."""
+    from agents.llm import create_chat_model
+
+    config = llm_config(settings)
+    built: dict[tuple[str, float], BaseChatModel] = {}
+
+    def model_for(role: str, temperature: float | None = None) -> BaseChatModel:
+        key = (role, settings.temperature_for(role) if temperature is None else temperature)
+        if key not in built:
+            built[key] = create_chat_model(settings.model_for(role), config, temperature=key[1])
+        return built[key]
+
+    return model_for
+
+
+def optimize_deps(settings: Settings, store: Database | None = None) -> OptimizeDeps:
+    """Everything the optimize graph needs, from settings."""
+    from graphs.optimize import OptimizeDeps
+
+    return OptimizeDeps(model_for=model_factory(settings), store=store or open_store(settings),
+                        attempts=settings.budgets.structured_attempts)
+
+
+@contextmanager
+def checkpointer(settings: Settings) -> Iterator[BaseCheckpointSaver[Any]]:
+    """The SQLite checkpointer under the data directory (resumable runs and sessions)."""
+    import sqlite3
+
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(settings.checkpoint_path, check_same_thread=False)
+    try:
+        saver = SqliteSaver(connection)
+        saver.setup()
+        yield saver
+    finally:
+        connection.close()

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class ScriptedChatModel(GenericFakeChatModel):
@@ -46,3 +48,40 @@ class ScriptedChatModel(GenericFakeChatModel):
             return schema.model_validate(message.tool_calls[0]["args"])
 
         return self | RunnableLambda(parse)
+
+
+class FunctionChatModel(BaseChatModel):
+    """Answers each call with ``respond(messages)``; thread-safe, records calls.
+
+    LangGraph runs ``Send`` branches on threads, so graph tests need a fake whose
+    reply depends on what it was asked, not on call order.
+    """
+
+    respond: Callable[[list[BaseMessage]], str | Exception]
+    name_: str = "fake"
+    calls: list[list[BaseMessage]] = Field(default_factory=list)
+    lock: Any = Field(default_factory=threading.Lock)
+
+    model_config = {"arbitrary_types_allowed": True}
+
+    @property
+    def _llm_type(self) -> str:
+        return "function-fake"
+
+    @property
+    def model_name(self) -> str:
+        return self.name_
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        with self.lock:
+            self.calls.append(list(messages))
+        reply = self.respond(list(messages))
+        if isinstance(reply, Exception):
+            raise reply
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=reply))])

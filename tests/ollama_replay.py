@@ -47,7 +47,10 @@ class OllamaReplay:
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.wfile.write(data)
+                except BrokenPipeError:  # the client timed out first, as a test intends
+                    pass
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
                 self._serve("GET")

@@ -1,3 +1,6 @@
-"""tools layer (filled by later work)."""
+"""LangChain tools the agents call, and the functions behind them.
 
-__all__: list[str] = []
+Tools import nothing from agents, graphs or neuroforge.
+"""
+
+__all__ = ["prompt_eval"]

@@ -1,0 +1,80 @@
+"""Creative: proposes rewrites that differ in kind, not just in wording."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import HumanMessage, SystemMessage
+
+from agents.prompts import CREATIVE_SYSTEM, CREATIVE_USER, REWRITE_STYLES, quote_prompt
+from agents.schemas import Finding, RewriteReply
+from agents.structured import structured_reply
+
+__all__ = ["PARAPHRASE_JACCARD", "format_findings", "is_distinct", "propose_rewrite", "word_set"]
+
+# Two prompts sharing this share of their content words are paraphrases of each other.
+PARAPHRASE_JACCARD = 0.7
+_WORD = re.compile(r"[a-z0-9']+")
+_STOP = frozenset(
+    "a an the of to and or in on for with is are be it this that as by your you".split()
+)
+
+
+def word_set(text: str) -> frozenset[str]:
+    """Content words of ``text`` (lower-case, stop words dropped)."""
+    return frozenset(w for w in _WORD.findall(text.lower()) if w not in _STOP)
+
+
+def _jaccard(a: str, b: str) -> float:
+    wa, wb = word_set(a), word_set(b)
+    return len(wa & wb) / len(wa | wb) if wa | wb else 1.0
+
+
+def is_distinct(
+    text: str,
+    others: Sequence[str],
+    similarity: Callable[[str, str], float] = _jaccard,
+    threshold: float = PARAPHRASE_JACCARD,
+) -> bool:
+    """True when ``text`` is not a paraphrase (or copy) of any of ``others``."""
+    return bool(text.strip()) and all(similarity(text, other) < threshold for other in others)
+
+
+def format_findings(findings: Sequence[Finding]) -> str:
+    """Findings as short numbered lines for a prompt."""
+    if not findings:
+        return "(no findings)"
+    return "\n".join(
+        f"{f.id} [{f.perspective}, severity {f.severity}]: {f.issue} -> {f.suggestion}"
+        for f in findings
+    )
+
+
+def propose_rewrite(
+    model: BaseChatModel,
+    prompt: str,
+    findings: Sequence[Finding],
+    style_index: int,
+    existing: Sequence[str],
+    *,
+    attempts: int = 3,
+) -> tuple[RewriteReply, int]:
+    """One rewrite of ``prompt`` in style ``style_index`` and the calls it took."""
+    style = REWRITE_STYLES[style_index % len(REWRITE_STYLES)]
+    # Existing versions may carry the same injected text as the original: quote them too.
+    listed = "\n".join(quote_prompt(text[:300]) for text in existing) or "(none yet)"
+    messages = [
+        SystemMessage(CREATIVE_SYSTEM),
+        HumanMessage(CREATIVE_USER.format(quoted=quote_prompt(prompt),
+                                          findings=format_findings(findings),
+                                          style=style, existing=listed)),
+    ]
+    reply = structured_reply(model, messages, RewriteReply, max_attempts=attempts)
+    known = {f.id for f in findings}
+    value = reply.value.model_copy(
+        update={"prompt": reply.value.prompt.strip(),
+                "addresses": [a for a in reply.value.addresses if a in known]}
+    )
+    return value, reply.attempts

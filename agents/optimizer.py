@@ -1,0 +1,130 @@
+"""Optimizer: evolutionary refinement of prompts across generations.
+
+Operators, each producing a new prompt text from parents:
+- ``mutate_with_feedback``: the model rewrites a parent using reviewers' rationales;
+- ``crossover``: sentences of two parents interleaved (deterministic given the rng);
+- ``add_output_constraint``: states the expected answer form, which small target
+  models need most (tasks with extracted answers only);
+- ``apply_pattern``: a well-known prompt pattern (role, structure, length, steps)
+  for open-ended prompts;
+- ``add_demonstrations``: appends solved examples from the *train* split (never
+  dev or test), the few-shot move of APE/DSPy-style optimizers.
+Selection keeps elites; ``plateaued`` decides when scores stopped improving.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Sequence
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import HumanMessage, SystemMessage
+
+from agents.prompts import CREATIVE_SYSTEM, MUTATION_USER, quote_prompt
+from agents.schemas import Candidate, RewriteReply
+from agents.structured import structured_reply
+from knowledge.datasets import Example
+
+__all__ = [
+    "OUTPUT_CONSTRAINT",
+    "PATTERNS",
+    "add_demonstrations",
+    "add_output_constraint",
+    "apply_pattern",
+    "crossover",
+    "fitness",
+    "mutate_with_feedback",
+    "next_patterns",
+    "plateaued",
+    "select_elites",
+]
+
+OUTPUT_CONSTRAINT = "Answer with only the answer itself, on one line, with no explanation."
+# Well-known prompt patterns for open-ended prompts (no labelled task to measure on).
+PATTERNS: dict[str, tuple[str, str]] = {
+    "role": ("You are a knowledgeable expert who writes clearly. ", ""),
+    "structure": ("", " Organize the answer with a short title and bullet points."),
+    "length": ("", " Keep the answer under 150 words."),
+    "steps": ("", " Think step by step, then give the final answer."),
+}
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+def mutate_with_feedback(
+    model: BaseChatModel, text: str, feedback: Sequence[str], *, attempts: int = 3
+) -> tuple[str, int]:
+    """A rewrite of ``text`` that answers the reviewers' ``feedback``; (text, calls)."""
+    notes = "\n".join(f"- {f[:200]}" for f in feedback if f.strip()) or "- make it clearer"
+    messages = [
+        SystemMessage(CREATIVE_SYSTEM),
+        HumanMessage(MUTATION_USER.format(quoted=quote_prompt(text), feedback=notes)),
+    ]
+    reply = structured_reply(model, messages, RewriteReply, max_attempts=attempts)
+    return reply.value.prompt.strip(), reply.attempts
+
+
+def crossover(a: str, b: str, rng: random.Random) -> str:
+    """Sentences of ``a`` and ``b`` interleaved, each kept or dropped at random, no repeats."""
+    first, second = _SENTENCE.split(a.strip()), _SENTENCE.split(b.strip())
+    chosen: list[str] = []
+    for index in range(max(len(first), len(second))):
+        for pool in (first, second) if rng.random() < 0.5 else (second, first):
+            if index < len(pool) and pool[index] not in chosen and rng.random() < 0.75:
+                chosen.append(pool[index])
+    return " ".join(chosen) or a
+
+
+def add_output_constraint(text: str) -> str:
+    """``text`` with the one-line answer constraint appended (once)."""
+    return text if OUTPUT_CONSTRAINT in text else f"{text.rstrip()}\n{OUTPUT_CONSTRAINT}"
+
+
+def apply_pattern(text: str, name: str) -> str:
+    """``text`` with the prompt pattern ``name`` (see ``PATTERNS``) applied once."""
+    prefix, suffix = PATTERNS[name]
+    if (prefix and prefix.strip() in text) or (suffix and suffix.strip() in text):
+        return text
+    return f"{prefix}{text.rstrip()}{suffix}"
+
+
+def next_patterns(text: str) -> list[str]:
+    """Names of the patterns not yet applied to ``text``, in a fixed order."""
+    return [name for name in PATTERNS if apply_pattern(text, name) != text]
+
+
+def add_demonstrations(
+    text: str, train: Sequence[Example], count: int, rng: random.Random
+) -> str:
+    """``text`` followed by ``count`` solved examples drawn from ``train``."""
+    if not train or count < 1:
+        return text
+    picked = rng.sample(list(train), min(count, len(train)))
+    shots = "\n".join(f"Input: {e.input}\nOutput: {e.output}" for e in picked)
+    base = text.split("\n\nExamples:\n", 1)[0]
+    return f"{base.rstrip()}\n\nExamples:\n{shots}"
+
+
+def fitness(candidate: Candidate, consensus_scores: dict[str, float]) -> float:
+    """Dev accuracy when the task measured one, otherwise the validators' score (0-1)."""
+    if candidate.dev_score is not None:
+        return candidate.dev_score
+    return consensus_scores.get(candidate.id, 0.0)
+
+
+def select_elites(
+    candidates: Sequence[Candidate], consensus_scores: dict[str, float], count: int
+) -> list[Candidate]:
+    """The ``count`` fittest candidates; ties favour the earlier (older) candidate."""
+    ranked = sorted(enumerate(candidates),
+                    key=lambda pair: (-fitness(pair[1], consensus_scores), pair[0]))
+    return [candidate for _, candidate in ranked[:count]]
+
+
+def plateaued(best_by_generation: Sequence[float], patience: int = 1,
+              epsilon: float = 1e-3) -> bool:
+    """True when the best score has not risen by ``epsilon`` for ``patience`` generations."""
+    if len(best_by_generation) <= patience:
+        return False
+    before = max(best_by_generation[:-patience])
+    return max(best_by_generation[-patience:]) < before + epsilon

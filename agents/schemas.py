@@ -1,0 +1,96 @@
+"""Pydantic shapes of what agents say: model-facing replies and the records built from them.
+
+Model-facing replies (``*Reply``) are small and bounded so a 135M model can fill
+them under a grammar; records add the fields code fills in (ids, voter names).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+__all__ = [
+    "Ballot",
+    "BallotReply",
+    "Candidate",
+    "ConsensusOutcome",
+    "Finding",
+    "FindingReply",
+    "RewriteReply",
+]
+
+Decision = Literal["accept", "reject", "abstain"]
+
+
+class FindingReply(BaseModel):
+    """What the analyst model writes for one perspective."""
+
+    issue: str = Field(max_length=240, description="the main problem seen from this perspective")
+    evidence: str = Field(max_length=240, description="words quoted from the prompt that show it")
+    severity: int = Field(ge=1, le=5, description="1 minor to 5 severe")
+    suggestion: str = Field(max_length=240, description="one concrete change that fixes it")
+
+
+class Finding(FindingReply):
+    """A finding with its perspective and a short id (F1, F2, ...)."""
+
+    id: str
+    perspective: str
+
+
+class RewriteReply(BaseModel):
+    """What the creative model writes for one candidate."""
+
+    prompt: str = Field(min_length=1, max_length=1500, description="the complete rewritten prompt")
+    addresses: list[str] = Field(
+        default_factory=list, max_length=5, description="ids of the findings it fixes, e.g. F1"
+    )
+
+
+class BallotReply(BaseModel):
+    """What a validator model writes about one candidate."""
+
+    score: int = Field(ge=0, le=10, description="quality from 0 (useless) to 10 (excellent)")
+    decision: Literal["accept", "reject"] = Field(description="accept if better than the original")
+    rationale: str = Field(max_length=300, description="one or two sentences of reasons")
+
+
+class Candidate(BaseModel):
+    """A prompt version under optimization."""
+
+    id: str
+    text: str
+    origin: Literal["original", "rewrite", "mutation", "crossover", "demonstrations"]
+    generation: int = 0
+    parents: list[str] = Field(default_factory=list)
+    addresses: list[str] = Field(default_factory=list)
+    note: str = ""
+    dev_score: float | None = None
+
+
+class Ballot(BaseModel):
+    """One voter's vote on one candidate in one round; invalid when the voter failed."""
+
+    voter: str
+    candidate_id: str
+    decision: Decision
+    score: float | None = None
+    rationale: str = ""
+    round: int = 0
+    generation: int = 0
+    valid: bool = True
+
+
+class ConsensusOutcome(BaseModel):
+    """What a vote rule decided, with the numbers behind it."""
+
+    rule: str
+    winner: str | None
+    reached: bool
+    agreement: float = Field(description="share of effective weight behind the winner")
+    tally: dict[str, float] = Field(default_factory=dict)
+    accepted: list[str] = Field(default_factory=list, description="candidates meeting the bar")
+    invalid_ballots: int = 0
+    abstentions: int = 0
+    reason: str = ""

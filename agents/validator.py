@@ -1,0 +1,87 @@
+"""Validators: voters that score each candidate and vote accept or reject, with reasons."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import HumanMessage, SystemMessage
+
+from agents.llm import ModelError
+from agents.prompts import (
+    DEBATE_CONTEXT,
+    VALIDATOR_SYSTEM,
+    VALIDATOR_USER,
+    VOTER_PERSONAS,
+    quote_prompt,
+)
+from agents.schemas import Ballot, BallotReply
+from agents.structured import StructuredOutputError, structured_reply
+
+__all__ = ["VoterSpec", "cast_ballot", "make_voters"]
+
+
+@dataclass(frozen=True)
+class VoterSpec:
+    """A voter: its name (stable across runs, for reliability), persona, model and temperature."""
+
+    name: str
+    persona: str
+    temperature: float
+    model: str | None = None
+
+
+def make_voters(count: int, models: list[str | None] | None = None) -> list[VoterSpec]:
+    """``count`` voters differing by persona and temperature (and model, when given)."""
+    if count < 1:
+        raise ValueError("at least one voter is needed")
+    models = models or [None]
+    return [
+        VoterSpec(
+            name=f"validator-{i + 1}",
+            persona=VOTER_PERSONAS[i % len(VOTER_PERSONAS)],
+            temperature=round(0.2 + 0.25 * (i % 4), 2),
+            model=models[i % len(models)],
+        )
+        for i in range(count)
+    ]
+
+
+def cast_ballot(
+    model: BaseChatModel,
+    voter: VoterSpec,
+    original: str,
+    candidate_id: str,
+    candidate: str,
+    *,
+    evidence: str = "",
+    debate: str = "",
+    round_number: int = 0,
+    generation: int = 0,
+    attempts: int = 3,
+) -> tuple[Ballot, int]:
+    """The voter's ballot on one candidate, and the calls it took.
+
+    A voter that cannot produce a valid ballot casts an invalid one (counted, not
+    used); a model that is down raises ``ModelError`` for the caller.
+    """
+    messages = [
+        SystemMessage(VALIDATOR_SYSTEM.format(persona=voter.persona)),
+        HumanMessage(VALIDATOR_USER.format(
+            original=quote_prompt(original), candidate=quote_prompt(candidate),
+            evidence=f"\n{evidence}\n" if evidence else "",
+            debate=DEBATE_CONTEXT.format(rationales=debate) if debate else "",
+        )),
+    ]
+    base = {"voter": voter.name, "candidate_id": candidate_id, "round": round_number,
+            "generation": generation}
+    try:
+        reply = structured_reply(model, messages, BallotReply, max_attempts=attempts)
+    except StructuredOutputError as exc:
+        return Ballot(**base, decision="abstain", valid=False,
+                      rationale=f"invalid ballot: {exc.error}"), exc.attempts
+    except ModelError:
+        raise
+    value = reply.value
+    return Ballot(**base, decision=value.decision, score=float(value.score),
+                  rationale=value.rationale), reply.attempts

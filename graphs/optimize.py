@@ -1,0 +1,549 @@
+"""The prompt-optimization graph: analyse -> propose -> vote (-> debate) -> evolve ... -> finish.
+
+Analysts run in parallel, one ``Send`` branch per perspective; validators vote in
+parallel, one branch per voter. The original prompt stays on every ballot as a
+control, so "better than the original" is judged by the same voters (or, with a
+task, measured on the same dev examples). A run that stops early (budget, model
+failure, plateau) still finishes with the best prompt found so far.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Command, Send
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from agents.analyst import analyse_perspective
+from agents.consensus import RULES, make_rule
+from agents.creative import is_distinct, propose_rewrite
+from agents.llm import ModelError, as_model_error
+from agents.optimizer import (
+    add_demonstrations,
+    add_output_constraint,
+    apply_pattern,
+    crossover,
+    fitness,
+    mutate_with_feedback,
+    next_patterns,
+    plateaued,
+    select_elites,
+)
+from agents.prompts import PERSPECTIVES
+from agents.schemas import Ballot, Candidate, Finding
+from agents.structured import StructuredOutputError
+from agents.validator import VoterSpec, cast_ballot, make_voters
+from graphs.state import AnalyseTask, OptimizeInput, OptimizeOutput, OptimizeState, VoteTask
+from knowledge import records
+from knowledge.datasets import TaskData, load_task
+from knowledge.db import Database
+from knowledge.schema import new_id
+from tools.prompt_eval import AnswerCache, evaluate_prompt
+
+__all__ = [
+    "DEFAULT_OPTIONS",
+    "MAX_PROMPT_CHARS",
+    "OptimizeDeps",
+    "OptimizeInputError",
+    "create_optimize_graph",
+    "resolve_options",
+]
+
+MAX_PROMPT_CHARS = 4000
+
+
+class OptimizeOptions(BaseModel):
+    """The run's options with their bounds; defaults apply to anything left out."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    task: str | None = None
+    generations: int = Field(3, ge=1, le=20)
+    population: int = Field(4, ge=1, le=12)
+    voters: int = Field(3, ge=1, le=9)
+    min_agreement: float = Field(0.5, gt=0, le=1)
+    vote_rule: str = "majority"
+    budget: int = Field(200, ge=10, le=100_000)
+    debate_rounds: int = Field(1, ge=0, le=5)
+    seed: int = 0
+
+
+DEFAULT_OPTIONS: dict[str, Any] = OptimizeOptions().model_dump()
+ModelFactory = Callable[[str, float | None], BaseChatModel]
+
+
+class OptimizeInputError(ValueError):
+    """The caller's input cannot be optimized; the message says what to change."""
+
+
+@dataclass
+class OptimizeDeps:
+    """What the graph's nodes need from outside: models, the store, task data."""
+
+    model_for: ModelFactory
+    store: Database | None = None
+    attempts: int = 3
+    scorer: str = "contains"
+    dev_size: int = 16
+    answer_cache: AnswerCache = field(default_factory=AnswerCache)
+    _tasks: dict[str, TaskData] = field(default_factory=dict)
+
+    def task(self, path: str) -> TaskData:
+        """The task at ``path``, loaded once."""
+        if path not in self._tasks:
+            self._tasks[path] = load_task(path, dev_size=self.dev_size)
+        return self._tasks[path]
+
+    def record(self, write: Callable[[Any], None]) -> None:
+        """Run ``write(session)`` against the store, if there is one."""
+        if self.store is not None:
+            with self.store.session() as session:
+                write(session)
+
+
+def resolve_options(state: OptimizeInput) -> dict[str, Any]:
+    """Defaults filled in and every option checked; raises ``OptimizeInputError``."""
+    prompt = state.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise OptimizeInputError("the prompt is empty; give the text of the prompt to optimize")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise OptimizeInputError(
+            f"the prompt has {len(prompt)} characters; the limit is {MAX_PROMPT_CHARS}"
+        )
+    given = {k: v for k, v in state.items() if k in DEFAULT_OPTIONS and v is not None}
+    try:
+        opts = OptimizeOptions.model_validate(given).model_dump()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]).replace("_", "-")
+        raise OptimizeInputError(f"{where}: {first['msg']}") from None
+    if opts["vote_rule"] not in RULES:
+        raise OptimizeInputError(f"vote rule must be one of {', '.join(RULES)}")
+    return opts
+
+
+def _candidate(data: dict[str, Any]) -> Candidate:
+    return Candidate.model_validate(data)
+
+
+def _remaining(state: OptimizeState, spent: int = 0) -> int:
+    return int(state["options"]["budget"]) - state.get("calls_used", 0) - spent
+
+
+def _score_on_dev(deps: OptimizeDeps, opts: dict[str, Any], candidates: list[Candidate],
+                  budget: int) -> tuple[int, list[str]]:
+    """Fill ``dev_score`` for candidates within ``budget`` calls; (calls, errors)."""
+    if not opts["task"]:
+        return 0, []
+    task, target = deps.task(opts["task"]), deps.model_for("target", 0.0)
+    calls = 0
+    for candidate in candidates:
+        if candidate.dev_score is not None:
+            continue
+        if calls + len(task.dev) > budget:
+            return calls, []
+        try:
+            result = evaluate_prompt(target, candidate.text, task.dev, scorer=deps.scorer,
+                                     cache=deps.answer_cache)
+        except Exception as exc:
+            typed = as_model_error(exc, target)
+            if typed is None:
+                raise
+            return calls, [f"target model failed: {typed}"]
+        candidate.dev_score, calls = result.accuracy, calls + result.calls
+    return calls, []
+
+
+def _vote_sends(state: Mapping[str, Any], population: list[str], round_number: int,
+                debate: str = "") -> list[Send]:
+    opts, candidates = state["options"], state["candidates"]
+    original_id = population[0]
+    return [
+        Send("vote", VoteTask(
+            voter=voter.__dict__, original=candidates[original_id]["text"],
+            candidates=[candidates[c] for c in population], round=round_number,
+            generation=state["generation"], debate=debate, run_id=state["run_id"],
+        ))
+        for voter in make_voters(opts["voters"])
+    ]
+
+
+def _vote_cost(opts: dict[str, Any], population: list[str]) -> int:
+    return int(opts["voters"]) * len(population)
+
+
+def create_optimize_graph(deps: OptimizeDeps) -> StateGraph:
+    """The optimize graph, uncompiled. Compile with a checkpointer for resumable runs."""
+
+    def prepare(state: OptimizeState) -> Command[Any]:
+        opts = resolve_options(state)
+        opts["started_at"] = time.time()
+        run_id = state.get("run_id") or new_id()
+        original = Candidate(id=new_id(), text=state["prompt"].strip(), origin="original")
+        calls, errors = _score_on_dev(deps, opts, [original], opts["budget"])
+        deps.record(lambda s: _record_start(s, run_id, opts, original))
+        event = "prepare: run " + run_id + (
+            f", original scores {original.dev_score:.0%} on {len(deps.task(opts['task']).dev)}"
+            " dev examples" if original.dev_score is not None else "")
+        update = {"options": opts, "run_id": run_id, "generation": 0, "round": 0,
+                  "candidates": {original.id: original.model_dump()},
+                  "population_ids": [original.id], "calls_used": calls, "events": [event],
+                  "errors": errors}
+        if errors:
+            return Command(update=update, goto="finish")
+        sends = [Send("analyse", AnalyseTask(prompt=original.text, perspective=p,
+                                             finding_id=f"F{i + 1}", run_id=run_id))
+                 for i, p in enumerate(PERSPECTIVES)]
+        return Command(update=update, goto=sends)
+
+    def analyse(task: AnalyseTask) -> dict[str, Any]:
+        model = deps.model_for("analyst", None)
+        try:
+            finding, calls = analyse_perspective(model, task["prompt"], task["perspective"],
+                                                 task["finding_id"], attempts=deps.attempts)
+        except StructuredOutputError as exc:
+            return {"calls_used": exc.attempts,
+                    "events": [f"analyst/{task['perspective']}: no valid finding ({exc.error})"]}
+        except ModelError as exc:
+            return {"calls_used": 1, "errors": [f"analyst: {exc}"]}
+        deps.record(lambda s: records.save_message(
+            s, task["run_id"], f"analyst/{task['perspective']}", finding.issue,
+            finding.model_dump()))
+        return {"findings": [finding.model_dump()], "calls_used": calls,
+                "events": [f"analyst/{task['perspective']}: {finding.issue[:80]}"]}
+
+    def propose(state: OptimizeState) -> Command[Any]:
+        if state.get("errors"):
+            return Command(goto="finish")
+        opts = state["options"]
+        original = _candidate(state["candidates"][state["population_ids"][0]])
+        findings = [Finding.model_validate(f) for f in state.get("findings", [])]
+        new, calls, errors, events = _new_rewrites(deps, state, original, findings)
+        new += _structural_fill(deps, opts, original, new)
+        dev_calls, dev_errors = _score_on_dev(deps, opts, new, _remaining(state, calls))
+        population = [original.id] + [c.id for c in new]
+        update: dict[str, Any] = {
+            "candidates": {c.id: c.model_dump() for c in new}, "population_ids": population,
+            "generation": 1, "round": 0, "calls_used": calls + dev_calls,
+            "errors": errors + dev_errors,
+            "events": [*events, f"creative: {len(new)} candidates "
+                                f"({', '.join(c.origin for c in new)})"],
+        }
+        deps.record(lambda s: records.save_candidates(s, state["run_id"],
+                                                      [c.model_dump() for c in new]))
+        return _after_candidates(state, update)
+
+    def vote(task: VoteTask) -> dict[str, Any]:
+        voter = VoterSpec(**task["voter"])
+        model = deps.model_for("validator", voter.temperature)
+        original_score = task["candidates"][0].get("dev_score")
+        ballots: list[Ballot] = []
+        calls = 0
+        for candidate in task["candidates"]:
+            evidence = ""
+            if candidate.get("dev_score") is not None and original_score is not None:
+                evidence = (f"Measured on the task's dev examples: candidate "
+                            f"{candidate['dev_score']:.0%} correct, original {original_score:.0%}.")
+            try:
+                ballot, used = cast_ballot(model, voter, task["original"], candidate["id"],
+                                           candidate["text"], evidence=evidence,
+                                           debate=task["debate"], round_number=task["round"],
+                                           generation=task["generation"], attempts=deps.attempts)
+            except ModelError as exc:
+                return {"ballots": [b.model_dump() for b in ballots], "calls_used": calls + 1,
+                        "errors": [f"{voter.name}: {exc}"]}
+            ballots.append(ballot)
+            calls += used
+        return {"ballots": [b.model_dump() for b in ballots], "calls_used": calls}
+
+    def tally(state: OptimizeState) -> Command[Any]:
+        opts, population = state["options"], state["population_ids"]
+        current = [Ballot.model_validate(b) for b in state.get("ballots", [])
+                   if b["generation"] == state["generation"] and b["round"] == state["round"]]
+        rule = make_rule(opts["vote_rule"], opts["min_agreement"])
+        weights = _reliability(deps, current) if opts["vote_rule"] == "reliability" else None
+        outcome = rule.decide(current, population[1:], weights)
+        scores = _mean_scores(current)
+        deps.record(lambda s: records.save_ballots(s, state["run_id"],
+                                                   [b.model_dump() for b in current]))
+        update: dict[str, Any] = {
+            "consensus": outcome.model_dump(), "consensus_scores": scores,
+            "events": [f"consensus g{state['generation']} r{state['round']}: {outcome.reason} "
+                       f"({outcome.invalid_ballots} invalid, {outcome.abstentions} abstained)"]}
+        debate_ok = (not outcome.reached and state["round"] < opts["debate_rounds"]
+                     and not state.get("errors")
+                     and _remaining(state) >= _vote_cost(opts, population))
+        if debate_ok:
+            rationales = "\n".join(f"- {b.voter} on {b.candidate_id}: {b.decision}, "
+                                   f"{b.rationale[:120]}" for b in current if b.valid)
+            merged = {**state, "round": state["round"] + 1}
+            return Command(update={**update, "round": state["round"] + 1},
+                           goto=_vote_sends(merged, population, state["round"] + 1, rationales))
+        return Command(update={**update, "accepted_ids": outcome.accepted}, goto="evolve")
+
+    def evolve(state: OptimizeState) -> Command[Any]:
+        opts, generation = state["options"], state["generation"]
+        population = [_candidate(state["candidates"][c]) for c in state["population_ids"]]
+        scores = {**state.get("consensus_scores", {})}
+        best = max(fitness(c, scores) for c in population)
+        history = [*state.get("best_by_generation", []), best]
+        stop = _stop_reason(state, generation, history)
+        if stop:
+            return Command(update={"best_by_generation": [best], "stop_reason": stop},
+                           goto="finish")
+        children, calls, errors = _offspring(deps, state, population, scores)
+        if not children and not errors:
+            return Command(update={"best_by_generation": [best], "calls_used": calls,
+                                   "stop_reason": "no new candidates"}, goto="finish")
+        dev_calls, dev_errors = _score_on_dev(deps, opts, children, _remaining(state, calls))
+        elites = [c.id for c in select_elites(population[1:], scores, 2)]
+        update: dict[str, Any] = {
+            "best_by_generation": [best], "generation": generation + 1, "round": 0,
+            "candidates": {c.id: c.model_dump() for c in children},
+            "population_ids": [population[0].id, *elites, *[c.id for c in children]],
+            "calls_used": calls + dev_calls, "errors": errors + dev_errors,
+            "events": [f"optimizer g{generation}: best {best:.2f}; "
+                       f"{len(children)} offspring for generation {generation + 1}"],
+        }
+        deps.record(lambda s: records.save_candidates(s, state["run_id"],
+                                                      [c.model_dump() for c in children]))
+        merged = {**state, **update, "candidates": {**state["candidates"], **update["candidates"]}}
+        return _after_candidates(merged, update)
+
+    def finish(state: OptimizeState) -> dict[str, Any]:
+        return _finish(deps, state)
+
+    graph = StateGraph(OptimizeState, input_schema=OptimizeInput, output_schema=OptimizeOutput)
+    graph.add_node("prepare", prepare, destinations=("analyse", "finish"))
+    # Branch nodes take their Send payload, not the graph state: say so with input_schema.
+    graph.add_node("analyse", analyse, input_schema=AnalyseTask)  # type: ignore[arg-type]
+    graph.add_node("propose", propose, destinations=("vote", "finish"))
+    graph.add_node("vote", vote, input_schema=VoteTask)  # type: ignore[arg-type]
+    graph.add_node("tally", tally, destinations=("vote", "evolve"))
+    graph.add_node("evolve", evolve, destinations=("vote", "finish"))
+    graph.add_node("finish", finish)
+    graph.add_edge(START, "prepare")
+    graph.add_edge("analyse", "propose")
+    graph.add_edge("vote", "tally")
+    graph.add_edge("finish", END)
+    return graph
+
+
+def _record_start(session: Any, run_id: str, opts: dict[str, Any], original: Candidate) -> None:
+    records.start_run(session, "optimize", opts, run_id)
+    records.save_candidates(session, run_id, [original.model_dump()])
+
+
+def _after_candidates(state: Mapping[str, Any], update: dict[str, Any]) -> Command[Any]:
+    """Send the new population to the voters, or stop when it cannot be voted on."""
+    merged = {**state, **update,
+              "candidates": {**state.get("candidates", {}), **update.get("candidates", {})},
+              "calls_used": state.get("calls_used", 0) + update.get("calls_used", 0)}
+    population = update["population_ids"]
+    if update.get("errors") or state.get("errors"):
+        return Command(update={**update, "stop_reason": "model failure"}, goto="finish")
+    if len(population) < 2:
+        return Command(update={**update, "stop_reason": "no candidates"}, goto="finish")
+    if merged["options"]["budget"] - merged["calls_used"] < _vote_cost(merged["options"],
+                                                                        population):
+        return Command(update={**update, "stop_reason": "budget exhausted"}, goto="finish")
+    return Command(update=update, goto=_vote_sends(merged, population, 0))
+
+
+def _new_rewrites(deps: OptimizeDeps, state: OptimizeState, original: Candidate,
+                  findings: list[Finding]) -> tuple[list[Candidate], int, list[str], list[str]]:
+    """Up to ``population`` model-written rewrites, each distinct from the rest."""
+    opts, model = state["options"], deps.model_for("creative", None)
+    new: list[Candidate] = []
+    calls, events = 0, []
+    for style in range(opts["population"] * 2):
+        if len(new) >= opts["population"] or _remaining(state, calls) < deps.attempts:
+            break
+        try:
+            reply, used = propose_rewrite(model, original.text, findings, style,
+                                          [original.text] + [c.text for c in new],
+                                          attempts=deps.attempts)
+        except StructuredOutputError as exc:
+            calls += exc.attempts
+            events.append(f"creative: style {style} gave no valid rewrite")
+            continue
+        except ModelError as exc:
+            return new, calls + 1, [f"creative: {exc}"], events
+        calls += used
+        if is_distinct(reply.prompt, [original.text] + [c.text for c in new]):
+            new.append(Candidate(id=new_id(), text=reply.prompt, origin="rewrite", generation=1,
+                                 parents=[original.id], addresses=reply.addresses))
+        else:
+            events.append(f"creative: style {style} was a paraphrase; dropped")
+    return new, calls, [], events
+
+
+def _structural_fill(deps: OptimizeDeps, opts: dict[str, Any], original: Candidate,
+                     new: list[Candidate]) -> list[Candidate]:
+    """Operator-made candidates that fill the population when rewrites fell short."""
+    rng = random.Random(opts["seed"])
+    texts = [original.text, *(c.text for c in new)]
+    if opts["task"]:
+        train = deps.task(opts["task"]).train
+        options = [("mutation", add_output_constraint(original.text)),
+                   ("demonstrations", add_demonstrations(original.text, train, 3, rng)),
+                   ("demonstrations", add_output_constraint(
+                       add_demonstrations(original.text, train, 3, rng)))]
+    else:
+        options = [("mutation", apply_pattern(original.text, name))
+                   for name in next_patterns(original.text)]
+    filled: list[Candidate] = []
+    for origin, text in options:
+        if len(new) + len(filled) >= opts["population"]:
+            break
+        if text not in texts:
+            texts.append(text)
+            filled.append(Candidate(id=new_id(), text=text, origin=origin,  # type: ignore[arg-type]
+                                    generation=1, parents=[original.id]))
+    return filled
+
+
+def _offspring(deps: OptimizeDeps, state: OptimizeState, population: list[Candidate],
+               scores: dict[str, float]) -> tuple[list[Candidate], int, list[str]]:
+    """Children of the elites: a feedback mutation, a crossover, operator variants."""
+    opts, generation = state["options"], state["generation"] + 1
+    rng = random.Random(opts["seed"] * 1000 + generation)
+    elites = select_elites(population, scores, 2)
+    first, second = elites[0], elites[-1]
+    known = [c["text"] for c in state["candidates"].values()]
+    children: list[Candidate] = []
+    calls, errors = 0, []
+
+    def add(text: str, origin: str, parents: list[str]) -> None:
+        if len(children) < opts["population"] and is_distinct(text, known, threshold=0.98):
+            known.append(text)
+            children.append(Candidate(id=new_id(), text=text, origin=origin,  # type: ignore[arg-type]
+                                      generation=generation, parents=parents))
+
+    feedback = [b["rationale"] for b in state.get("ballots", [])
+                if b["candidate_id"] == first.id and b.get("valid")]
+    if _remaining(state) >= deps.attempts:
+        try:
+            text, calls = mutate_with_feedback(deps.model_for("optimizer", None), first.text,
+                                               feedback, attempts=deps.attempts)
+            add(text, "mutation", [first.id])
+        except StructuredOutputError as exc:
+            calls = exc.attempts
+        except ModelError as exc:
+            errors.append(f"optimizer: {exc}")
+    if second.id != first.id:
+        add(crossover(first.text, second.text, rng), "crossover", [first.id, second.id])
+    if opts["task"]:
+        add(add_output_constraint(first.text), "mutation", [first.id])
+        add(add_demonstrations(first.text, deps.task(opts["task"]).train, 3, rng),
+            "demonstrations", [first.id])
+    else:
+        for name in next_patterns(first.text)[:2]:
+            add(apply_pattern(first.text, name), "mutation", [first.id])
+    return children, calls, errors
+
+
+def _stop_reason(state: OptimizeState, generation: int, history: list[float]) -> str | None:
+    opts = state["options"]
+    if state.get("errors"):
+        return "model failure"
+    if generation >= opts["generations"]:
+        return "generation limit"
+    if _remaining(state) < _vote_cost(opts, state["population_ids"]):
+        return "budget exhausted"
+    if plateaued(history):
+        return "scores plateaued"
+    return None
+
+
+def _mean_scores(ballots: list[Ballot]) -> dict[str, float]:
+    """Mean validator score per candidate, scaled to 0-1."""
+    sums: dict[str, list[float]] = {}
+    for b in ballots:
+        if b.valid and b.score is not None:
+            sums.setdefault(b.candidate_id, []).append(b.score / 10)
+    return {c: round(sum(v) / len(v), 4) for c, v in sums.items()}
+
+
+def _reliability(deps: OptimizeDeps, ballots: list[Ballot]) -> dict[str, float] | None:
+    if deps.store is None:
+        return None
+    with deps.store.session() as session:
+        return records.voter_reliability(session, {b.voter for b in ballots})
+
+
+def _finish(deps: OptimizeDeps, state: OptimizeState) -> dict[str, Any]:
+    """Pick the final prompt, measure it on the held-out test split, record the run."""
+    opts = state.get("options") or {}
+    candidates = {k: _candidate(v) for k, v in state.get("candidates", {}).items()}
+    original = candidates[state["population_ids"][0]]
+    scores = state.get("consensus_scores", {})
+    accepted = set(state.get("accepted_ids", []))
+    eligible = [original] + [c for c in candidates.values() if c.id in accepted]
+    # The original wins ties: a change must earn its place.
+    final = max(eligible, key=lambda c: (fitness(c, scores), c.id == original.id))
+    test, calls, errors = _test_scores(deps, opts, original, final)
+    result = _result(state, original, final, scores, test, calls)
+    flagged = [c.model_dump() | {"score": fitness(c, scores), "accepted": c.id in accepted,
+                                 "final": c.id == final.id} for c in candidates.values()]
+    deps.record(lambda s: records.save_candidates(s, state["run_id"], flagged))
+    deps.record(lambda s: records.finish_run(
+        s, state["run_id"], status="failed" if state.get("errors") else "succeeded",
+        outputs=result, calls_used=result["calls_used"],
+        error="; ".join(state.get("errors", [])) or None))
+    return {"result": result, "calls_used": calls, "errors": errors,
+            "events": [f"finish: {result['stop_reason']}; optimized {result['optimized_score']}"
+                       f" vs original {result['original_score']}"]}
+
+
+def _test_scores(deps: OptimizeDeps, opts: dict[str, Any], original: Candidate,
+                 final: Candidate) -> tuple[dict[str, float], int, list[str]]:
+    if not opts.get("task"):
+        return {}, 0, []
+    task, target = deps.task(opts["task"]), deps.model_for("target", 0.0)
+    scores, calls = {}, 0
+    try:
+        for name, candidate in (("original", original), ("optimized", final)):
+            result = evaluate_prompt(target, candidate.text, task.test, scorer=deps.scorer,
+                                     cache=deps.answer_cache)
+            scores[name], calls = result.accuracy, calls + result.calls
+    except Exception as exc:
+        typed = as_model_error(exc, target)
+        if typed is None:
+            raise
+        return scores, calls, [f"target model failed on the test split: {typed}"]
+    return scores, calls, []
+
+
+def _result(state: OptimizeState, original: Candidate, final: Candidate,
+            scores: dict[str, float], test: dict[str, float], extra_calls: int) -> dict[str, Any]:
+    opts = state.get("options") or {}
+    votes = [b for b in state.get("ballots", []) if b["candidate_id"] == final.id]
+    return {
+        "run_id": state["run_id"],
+        "original": original.text,
+        "optimized": final.text,
+        "optimized_id": final.id,
+        "changed": final.id != original.id,
+        "original_score": round(fitness(original, scores), 4),
+        "optimized_score": round(fitness(final, scores), 4),
+        "score_kind": "dev accuracy" if opts.get("task") else "validator score (0-1)",
+        "test_original": test.get("original"),
+        "test_optimized": test.get("optimized"),
+        "votes": votes,
+        "consensus": state.get("consensus"),
+        "generations": state.get("generation", 0),
+        "best_by_generation": state.get("best_by_generation", []),
+        "calls_used": state.get("calls_used", 0) + extra_calls,
+        "seconds": round(time.time() - opts.get("started_at", time.time()), 2),
+        "stop_reason": state.get("stop_reason") or ("model failure" if state.get("errors")
+                                                    else "finished"),
+        "errors": state.get("errors", []),
+        "options": {k: v for k, v in opts.items() if k != "started_at"},
+    }

@@ -1,0 +1,91 @@
+"""Graph states: a narrow input for callers, a fuller internal state, and branch payloads.
+
+Values are plain JSON-ready dicts (``Candidate.model_dump()`` and friends) so that
+checkpointers and the LangGraph server store them without custom serializers.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, NotRequired
+
+from typing_extensions import TypedDict
+
+__all__ = [
+    "AnalyseTask",
+    "OptimizeInput",
+    "OptimizeOutput",
+    "OptimizeState",
+    "VoteTask",
+    "merge_dicts",
+]
+
+
+def merge_dicts(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
+    """Reducer: later keys win, nested values replaced whole."""
+    return {**(left or {}), **(right or {})}
+
+
+class OptimizeInput(TypedDict):
+    """What a caller gives the optimize graph; only ``prompt`` is required."""
+
+    prompt: str
+    task: NotRequired[str | None]
+    generations: NotRequired[int]
+    population: NotRequired[int]
+    voters: NotRequired[int]
+    min_agreement: NotRequired[float]
+    vote_rule: NotRequired[str]
+    budget: NotRequired[int]
+    debate_rounds: NotRequired[int]
+    seed: NotRequired[int]
+    run_id: NotRequired[str]
+
+
+class OptimizeOutput(TypedDict):
+    """What the graph returns to a caller."""
+
+    result: dict[str, Any]
+    events: list[str]
+
+
+class OptimizeState(OptimizeInput):
+    """Internal state of one optimization run."""
+
+    options: NotRequired[dict[str, Any]]
+    findings: Annotated[list[dict[str, Any]], operator.add]
+    candidates: Annotated[dict[str, dict[str, Any]], merge_dicts]
+    population_ids: NotRequired[list[str]]
+    ballots: Annotated[list[dict[str, Any]], operator.add]
+    consensus: NotRequired[dict[str, Any]]
+    consensus_scores: Annotated[dict[str, float], merge_dicts]
+    accepted_ids: Annotated[list[str], operator.add]
+    generation: NotRequired[int]
+    round: NotRequired[int]
+    calls_used: Annotated[int, operator.add]
+    best_by_generation: Annotated[list[float], operator.add]
+    events: Annotated[list[str], operator.add]
+    errors: Annotated[list[str], operator.add]
+    stop_reason: NotRequired[str]
+    result: NotRequired[dict[str, Any]]
+
+
+class AnalyseTask(TypedDict):
+    """Payload of one analyst branch (one perspective)."""
+
+    prompt: str
+    perspective: str
+    finding_id: str
+    run_id: str
+
+
+class VoteTask(TypedDict):
+    """Payload of one voter branch: every candidate of the population, one round."""
+
+    voter: dict[str, Any]
+    original: str
+    candidates: list[dict[str, Any]]
+    round: int
+    generation: int
+    debate: str
+    run_id: str

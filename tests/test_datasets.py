@@ -1,0 +1,63 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from knowledge.datasets import TaskFileError, human_instructions, load_task
+from tests.data_paths import SHARED_TASKS, needs_shared_data
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+def test_jsonl_split_is_disjoint_and_seeded(tmp_path: Path) -> None:
+    path = _write_jsonl(tmp_path / "t.jsonl",
+                        [{"input": f"q{i}", "output": f"a{i}"} for i in range(60)])
+    task = load_task(path, dev_size=10, test_size=15, seed=3)
+    inputs = [{e.input for e in split} for split in (task.train, task.dev, task.test)]
+    assert len(inputs[1]) == 10 and len(inputs[2]) == 15 and len(inputs[0]) == 35
+    assert not (inputs[0] & inputs[1] or inputs[0] & inputs[2] or inputs[1] & inputs[2])
+    assert load_task(path, dev_size=10, test_size=15, seed=3).dev == task.dev
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "no examples"),
+        ('{"input": "a"}\n', "needs fields input/output"),
+        ("not json\n", "not JSON"),
+        ('{"input": "a", "output": "b"}\n', "at least 3"),
+    ],
+)
+def test_bad_task_files_say_what_is_wrong(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text(content)
+    with pytest.raises(TaskFileError, match=message):
+        load_task(path)
+
+
+def test_missing_and_binary_files(tmp_path: Path) -> None:
+    with pytest.raises(TaskFileError, match="not found"):
+        load_task(tmp_path / "nope.jsonl")
+    binary = tmp_path / "b.json"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(TaskFileError, match="cannot read|not JSON"):
+        load_task(binary)
+
+
+@needs_shared_data
+def test_instruction_induction_uses_execute_as_test() -> None:
+    task = load_task(SHARED_TASKS / "instruction_induction/raw/induce/antonyms.json",
+                     test_size=40)
+    assert len(task.test) == 40 and task.dev and task.train
+    assert human_instructions(SHARED_TASKS / "instruction_induction/raw/induce/antonyms.json")
+    cause = load_task(SHARED_TASKS / "instruction_induction/raw/induce/cause_and_effect.json")
+    assert cause.dev[0].input and cause.dev[0].output
+
+
+@needs_shared_data
+def test_bbh_format_loads() -> None:
+    task = load_task(SHARED_TASKS / "bbh/boolean_expressions.json")
+    assert task.test[0].output in {"True", "False"}

@@ -1,0 +1,95 @@
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from graphs.optimize import create_optimize_graph
+from neuroforge import runtime
+from neuroforge.cli import app
+from neuroforge.settings import load_settings
+from tests.optimize_world import world
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def fake_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    factory, _ = world()
+    monkeypatch.setattr(runtime, "model_factory", lambda settings: factory)
+
+
+def test_optimize_json_has_the_promised_fields() -> None:
+    result = runner.invoke(app, ["optimize", "Summarize the text.", "--generations", "2",
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    for key in ("run_id", "original", "optimized", "original_score", "optimized_score",
+                "votes", "consensus", "generations", "calls_used", "seconds"):
+        assert key in data
+    assert data["optimized"] == "Summarize the text in three bullet points."
+    lineage = runner.invoke(app, ["lineage", data["run_id"]])
+    assert lineage.exit_code == 0 and "FINAL" in lineage.stdout
+    mermaid = runner.invoke(app, ["lineage", data["run_id"], "--mermaid"])
+    assert mermaid.stdout.startswith("graph TD") and "-->" in mermaid.stdout
+    runs = json.loads(runner.invoke(app, ["runs", "--json"]).stdout)["runs"]
+    assert runs[0]["id"] == data["run_id"] and runs[0]["status"] == "succeeded"
+
+
+def test_text_output_shows_progress_votes_and_lineage_hint() -> None:
+    result = runner.invoke(app, ["optimize", "Summarize the text.", "--generations", "1"])
+    assert result.exit_code == 0, result.output
+    for expected in ("analyst/clarity", "consensus", "optimized prompt", "validator-1",
+                     "neuroforge lineage"):
+        assert expected in result.output
+
+
+def test_prompt_from_stdin() -> None:
+    result = runner.invoke(app, ["optimize", "-", "--generations", "1", "--json"],
+                           input="Summarize the text.\n")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["original"] == "Summarize the text."
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["optimize", ""], "prompt is empty"),
+        (["optimize", "x" * 4001], "limit is 4000"),
+        (["optimize", "ok", "--task", "/nonexistent/task.jsonl"], "task file not found"),
+        (["optimize", "ok", "--vote-rule", "dictator"], "vote rule"),
+        (["optimize", "ok", "--budget", "5"], "budget"),
+        (["lineage", "nope"], "no run 'nope'"),
+        (["optimize", "--resume", "nope"], "no optimization run 'nope'"),
+    ],
+)
+def test_bad_input_is_a_message(args: list[str], message: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code != 0
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_unreadable_task_file(tmp_path: Path) -> None:
+    task = tmp_path / "t.jsonl"
+    task.write_text('{"question": "a"}\n')
+    result = runner.invoke(app, ["optimize", "ok", "--task", str(task)])
+    assert result.exit_code == 2 and "needs fields input/output" in result.output
+
+
+def test_interrupted_run_resumes_from_its_checkpoint() -> None:
+    settings = load_settings()
+    factory, _ = world()
+    with runtime.checkpointer(settings) as saver:
+        graph = create_optimize_graph(runtime.optimize_deps(settings)).compile(
+            checkpointer=saver, interrupt_before=["evolve"])
+        config = {"configurable": {"thread_id": "optimize-halfway"}}
+        graph.invoke({"prompt": "Summarize the text.", "generations": 2, "run_id": "halfway"},
+                     config)
+        assert graph.get_state(config).next == ("evolve",)
+    result = runner.invoke(app, ["optimize", "--resume", "halfway", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["run_id"] == "halfway" and data["generations"] == 2
+    # Resuming a finished run just prints its result again.
+    again = runner.invoke(app, ["optimize", "--resume", "halfway", "--json"])
+    assert json.loads(again.stdout)["optimized"] == data["optimized"]

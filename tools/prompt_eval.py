@@ -1,0 +1,162 @@
+"""Score a prompt by the target model's accuracy on labelled examples.
+
+How an answer is read (stated because small models answer in sentences):
+the first non-empty line of the reply, with a leading "Output:"/"Answer:"
+label removed, lower-cased, punctuation and surrounding quotes stripped.
+Scorers then compare it with the target the same way for every prompt:
+``exact`` (equal), ``contains`` (the target appears as whole words), ``numeric``
+(the first number equals the target's number).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import HumanMessage
+from langchain_core.tools import BaseTool, tool
+
+from knowledge.datasets import Example
+
+__all__ = [
+    "SCORERS",
+    "TARGET_TEMPLATE",
+    "AnswerCache",
+    "EvalResult",
+    "evaluate_prompt",
+    "extract_answer",
+    "make_prompt_scoring_tool",
+    "normalize",
+]
+
+# How the target model sees a prompt and one input. Kept here, not in agents/prompts.py,
+# because tools sit below agents and must not import from them.
+TARGET_TEMPLATE = "{prompt}\n\nInput: {input}\nOutput:"
+
+_LABEL = re.compile(r"^\s*(output|answer|result|response)\s*[:\-]\s*", re.IGNORECASE)
+_PUNCT = re.compile(r"[^\w\s]")
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def normalize(text: str) -> str:
+    """Lower-case, punctuation removed, whitespace collapsed."""
+    return " ".join(_PUNCT.sub(" ", text.lower()).split())
+
+
+def extract_answer(reply: str) -> str:
+    """The first non-empty line of ``reply`` without an "Output:"-style label."""
+    for line in reply.strip().splitlines():
+        if line.strip():
+            return _LABEL.sub("", line.strip()).strip().strip("\"'`")
+    return ""
+
+
+def _exact(answer: str, target: str) -> bool:
+    return normalize(answer) == normalize(target)
+
+
+def _contains(answer: str, target: str) -> bool:
+    wanted, got = normalize(target), normalize(answer)
+    return bool(wanted) and f" {wanted} " in f" {got} "
+
+
+def _numeric(answer: str, target: str) -> bool:
+    found, wanted = _NUMBER.findall(answer.replace(",", "")), _NUMBER.findall(target)
+    return bool(found and wanted) and float(found[0]) == float(wanted[-1])
+
+
+SCORERS: dict[str, Callable[[str, str], bool]] = {
+    "exact": _exact,
+    "contains": _contains,
+    "numeric": _numeric,
+}
+
+
+@dataclass
+class AnswerCache:
+    """Answers already obtained, keyed by (model, prompt, input); thread-safe."""
+
+    answers: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get(self, key: tuple[str, str, str]) -> str | None:
+        with self.lock:
+            return self.answers.get(key)
+
+    def put(self, key: tuple[str, str, str], answer: str) -> None:
+        with self.lock:
+            self.answers[key] = answer
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Accuracy of one prompt on a set of examples."""
+
+    accuracy: float
+    correct: int
+    total: int
+    calls: int
+    answers: list[str]
+
+
+def evaluate_prompt(
+    model: BaseChatModel,
+    prompt: str,
+    examples: Sequence[Example],
+    *,
+    scorer: str = "contains",
+    cache: AnswerCache | None = None,
+) -> EvalResult:
+    """Run ``prompt`` on each example with ``model``; cached answers cost no call.
+
+    Backend failures propagate unchanged (callers turn them into ``ModelError``).
+    """
+    if scorer not in SCORERS:
+        raise ValueError(f"unknown scorer {scorer!r}; choose from {', '.join(SCORERS)}")
+    if not examples:
+        raise ValueError("no examples to score on")
+    match = SCORERS[scorer]
+    model_key = str(getattr(model, "model_name", None) or getattr(model, "model", None) or
+                    type(model).__name__)
+    correct = calls = 0
+    answers = []
+    for example in examples:
+        key = (model_key, prompt, example.input)
+        answer = cache.get(key) if cache else None
+        if answer is None:
+            message = TARGET_TEMPLATE.format(prompt=prompt, input=example.input)
+            # Only the first line is read, so stop there: a 5-10x saving on chatty models.
+            answer = extract_answer(model.invoke([HumanMessage(message)], stop=["\n"]).text)
+            calls += 1
+            if cache:
+                cache.put(key, answer)
+        answers.append(answer)
+        correct += match(answer, example.output)
+    return EvalResult(correct / len(examples), correct, len(examples), calls, answers)
+
+
+def make_prompt_scoring_tool(
+    model: BaseChatModel,
+    examples: Sequence[Example],
+    *,
+    scorer: str = "contains",
+    cache: AnswerCache | None = None,
+) -> BaseTool:
+    """A tool whose only argument the model sees is the prompt; data and model stay hidden."""
+
+    @tool
+    def score_prompt_on_task(prompt: str) -> str:
+        """Measure how well a candidate prompt works on the task's labelled examples.
+
+        Give the complete prompt text. Returns the accuracy (0-100 %) the target
+        model reaches when it follows that prompt, and how many examples were used.
+        """
+        if not prompt.strip():
+            return "error: the prompt is empty"
+        result = evaluate_prompt(model, prompt, examples, scorer=scorer, cache=cache)
+        return f"accuracy {result.accuracy:.0%} ({result.correct}/{result.total} examples)"
+
+    return score_prompt_on_task
