@@ -25,6 +25,7 @@ from agents.prompts import CREATIVE_SYSTEM, MUTATION_USER, quote_prompt
 from agents.schemas import Candidate, RewriteReply
 from agents.structured import structured_reply
 from knowledge.datasets import Example
+from tools.prompt_eval import format_demonstrations, split_demonstrations
 
 __all__ = [
     "OUTPUT_CONSTRAINT",
@@ -76,8 +77,11 @@ def crossover(a: str, b: str, rng: random.Random) -> str:
 
 
 def add_output_constraint(text: str) -> str:
-    """``text`` with the one-line answer constraint appended (once)."""
-    return text if OUTPUT_CONSTRAINT in text else f"{text.rstrip()}\n{OUTPUT_CONSTRAINT}"
+    """``text`` with the one-line answer constraint added to its instruction (once)."""
+    instruction, demos = split_demonstrations(text)
+    if OUTPUT_CONSTRAINT in instruction:
+        return text
+    return format_demonstrations(f"{instruction.rstrip()}\n{OUTPUT_CONSTRAINT}", demos)
 
 
 def apply_pattern(text: str, name: str) -> str:
@@ -100,9 +104,8 @@ def add_demonstrations(
     if not train or count < 1:
         return text
     picked = rng.sample(list(train), min(count, len(train)))
-    shots = "\n".join(f"Input: {e.input}\nOutput: {e.output}" for e in picked)
-    base = text.split("\n\nExamples:\n", 1)[0]
-    return f"{base.rstrip()}\n\nExamples:\n{shots}"
+    instruction, _old = split_demonstrations(text)
+    return format_demonstrations(instruction, picked)
 
 
 def fitness(candidate: Candidate, consensus_scores: dict[str, float]) -> float:

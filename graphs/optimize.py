@@ -90,7 +90,7 @@ class OptimizeDeps:
     store: Database | None = None
     attempts: int = 3
     scorer: str = "contains"
-    dev_size: int = 16
+    dev_size: int = 32
     answer_cache: AnswerCache = field(default_factory=AnswerCache)
     _tasks: dict[str, TaskData] = field(default_factory=dict)
 
@@ -391,10 +391,9 @@ def _structural_fill(deps: OptimizeDeps, opts: dict[str, Any], original: Candida
     texts = [original.text, *(c.text for c in new)]
     if opts["task"]:
         train = deps.task(opts["task"]).train
-        options = [("mutation", add_output_constraint(original.text)),
-                   ("demonstrations", add_demonstrations(original.text, train, 3, rng)),
-                   ("demonstrations", add_output_constraint(
-                       add_demonstrations(original.text, train, 3, rng)))]
+        options = [("demonstrations", add_demonstrations(original.text, train, 3, rng)),
+                   ("demonstrations", add_demonstrations(original.text, train, 5, rng)),
+                   ("mutation", add_output_constraint(original.text))]
     else:
         options = [("mutation", apply_pattern(original.text, name))
                    for name in next_patterns(original.text)]

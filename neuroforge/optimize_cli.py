@@ -102,5 +102,8 @@ def render_result(console: Console, result: dict[str, Any]) -> None:
     console.print(f"stopped: {result['stop_reason']}; {result['generations']} generation(s), "
                   f"{result['calls_used']} model calls, {result['seconds']:.1f} s; "
                   f"run {result['run_id']} (see `neuroforge lineage {result['run_id']}`)")
+    if result["stop_reason"] == "budget exhausted":
+        console.print("[yellow]note:[/] the call budget ran out; this is the best prompt so far. "
+                      "Raise --budget (or NEUROFORGE_BUDGETS__MAX_MODEL_CALLS) to search further.")
     for error in result.get("errors", []):
         console.print(f"[yellow]note:[/] {error}", highlight=False)

@@ -150,8 +150,15 @@ class Settings(BaseSettings):
         return self.data_dir / "checkpoints.sqlite"
 
     def model_for(self, role: str) -> str | None:
-        """The model configured for ``role``, falling back to ``default_model``."""
-        return getattr(self.models, role, None) or self.default_model
+        """The model configured for ``role``, falling back to ``default_model``.
+
+        The target model (what optimized prompts are scored on) defaults to the
+        embedded model, so scores are comparable across machines.
+        """
+        configured = getattr(self.models, role, None)
+        if role == "target":
+            return configured or "embedded"
+        return configured or self.default_model
 
     def temperature_for(self, role: str) -> float:
         """The sampling temperature configured for ``role``."""

@@ -64,11 +64,9 @@ def obedient_validator(messages: list[BaseMessage]) -> str:
 
 
 def target_reply(messages: list[BaseMessage]) -> str:
-    """Answers right (upper-cases the input) only when the prompt carries demonstrations."""
-    ask = messages[-1].text
-    prompt, _, rest = ask.rpartition("\n\nInput: ")
-    word = rest.split("\nOutput:")[0]
-    return word.upper() if "Examples:" in prompt else f"The answer is {word[::-1]}."
+    """Answers right (upper-cases the input) only after demonstration turns."""
+    word = messages[-1].text.rpartition("\n\nInput: ")[2].split("\nOutput:")[0]
+    return word.upper() if len(messages) > 1 else f"The answer is {word[::-1]}."
 
 
 def role_of(messages: list[BaseMessage]) -> str:

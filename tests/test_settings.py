@@ -72,3 +72,12 @@ def test_masked_settings_hide_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "hunter2" not in text and "sk-secret" not in text
     assert data["database_url"] == "postgresql+psycopg://nf:***@db:5432/nf"
     assert data["ollama_api_key"] == "***"
+
+
+def test_target_model_defaults_to_embedded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEUROFORGE_DEFAULT_MODEL", "llama3.2:3b")
+    settings = load_settings()
+    assert settings.model_for("target") == "embedded"
+    assert settings.model_for("creative") == "llama3.2:3b"
+    monkeypatch.setenv("NEUROFORGE_MODELS__TARGET", "qwen2.5:0.5b")
+    assert load_settings().model_for("target") == "qwen2.5:0.5b"

