@@ -16,6 +16,9 @@ __all__ = [
     "OptimizeInput",
     "OptimizeOutput",
     "OptimizeState",
+    "RouteInput",
+    "RouteOutput",
+    "RouteState",
     "VoteTask",
     "merge_dicts",
 ]
@@ -89,3 +92,32 @@ class VoteTask(TypedDict):
     generation: int
     debate: str
     run_id: str
+
+
+class RouteInput(TypedDict):
+    """What a caller gives the route graph."""
+
+    task: str
+    execute: NotRequired[bool]
+    cost_weight: NotRequired[float]
+
+
+class RouteOutput(TypedDict):
+    """What the route graph returns."""
+
+    decision: dict[str, Any]
+    answer: NotRequired[str]
+    outcome: NotRequired[dict[str, Any]]
+    events: list[str]
+
+
+class RouteState(RouteInput):
+    """Internal state of one routing decision."""
+
+    options: NotRequired[list[dict[str, Any]]]
+    votes: Annotated[list[dict[str, Any]], operator.add]
+    decision: NotRequired[dict[str, Any]]
+    answer: NotRequired[str]
+    outcome: NotRequired[dict[str, Any]]
+    events: Annotated[list[str], operator.add]
+    errors: Annotated[list[str], operator.add]

@@ -3,4 +3,4 @@
 Imports nothing from the layers above it.
 """
 
-__all__ = ["embeddings"]
+__all__ = ["embeddings", "outcome_recall"]

@@ -28,7 +28,9 @@ config_app = typer.Typer(help="Show the effective configuration.", no_args_is_he
 models_app = typer.Typer(help="The model registry: discover and profile models.",
                          no_args_is_help=True)
 db_app = typer.Typer(help="The knowledge store's schema.", no_args_is_help=True)
+router_app = typer.Typer(help="The neural router: train and evaluate.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+app.add_typer(router_app, name="router")
 app.add_typer(models_app, name="models")
 app.add_typer(db_app, name="db")
 
@@ -315,6 +317,84 @@ def runs(
         table.add_row(r["id"], r["graph"], r["status"], r["started_at"][:19],
                       "-" if r["seconds"] is None else f"{r['seconds']:.1f}", str(r["calls_used"]))
     console.print(table)
+
+
+@app.command()
+def route(
+    task: Annotated[str, typer.Argument(help="The task to route, or - to read stdin.")] = "",
+    execute: Annotated[bool, typer.Option("--execute", help="Run the task on the chosen "
+                                          "model and record the judged outcome.")] = False,
+    cost_weight: Annotated[float, typer.Option(min=0.0, help="Lambda: how much cost counts "
+                                               "against predicted quality.")] = 0.0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Choose the best local model for a task by weighted vote (neural router, agent, memory)."""
+    from agents.llm import ModelError
+    from graphs.route import RouteInputError, create_route_graph
+    from knowledge.db import DatabaseError
+    from neuroforge.optimize_cli import read_prompt
+    from neuroforge.runtime import load_router, route_deps
+
+    current = settings()
+    text = read_prompt(task)
+    _router, why = load_router(current)
+    try:
+        graph = create_route_graph(route_deps(current)).compile()
+        out = graph.invoke({"task": text, "execute": execute, "cost_weight": cost_weight})
+    except (RouteInputError, DatabaseError, ModelError) as exc:
+        fail(str(exc), 2 if isinstance(exc, RouteInputError) else 1)
+    out["router_note"] = why
+    if as_json:
+        print_json(out)
+        return
+    decision = out["decision"]
+    if why:
+        errors.print(f"[yellow]note:[/] {why}; rules decide for the neural voter", highlight=False)
+    for vote in decision["votes"]:
+        console.print(f"  {vote['voter']:>12}: {vote['model'] or '(abstained)'} "
+                      f"conf {vote['confidence']:.2f} - {vote['rationale']}", highlight=False)
+    console.print(f"[bold]chosen: {decision['model']}[/] - {decision['reason']}",
+                  highlight=False)
+    if "answer" in out:
+        console.print(out["answer"], highlight=False, markup=False)
+        if out.get("outcome", {}).get("quality") is not None:
+            console.print(f"judged quality {out['outcome']['quality']:.1f}, recorded")
+    for event in out.get("events", []):
+        if event.startswith("execute: failed"):
+            errors.print(f"[red]{event}[/]", highlight=False)
+
+
+@router_app.command("train")
+def router_train(
+    data: Annotated[str | None, typer.Option(help="Routing table: RouteLLM CSV (file or "
+                                             "folder) or JSONL.")] = None,
+    from_records: Annotated[bool, typer.Option("--from-records", help="Train on recorded "
+                                               "outcomes; adopt only if better.")] = False,
+    held_out: Annotated[float, typer.Option(min=0.05, max=0.9)] = 0.3,
+    seed: int = 0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Train the neural router, measure it on held-out data, and save it."""
+    from neuroforge.route_cli import print_metrics, train_command
+
+    if (data is None) == (not from_records):
+        fail("give exactly one of --data PATH or --from-records", 2)
+    metrics = train_command(settings(), data, from_records, held_out, seed)
+    print_json(metrics) if as_json else print_metrics(console, metrics)
+
+
+@router_app.command("eval")
+def router_eval(
+    data: Annotated[str, typer.Option(help="Routing table to evaluate on.")],
+    held_out: Annotated[float, typer.Option(min=0.05, max=0.9)] = 0.3,
+    seed: int = 0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Router and baselines (random, always-one, oracle, kNN) on the same held-out split."""
+    from neuroforge.route_cli import eval_command, print_metrics
+
+    metrics = eval_command(settings(), data, held_out, seed)
+    print_json(metrics) if as_json else print_metrics(console, metrics)
 
 
 DEMO_PROMPT = "Write about dogs."

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from neuroforge.settings import Settings
@@ -17,16 +18,22 @@ if TYPE_CHECKING:
 
     from agents.llm import LLMConfig
     from graphs.optimize import OptimizeDeps
+    from graphs.route import RouteDeps
     from knowledge.db import Database
+    from tools.router.router import Router
 
 __all__ = [
     "chat_model_for_role",
     "checkpointer",
     "embedded_identity",
     "llm_config",
+    "load_router",
     "model_factory",
     "open_store",
     "optimize_deps",
+    "route_deps",
+    "route_options",
+    "router_path",
 ]
 
 
@@ -119,3 +126,65 @@ def checkpointer(settings: Settings) -> Iterator[BaseCheckpointSaver[Any]]:
         yield saver
     finally:
         connection.close()
+
+
+def router_path(settings: Settings) -> Path:
+    """Where the adopted router's weights live."""
+    return settings.router_dir / "router.pt"
+
+
+def route_options(settings: Settings) -> list[dict[str, Any]]:
+    """Available registry models with size, cost (log size scaled to 0-1) and profile figures."""
+    import math
+
+    from knowledge.registry import discover_models, list_models, sync_models
+    from tools.router.router import parameter_count
+
+    ollama_url = None if settings.backend == "embedded" else settings.ollama_base_url
+    discovery = discover_models(ollama_url, embedded_identity(settings),
+                                timeout_s=max(settings.ollama_probe_timeout_s, 1.0))
+    with open_store(settings).session() as session:
+        sync_models(session, discovery)
+        models = [m for m in list_models(session) if m.available]
+    options: list[dict[str, Any]] = []
+    for m in models:
+        label = m.details.get("parameter_size") or m.name
+        params = parameter_count(label)
+        profile = m.profile or {}
+        options.append({"name": m.name, "parameters": params,
+                        "parameters_label": m.details.get("parameter_size") or (
+                            f"{params / 1e6:.0f}M" if params else None),
+                        "latency_p50_ms": profile.get("latency_p50_ms"),
+                        "structured_valid_rate": profile.get("structured_valid_rate")})
+    sizes = [math.log10(float(o["parameters"])) for o in options if o["parameters"]]
+    low, high = (min(sizes), max(sizes)) if sizes else (0.0, 0.0)
+    for o in options:
+        size = math.log10(float(o["parameters"])) if o["parameters"] else None
+        o["cost"] = 0.5 if size is None or high == low else round((size - low) / (high - low), 4)
+    return options
+
+
+def load_router(settings: Settings) -> tuple[Router, str | None]:
+    """The adopted neural router, or the rule-based one with the reason it is used."""
+    from tools.router.net import RouterFileError
+    from tools.router.router import NeuralRouter, RuleRouter
+
+    try:
+        return NeuralRouter.from_file(router_path(settings)), None
+    except RouterFileError as exc:
+        return RuleRouter(), str(exc)
+
+
+def route_deps(settings: Settings, store: Database | None = None) -> RouteDeps:
+    """Everything the route graph needs, from settings."""
+    from agents.llm import create_chat_model
+    from graphs.route import RouteDeps
+
+    config = llm_config(settings)
+    router, _why = load_router(settings)
+    return RouteDeps(
+        model_for=model_factory(settings),
+        run_model=lambda name: create_chat_model(name, config,
+                                                 temperature=settings.temperature_for("chat")),
+        options=lambda: route_options(settings), router=router,
+        store=store or open_store(settings), attempts=settings.budgets.structured_attempts)

@@ -2,6 +2,7 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 
 from knowledge.datasets import Example
+from tests.fakes import FunctionChatModel
 from tools.prompt_eval import (
     AnswerCache,
     evaluate_prompt,
@@ -11,7 +12,6 @@ from tools.prompt_eval import (
     render_prompt,
     split_demonstrations,
 )
-from tests.fakes import FunctionChatModel
 
 DEMOS = [Example("cat", "cats"), Example("a\nmulti-line input", "out put")]
 

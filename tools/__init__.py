@@ -3,4 +3,4 @@
 Tools import nothing from agents, graphs or neuroforge.
 """
 
-__all__ = ["prompt_eval"]
+__all__ = ["prompt_eval", "router"]

@@ -1,0 +1,81 @@
+import json
+from pathlib import Path
+
+import pytest
+from langchain_core.messages import BaseMessage, SystemMessage
+
+from agents.llm import ModelUnavailableError
+from graphs.route import RouteDeps, RouteInputError, create_route_graph
+from knowledge.db import open_database
+from knowledge.schema import RoutingDecision, RoutingOutcome
+from tests.fakes import FunctionChatModel
+from tools.router.router import RuleRouter
+
+OPTIONS = [{"name": "tiny", "cost": 0.0, "parameters": 1.35e8},
+           {"name": "big", "cost": 1.0, "parameters": 7e9}]
+
+
+def agent_picks(model: str):
+    def respond(messages: list[BaseMessage]) -> str:
+        system = " ".join(m.text for m in messages if isinstance(m, SystemMessage))
+        if "model router" in system:
+            return json.dumps({"model": model, "confidence": 0.9, "rationale": "fits"})
+        return json.dumps({"score": 7})  # the execution judge
+    return respond
+
+
+def deps(tmp_path: Path, agent_model: str = "big", run_reply=lambda m: "391") -> RouteDeps:
+    fake = FunctionChatModel(respond=agent_picks(agent_model))
+    return RouteDeps(model_for=lambda role, t=None: fake,
+                     run_model=lambda name: FunctionChatModel(respond=run_reply, name_=name),
+                     options=lambda: OPTIONS, router=RuleRouter(),
+                     store=open_database(f"sqlite:///{tmp_path / 'nf.db'}"))
+
+
+def test_weighted_votes_decide_and_are_recorded(tmp_path: Path) -> None:
+    d = deps(tmp_path, agent_model="tiny")
+    out = create_route_graph(d).compile().invoke({"task": "What is 17 * 23?"})
+    decision = out["decision"]
+    # Rules (neural voter, weight 1.0) say big for math; the agent (0.6) says tiny;
+    # memory abstains: big wins on weight, without a majority of all voters' weight.
+    assert decision["model"] == "big"
+    assert {v["voter"] for v in decision["votes"]} == {"neural", "router-agent", "memory"}
+    assert decision["tally"]["big"] > decision["tally"]["tiny"]
+    with d.store.session() as session:
+        row = session.get(RoutingDecision, decision["id"])
+        assert row.chosen_model == "big" and row.explanation == decision["reason"]
+
+
+def test_execute_records_a_judged_outcome_that_memory_recalls(tmp_path: Path) -> None:
+    d = deps(tmp_path, agent_model="tiny")
+    graph = create_route_graph(d).compile()
+    out = graph.invoke({"task": "What is 17 * 23?", "execute": True})
+    assert out["answer"] == "391" and out["outcome"]["quality"] == 0.7
+    with d.store.session() as session:
+        assert session.query(RoutingOutcome).one().model == out["decision"]["model"]
+    again = graph.invoke({"task": "What is 17 * 24?"})
+    memory = next(v for v in again["decision"]["votes"] if v["voter"] == "memory")
+    assert memory["model"] == out["decision"]["model"] and "similar past task" in memory[
+        "rationale"]
+
+
+def test_backend_down_during_execute_keeps_the_decision(tmp_path: Path) -> None:
+    down = ModelUnavailableError("big", "http://127.0.0.1:9", "cannot connect")
+    d = deps(tmp_path, run_reply=lambda m: down)
+    out = create_route_graph(d).compile().invoke({"task": "What is 2 + 2?", "execute": True})
+    assert out["decision"]["model"] and "answer" not in out
+    assert any("execute: failed" in e and "cannot connect" in e for e in out["events"])
+
+
+def test_agent_garbage_abstains(tmp_path: Path) -> None:
+    d = deps(tmp_path)
+    d.model_for = lambda role, t=None: FunctionChatModel(respond=lambda m: "uh")
+    out = create_route_graph(d).compile().invoke({"task": "Say hello"})
+    agent = next(v for v in out["decision"]["votes"] if v["voter"] == "router-agent")
+    assert agent["model"] is None and out["decision"]["model"] == "tiny"
+
+
+@pytest.mark.parametrize(("task", "message"), [("", "empty"), ("x" * 20001, "limit")])
+def test_bad_tasks(tmp_path: Path, task: str, message: str) -> None:
+    with pytest.raises(RouteInputError, match=message):
+        create_route_graph(deps(tmp_path)).compile().invoke({"task": task})

@@ -1,0 +1,117 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tools.router.evaluate import apgr_metrics, cost_quality_curve, knn_predict, pgr_curve
+from tools.router.features import FEATURE_DIM, FEATURE_VERSION
+from tools.router.net import RouterFileError, RouterMeta, RouterNet, load_router, save_router
+from tools.router.router import ModelOption, NeuralRouter, RuleRouter, parameter_count
+from tools.router.tool import make_route_task_tool
+from tools.router.train import TrainConfig, predict_logits, train_net
+
+
+def synthetic(n: int = 600, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two prompt clusters: model 0 is good on cluster A only, model 1 everywhere."""
+    rng = np.random.default_rng(seed)
+    cluster = rng.integers(0, 2, n)
+    x = rng.normal(0, 1, (n, FEATURE_DIM)).astype(np.float32)
+    x[:, :16] += 1.5 * cluster[:, None]
+    q = np.stack([(cluster == 0) & (rng.random(n) < 0.9), rng.random(n) < 0.85], axis=1)
+    return x, q.astype(float)
+
+
+def test_training_learns_and_is_deterministic() -> None:
+    x, q = synthetic()
+    config = TrainConfig(epochs=40, patience=5)
+    net, report = train_net(x[:450], q[:450], config)
+    again, _ = train_net(x[:450], q[:450], config)
+    for a, b in zip(net.state_dict().values(), again.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    p = 1 / (1 + np.exp(-predict_logits(net, x[450:])))
+    result = apgr_metrics({"router": p[:, 1] - p[:, 0]}, q[450:], weak=0, strong=1)
+    assert result["router"]["apgr"] > 0.75 and report.best_epoch >= 1
+    assert 0.25 <= report.temperature <= 4
+
+
+def test_pgr_curve_on_a_hand_checked_example() -> None:
+    weak = np.array([1.0, 0.0, 0.0, 1.0])
+    strong = np.array([1.0, 1.0, 1.0, 1.0])
+    curve = pgr_curve(np.array([0.0, 0.9, 0.8, 0.1]), weak, strong)
+    # Gap is 0.5; sending 2 of 4 prompts (the two the strong model wins) recovers all of it.
+    assert curve[0] == 0 and curve[50] == 1.0 and curve[100] == 1.0 and curve[25] == 0.5
+    metrics = apgr_metrics({"perfect": np.array([0.0, 0.9, 0.8, 0.1])},
+                           np.stack([weak, strong], axis=1), 0, 1)
+    assert metrics["perfect"]["cpt50"] == 0.25 and metrics["perfect"]["cpt80"] == 0.5
+    assert metrics["random"]["apgr"] == 0.5 and metrics["oracle"]["apgr"] >= metrics[
+        "perfect"]["apgr"]
+
+
+def test_knn_and_cost_quality_curve() -> None:
+    train_x = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+    train_q = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    predicted = knn_predict(train_x, train_q, np.array([[1.0, 0.05], [0.05, 1.0]]), k=2)
+    assert predicted.tolist() == [[1.0, 0.0], [0.0, 1.0]]
+    quality = np.array([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]])
+    curve = cost_quality_curve(quality, quality, np.array([0.0, 0.5, 1.0]))
+    assert curve["points"][0] == {"cost": 0.0, "quality": 1.0} or curve["auc"] >= 0.5
+    assert 0 <= curve["auc"] <= 1
+
+
+def test_save_load_and_refusals(tmp_path: Path) -> None:
+    net = RouterNet(2)
+    meta = RouterMeta(models=["a", "b"], costs=[0.0, 1.0], temperature=1.3)
+    path = tmp_path / "router.pt"
+    save_router(path, net, meta)
+    loaded, loaded_meta = load_router(path)
+    assert loaded_meta.models == ["a", "b"] and loaded_meta.temperature == 1.3
+    x = np.zeros((1, FEATURE_DIM), dtype=np.float32)
+    assert np.allclose(predict_logits(net, x), predict_logits(loaded, x))
+    with pytest.raises(RouterFileError, match="no trained router"):
+        load_router(tmp_path / "none.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(RouterFileError, match="not a readable router file"):
+        load_router(tmp_path / "junk.pt")
+    old = RouterMeta(models=["a", "b"], costs=[0, 1], feature_version=FEATURE_VERSION - 1)
+    save_router(tmp_path / "old.pt", net, old)
+    with pytest.raises(RouterFileError, match="feature version"):
+        load_router(tmp_path / "old.pt")
+
+
+def test_new_model_learns_from_a_few_outcomes_without_disturbing_others() -> None:
+    x, q = synthetic()
+    net, _ = train_net(x[:450], q[:450], TrainConfig(epochs=30, patience=5))
+    before = predict_logits(net, x[450:])
+    index = net.add_model()
+    # The new model is good exactly where model 0 is bad (cluster B): 40 outcomes suffice.
+    new_q = np.full((450, 3), np.nan)
+    new_q[:40, 2] = 1 - q[:40, 0]
+    net, _ = train_net(x[:450], new_q, TrainConfig(epochs=80, patience=20, lr=5e-3), net=net,
+                       frozen_models=2)
+    after = predict_logits(net, x[450:])
+    assert index == 2 and np.allclose(before, after[:, :2], atol=1e-5)
+    cluster_b = x[450:, :16].mean(axis=1) > 0.75
+    assert after[cluster_b, 2].mean() > after[~cluster_b, 2].mean()
+
+
+def test_decisions_fallback_and_tool() -> None:
+    options = [ModelOption("tiny", 0.0, 1.35e8), ModelOption("big", 1.0, 7e9)]
+    rules = RuleRouter()
+    assert rules.route("Say hello", options).model == "tiny"
+    hard = rules.route("def f(x):\n    return x + 1\nFix this code", options)
+    assert hard.model == "big" and hard.method == "fallback"
+    net = RouterNet(2)
+    with torch.no_grad():
+        net.model_bias.copy_(torch.tensor([-6.0, -6.0]))  # hopeless on everything
+    low = NeuralRouter(net, RouterMeta(models=["tiny", "big"], costs=[0, 1]))
+    decision = low.route("Say hello", options)
+    assert decision.method == "fallback" and "confidence" in decision.reason
+    unknown = NeuralRouter(net, RouterMeta(models=["x", "y"], costs=[0, 1]))
+    assert "knows none" in unknown.route("Say hello", options).reason
+    tool = make_route_task_tool(rules, lambda: options)
+    assert set(tool.args) == {"task"}
+    assert '"model": "tiny"' in tool.invoke({"task": "Say hello"})
+    assert "empty" in tool.invoke({"task": "  "})
+    assert parameter_count("3.2B") == 3.2e9 and parameter_count("smollm2-135m") == 1.35e8
+    assert parameter_count("mystery") is None
