@@ -28,6 +28,7 @@ class TrainConfig:
     hidden: int = 256
     model_dim: int = 64
     dropout: float = 0.2
+    pairwise_weight: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,28 @@ class TrainReport:
 def _masked_bce(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     loss = nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction="none")
     return (loss * mask).sum() / mask.sum().clamp(min=1)
+
+
+def _pairwise(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """BCE on logit differences wherever two models' observed outcomes differ.
+
+    Routing quality (APGR) depends on which model is better for a prompt, not on each
+    model's level; this term trains that difference directly.
+    """
+    diff = logits[:, :, None] - logits[:, None, :]
+    better = (targets[:, :, None] > targets[:, None, :]).float()
+    differs = (targets[:, :, None] != targets[:, None, :]).float() * mask[:, :, None] * mask[
+        :, None, :]
+    loss = nn.functional.binary_cross_entropy_with_logits(diff, better, reduction="none")
+    return (loss * differs).sum() / differs.sum().clamp(min=1)
+
+
+def _loss(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor,
+          pairwise_weight: float) -> torch.Tensor:
+    loss = _masked_bce(logits, targets, mask)
+    if pairwise_weight:
+        loss = loss + pairwise_weight * _pairwise(logits, targets, mask)
+    return loss
 
 
 def predict_logits(net: RouterNet, features: np.ndarray, batch: int = 4096) -> np.ndarray:
@@ -109,7 +132,7 @@ def train_net(features: np.ndarray, quality: np.ndarray, config: TrainConfig | N
         for batch in torch.randperm(len(train), generator=generator).split(config.batch_size):
             index = torch.from_numpy(train)[batch]
             optimizer.zero_grad()
-            _masked_bce(net(x[index]), y[index], m[index]).backward()
+            _loss(net(x[index]), y[index], m[index], config.pairwise_weight).backward()
             optimizer.step()
             if kept is not None:  # weight decay would still move frozen rows: put them back
                 with torch.no_grad():
@@ -118,7 +141,7 @@ def train_net(features: np.ndarray, quality: np.ndarray, config: TrainConfig | N
         net.eval()
         with torch.no_grad():
             vi = torch.from_numpy(val)
-            loss = float(_masked_bce(net(x[vi]), y[vi], m[vi]))
+            loss = float(_loss(net(x[vi]), y[vi], m[vi], config.pairwise_weight))
         if loss < best_loss - 1e-4:
             best_loss, best_epoch = loss, epoch
             best_state = {k: v.clone() for k, v in net.state_dict().items()}
