@@ -64,6 +64,11 @@ def _count(
     return _Counts(accept, weight, scores, invalid, abstained)
 
 
+def _accept_shares(counts: _Counts, candidates: Sequence[str]) -> dict[str, float]:
+    """Weighted share of accepting votes per candidate that received any valid vote."""
+    return {c: counts.accept[c] / counts.weight[c] for c in candidates if counts.weight[c]}
+
+
 def _mean_score(pairs: list[tuple[float, float]]) -> float:
     total = sum(w for _, w in pairs)
     return sum(s * w for s, w in pairs) / total if total > 0 else 0.0
@@ -113,7 +118,7 @@ class _AcceptShareRule(VoteRule):
         weights: Mapping[str, float] | None = None,
     ) -> ConsensusOutcome:
         counts = _count(ballots, candidates, weights or {})
-        shares = {c: counts.accept[c] / counts.weight[c] for c in candidates if counts.weight[c]}
+        shares = _accept_shares(counts, candidates)
 
         def meets(share: float) -> bool:
             return share > self.threshold if self.strict else share >= self.threshold - 1e-9
@@ -155,7 +160,7 @@ class ScoreWeightedRule(VoteRule):
     ) -> ConsensusOutcome:
         counts = _count(ballots, candidates, weights or {})
         means = {c: _mean_score(counts.scores[c]) for c in candidates if counts.scores[c]}
-        shares = {c: counts.accept[c] / counts.weight[c] for c in candidates if counts.weight[c]}
+        shares = _accept_shares(counts, candidates)
         accepted = [c for c in candidates if shares.get(c, 0.0) >= self.min_agreement - 1e-9]
         winner, tie = _pick(means, candidates, counts)
         reached = winner is not None and winner in accepted
