@@ -31,6 +31,7 @@ __all__ = [
     "Base",
     "Experiment",
     "ExperimentResult",
+    "MemoryRecord",
     "ModelProfile",
     "ModelRecord",
     "PromptVersion",
@@ -256,3 +257,17 @@ class Alert(Base):
     first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     resolved: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class MemoryRecord(Base):
+    """A long-term memory; the Chroma collection holds its embedding under the same id."""
+
+    __tablename__ = "memories"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(20), index=True, doc="fact, optimization, routing")
+    session_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    text: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    count: Mapped[int] = mapped_column(Integer, default=1, doc="times seen, merges included")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

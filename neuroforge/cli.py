@@ -29,6 +29,8 @@ models_app = typer.Typer(help="The model registry: discover and profile models."
                          no_args_is_help=True)
 db_app = typer.Typer(help="The knowledge store's schema.", no_args_is_help=True)
 router_app = typer.Typer(help="The neural router: train and evaluate.", no_args_is_help=True)
+memory_app = typer.Typer(help="Long-term memory: search, forget, export.", no_args_is_help=True)
+app.add_typer(memory_app, name="memory")
 app.add_typer(config_app, name="config")
 app.add_typer(router_app, name="router")
 app.add_typer(models_app, name="models")
@@ -395,6 +397,102 @@ def router_eval(
 
     metrics = eval_command(settings(), data, held_out, seed)
     print_json(metrics) if as_json else print_metrics(console, metrics)
+
+
+@app.command()
+def chat(
+    session: Annotated[str | None, typer.Option(help="Resume this session id.")] = None,
+    model: Annotated[str | None, typer.Option(help="Answer with this model; no routing.")]
+    = None,
+) -> None:
+    """A chat session: recalls memories, routes each turn, streams answers; /help inside."""
+    from knowledge.db import DatabaseError
+    from memory.long_term import MemoryError_
+    from neuroforge.chat_cli import run_chat
+
+    try:
+        run_chat(settings(), session, model)
+    except (DatabaseError, MemoryError_) as exc:
+        fail(str(exc))
+
+
+def _long_term() -> Any:
+    from knowledge.db import DatabaseError
+    from memory.long_term import MemoryError_
+    from neuroforge.runtime import long_term_memory
+
+    try:
+        return long_term_memory(settings())
+    except (DatabaseError, MemoryError_) as exc:
+        fail(str(exc))
+
+
+@memory_app.command("search")
+def memory_search(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    kind: Annotated[str | None, typer.Option(help="fact, optimization or routing.")] = None,
+    session: Annotated[str | None, typer.Option(help="Only this chat session's.")] = None,
+    since_days: Annotated[float | None, typer.Option(min=0, help="Only the last N days.")]
+    = None,
+    k: Annotated[int, typer.Option("-k", min=1, max=100, help="How many.")] = 5,
+    as_json: JsonFlag = False,
+) -> None:
+    """The memories most relevant to QUERY, with where they came from."""
+    import time
+
+    from memory.long_term import MemoryError_
+
+    since = time.time() - since_days * 86400 if since_days is not None else None
+    try:
+        found = _long_term().recall(query, k, kind=kind, session_id=session, since=since)
+    except MemoryError_ as exc:
+        fail(str(exc), 2)
+    if as_json:
+        print_json({"query": query, "memories": [m.as_dict() for m in found]})
+        return
+    for m in found:
+        console.print(f"{m.similarity:.2f}  {m.text}  [dim]({m.provenance()}, id {m.id})[/]",
+                      highlight=False)
+    if not found:
+        errors.print("no memories match")
+
+
+@memory_app.command("forget")
+def memory_forget(
+    session: Annotated[str | None, typer.Option(help="Forget everything from this session.")]
+    = None,
+    memory_id: Annotated[str | None, typer.Option("--id", help="Forget one memory.")] = None,
+) -> None:
+    """Delete memories for good, from Chroma and from the database."""
+    from memory.long_term import MemoryError_
+
+    if (session is None) == (memory_id is None):
+        fail("give exactly one of --session ID or --id ID", 2)
+    try:
+        count = _long_term().forget(session_id=session, memory_id=memory_id)
+    except MemoryError_ as exc:
+        fail(str(exc))
+    if count == 0:
+        fail(f"nothing to forget: no memory {'of session ' + session if session else memory_id}"
+             , 1)
+    console.print(f"forgot {count} memor{'y' if count == 1 else 'ies'}")
+
+
+@memory_app.command("export")
+def memory_export(
+    file: Annotated[str, typer.Argument(help="JSONL file to write.")],
+) -> None:
+    """Write every memory as JSON lines (id, kind, session, text, details, times)."""
+    from pathlib import Path
+
+    target = Path(file).expanduser()
+    if not target.parent.is_dir():
+        fail(f"cannot write {target}: the folder {target.parent} does not exist", 2)
+    try:
+        count = _long_term().export(target)
+    except OSError as exc:
+        fail(f"cannot write {target}: {exc.strerror or exc}", 2)
+    console.print(f"exported {count} memories to {target}")
 
 
 DEMO_PROMPT = "Write about dogs."

@@ -17,17 +17,21 @@ if TYPE_CHECKING:
     from langgraph.checkpoint.base import BaseCheckpointSaver
 
     from agents.llm import LLMConfig
+    from graphs.chat import ChatDeps
     from graphs.optimize import OptimizeDeps
     from graphs.route import RouteDeps
     from knowledge.db import Database
+    from memory.long_term import LongTermMemory
     from tools.router.router import Router
 
 __all__ = [
+    "chat_deps",
     "chat_model_for_role",
     "checkpointer",
     "embedded_identity",
     "llm_config",
     "load_router",
+    "long_term_memory",
     "model_factory",
     "open_store",
     "optimize_deps",
@@ -188,3 +192,37 @@ def route_deps(settings: Settings, store: Database | None = None) -> RouteDeps:
                                                  temperature=settings.temperature_for("chat")),
         options=lambda: route_options(settings), router=router,
         store=store or open_store(settings), attempts=settings.budgets.structured_attempts)
+
+
+def long_term_memory(settings: Settings, store: Database | None = None) -> LongTermMemory:
+    """Chroma long-term memory (local directory or server) mirrored in the knowledge store."""
+    from memory.long_term import open_long_term
+
+    return open_long_term(store or open_store(settings), settings.chroma_dir,
+                          settings.chroma_url)
+
+
+def chat_deps(settings: Settings, store: Database | None = None,
+              memory: LongTermMemory | None = None) -> ChatDeps:
+    """Everything the chat graph needs: answering model, routing graph, memory."""
+    from agents.llm import create_chat_model
+    from graphs.chat import ChatDeps
+    from graphs.route import create_route_graph
+
+    config = llm_config(settings)
+    store = store or open_store(settings)
+    route_graph = create_route_graph(route_deps(settings, store)).compile()
+    temperature = settings.temperature_for("chat")
+
+    def chat_model(name: str | None) -> BaseChatModel:
+        return create_chat_model(name or settings.model_for("chat"), config,
+                                 temperature=temperature)
+
+    # The answer's history budget: the context less the reply and the system prompt.
+    context = max(256, settings.embedded_n_ctx - settings.budgets.max_tokens - 384)
+    return ChatDeps(
+        chat_model=chat_model, memory=memory or long_term_memory(settings, store),
+        route=lambda task: dict(route_graph.invoke({"task": task})["decision"]),
+        options=lambda: route_options(settings),
+        summarizer=create_chat_model(settings.model_for("chat"), config, temperature=0.0),
+        context_tokens=context)

@@ -85,3 +85,38 @@ class FunctionChatModel(BaseChatModel):
         if isinstance(reply, Exception):
             raise reply
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=reply))])
+
+
+class StreamingChatModel(BaseChatModel):
+    """Streams ``reply`` word by word; raises ``fail_with`` after ``fail_after`` words."""
+
+    reply: str = "hello there"
+    fail_after: int | None = None
+    fail_with: Any = None
+    seen: list[list[BaseMessage]] = Field(default_factory=list)
+
+    model_config = {"arbitrary_types_allowed": True}
+
+    @property
+    def _llm_type(self) -> str:
+        return "streaming-fake"
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: CallbackManagerForLLMRun | None = None,
+                  **kwargs: Any) -> ChatResult:
+        text = "".join(c.text for c in self._stream(messages, stop, run_manager, **kwargs))
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+
+    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Any:
+        from langchain_core.messages import AIMessageChunk
+        from langchain_core.outputs import ChatGenerationChunk
+
+        self.seen.append(list(messages))
+        for i, word in enumerate(self.reply.split(" ")):
+            if self.fail_after is not None and i >= self.fail_after:
+                raise self.fail_with
+            chunk = ChatGenerationChunk(message=AIMessageChunk(content=(" " if i else "") + word))
+            if run_manager:
+                run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            yield chunk

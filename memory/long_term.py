@@ -1,0 +1,342 @@
+"""Long-term memory: a Chroma collection embedded with the bundled MiniLM, mirrored in the
+knowledge store.
+
+Chroma answers "what is relevant"; the ``memories`` table is the durable record that
+export reads and that ``forget`` clears together with Chroma. Both share one id.
+Near-duplicates (same kind and session, cosine similarity at or above
+``MERGE_SIMILARITY``) are merged into the existing memory instead of piling up:
+the newer wording replaces the older and the memory's ``count`` goes up.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from knowledge.db import Database
+from knowledge.schema import MemoryRecord, new_id
+from memory.embeddings import embed_texts
+
+__all__ = [
+    "KINDS",
+    "MAX_MEMORY_CHARS",
+    "MERGE_SIMILARITY",
+    "LongTermMemory",
+    "Memory",
+    "MemoryError_",
+    "MiniLMEmbeddingFunction",
+    "NewMemory",
+    "open_long_term",
+]
+
+KINDS = ("fact", "optimization", "routing")
+COLLECTION = "neuroforge_memories"
+MERGE_SIMILARITY = 0.92
+MAX_MEMORY_CHARS = 4000
+
+
+class MemoryError_(RuntimeError):  # noqa: N801  (``MemoryError`` is a builtin)
+    """Long-term memory cannot do what was asked; the message says why."""
+
+
+class MiniLMEmbeddingFunction:
+    """Chroma embedding function over the bundled all-MiniLM-L6-v2.
+
+    Chroma rebuilds embedding functions from their config on many calls, so
+    ``__init__`` does nothing and the model itself is cached per process in
+    ``memory.embeddings``. Never Chroma's default, which downloads a model.
+    """
+
+    def __init__(self) -> None:
+        pass
+
+    def __call__(self, input: Sequence[str]) -> list[Any]:  # noqa: A002  (Chroma's name)
+        import numpy as np
+
+        return [np.asarray(v, dtype=np.float32) for v in embed_texts(list(input))]
+
+    def embed_query(self, input: Sequence[str]) -> list[Any]:  # noqa: A002
+        """Chroma 1.x calls this for query texts."""
+        return self(input)
+
+    @staticmethod
+    def name() -> str:
+        """The name Chroma stores in the collection's configuration."""
+        return "neuroforge-minilm-l6-v2"
+
+    def get_config(self) -> dict[str, Any]:
+        """Nothing to configure: the model ships with the package."""
+        return {}
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> MiniLMEmbeddingFunction:
+        """Chroma's way back from a stored configuration."""
+        return MiniLMEmbeddingFunction()
+
+    def is_legacy(self) -> bool:
+        """Not a pre-1.0 embedding function."""
+        return False
+
+    def default_space(self) -> str:
+        """Cosine distance: MiniLM vectors are compared by angle."""
+        return "cosine"
+
+    def supported_spaces(self) -> list[str]:
+        """Spaces that make sense for normalized sentence embeddings."""
+        return ["cosine", "ip", "l2"]
+
+
+@dataclass(frozen=True)
+class NewMemory:
+    """Something to remember."""
+
+    text: str
+    kind: str = "fact"
+    session_id: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Memory:
+    """A stored memory; ``similarity`` is set on recall (cosine, -1..1)."""
+
+    id: str
+    kind: str
+    text: str
+    session_id: str | None
+    created_at: float
+    updated_at: float
+    count: int = 1
+    details: dict[str, Any] = field(default_factory=dict)
+    similarity: float | None = None
+
+    def provenance(self) -> str:
+        """Where a memory came from, for prompts and listings."""
+        when = datetime.fromtimestamp(self.created_at, UTC).strftime("%Y-%m-%d %H:%M")
+        where = f"session {self.session_id}" if self.session_id else "global"
+        return f"{self.kind}, {where}, {when} UTC, seen {self.count}x"
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+def _check(item: NewMemory) -> NewMemory:
+    if not isinstance(item.text, str) or not item.text.strip():
+        raise MemoryError_("a memory needs some text; got an empty one")
+    if item.kind not in KINDS:
+        raise MemoryError_(f"unknown memory kind {item.kind!r}; use one of {', '.join(KINDS)}")
+    text = " ".join(item.text.split())
+    if len(text) > MAX_MEMORY_CHARS:
+        raise MemoryError_(f"a memory has {len(text)} characters; the limit is "
+                           f"{MAX_MEMORY_CHARS}")
+    return NewMemory(text, item.kind, item.session_id or None, dict(item.details))
+
+
+def _where(kind: str | None, session_id: str | None, since: float | None) -> dict[str, Any] | None:
+    clauses: list[dict[str, Any]] = []
+    if kind:
+        clauses.append({"kind": kind})
+    if session_id:
+        clauses.append({"session": session_id})
+    if since is not None:
+        clauses.append({"created_at": {"$gte": float(since)}})
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def _metadata(item: NewMemory, created: float, updated: float, count: int) -> dict[str, Any]:
+    # Chroma metadata values must be scalars: details travel as a JSON string.
+    return {"kind": item.kind, "session": item.session_id or "", "created_at": created,
+            "updated_at": updated, "count": count,
+            "details": json.dumps(dict(item.details), default=str)}
+
+
+def _from_chroma(memory_id: str, text: str, meta: Mapping[str, Any],
+                 distance: float | None = None) -> Memory:
+    return Memory(id=memory_id, kind=str(meta["kind"]), text=text,
+                  session_id=str(meta.get("session") or "") or None,
+                  created_at=float(meta["created_at"]), updated_at=float(meta["updated_at"]),
+                  count=int(meta.get("count", 1)),
+                  details=json.loads(str(meta.get("details") or "{}")),
+                  similarity=None if distance is None else round(1.0 - float(distance), 4))
+
+
+@dataclass
+class LongTermMemory:
+    """A Chroma collection plus its mirror table."""
+
+    collection: Any
+    db: Database
+
+    def count(self) -> int:
+        """How many memories are stored."""
+        return int(self.collection.count())
+
+    def remember(self, text: str, kind: str = "fact", session_id: str | None = None,
+                 details: Mapping[str, Any] | None = None) -> tuple[Memory, bool]:
+        """Store one memory; returns it and whether it merged into an existing one."""
+        return self.remember_many([NewMemory(text, kind, session_id, details or {})])[0]
+
+    def remember_many(self, items: Iterable[NewMemory]) -> list[tuple[Memory, bool]]:
+        """Store memories in one batch (one embedding pass, one nearest-neighbour query)."""
+        checked = [_check(item) for item in items]
+        if not checked:
+            return []
+        vectors = embed_texts([m.text for m in checked])
+        nearest = self._nearest(checked, vectors)
+        now = time.time()
+        results: list[tuple[Memory, bool]] = []
+        fresh: dict[tuple[str, str], list[tuple[list[float], str]]] = {}  # in-batch twins
+        upserts: dict[str, tuple[str, list[float], dict[str, Any]]] = {}
+        for item, vector, near in zip(checked, vectors, nearest, strict=True):
+            scope = (item.kind, item.session_id or "")
+            twin = _batch_twin(vector, fresh.get(scope, []))
+            if twin is not None:
+                near = (twin, upserts[twin][2])
+            if near is not None:
+                memory_id, meta = near
+                meta = {**meta, "updated_at": now, "count": int(meta.get("count", 1)) + 1,
+                        "details": json.dumps({**json.loads(str(meta.get("details") or "{}")),
+                                               **dict(item.details)}, default=str)}
+                merged = True
+            else:
+                memory_id, meta, merged = new_id(), _metadata(item, now, now, 1), False
+            upserts[memory_id] = (item.text, vector, meta)
+            fresh.setdefault(scope, []).append((vector, memory_id))
+            results.append((_from_chroma(memory_id, item.text, meta), merged))
+        self._write(upserts)
+        return results
+
+    def _nearest(self, items: list[NewMemory], vectors: list[list[float]]
+                 ) -> list[tuple[str, dict[str, Any]] | None]:
+        """The closest stored memory in each item's (kind, session) scope, if close enough."""
+        found: list[tuple[str, dict[str, Any]] | None] = [None] * len(items)
+        if self.count() == 0:
+            return found
+        scopes: dict[tuple[str, str], list[int]] = {}
+        for index, item in enumerate(items):
+            scopes.setdefault((item.kind, item.session_id or ""), []).append(index)
+        for (kind, session), indexes in scopes.items():  # one query per scope, not per item
+            reply = self.collection.query(
+                query_embeddings=[vectors[i] for i in indexes], n_results=1,
+                where={"$and": [{"kind": kind}, {"session": session}]},
+                include=["metadatas", "distances"])
+            for index, ids, dists, metas in zip(indexes, reply["ids"], reply["distances"],
+                                                reply["metadatas"], strict=True):
+                if ids and 1.0 - float(dists[0]) >= MERGE_SIMILARITY:
+                    found[index] = (ids[0], dict(metas[0]))
+        return found
+
+    def _write(self, upserts: Mapping[str, tuple[str, list[float], dict[str, Any]]]) -> None:
+        ids = list(upserts)
+        with self.db.session() as session:
+            existing = {r.id: r for r in session.scalars(
+                select(MemoryRecord).where(MemoryRecord.id.in_(ids)))}
+            for memory_id, (text, _vector, meta) in upserts.items():
+                row = existing.get(memory_id) or MemoryRecord(
+                    id=memory_id, kind=meta["kind"], session_id=meta["session"] or None,
+                    created_at=datetime.fromtimestamp(meta["created_at"], UTC))
+                row.text, row.count = text, int(meta["count"])
+                row.details = json.loads(meta["details"])
+                row.updated_at = datetime.fromtimestamp(meta["updated_at"], UTC)
+                if memory_id not in existing:
+                    session.add(row)
+            # Chroma second: if it fails the transaction rolls back and nothing is half-written.
+            self.collection.upsert(ids=ids, documents=[upserts[i][0] for i in ids],
+                                   embeddings=[upserts[i][1] for i in ids],
+                                   metadatas=[upserts[i][2] for i in ids])
+
+    def recall(self, query: str, k: int = 5, *, kind: str | None = None,
+               session_id: str | None = None, since: float | None = None,
+               min_similarity: float = -1.0) -> list[Memory]:
+        """The ``k`` memories most relevant to ``query``, best first, after the filters."""
+        if not isinstance(query, str) or not query.strip():
+            raise MemoryError_("the query is empty; say what to look for")
+        if kind is not None and kind not in KINDS:
+            raise MemoryError_(f"unknown memory kind {kind!r}; use one of {', '.join(KINDS)}")
+        if k < 1 or self.count() == 0:
+            return []
+        reply = self.collection.query(
+            query_embeddings=embed_texts([query[:MAX_MEMORY_CHARS]]), n_results=k,
+            where=_where(kind, session_id, since),
+            include=["documents", "metadatas", "distances"])
+        memories = [_from_chroma(i, d, m, dist) for i, d, m, dist in zip(
+            reply["ids"][0], reply["documents"][0], reply["metadatas"][0],
+            reply["distances"][0], strict=True)]
+        return [m for m in memories if (m.similarity or 0.0) >= min_similarity]
+
+    def forget(self, *, session_id: str | None = None, memory_id: str | None = None) -> int:
+        """Delete a session's memories or one memory, from Chroma and the database."""
+        if (session_id is None) == (memory_id is None):
+            raise MemoryError_("say what to forget: a session id or a memory id")
+        column = MemoryRecord.session_id if session_id else MemoryRecord.id
+        value = session_id or memory_id
+        with self.db.session() as session:
+            ids = list(session.scalars(select(MemoryRecord.id).where(column == value)))
+            if memory_id and not ids:
+                # A memory Chroma has but the table lost still gets deleted.
+                ids = list(self.collection.get(ids=[memory_id])["ids"])
+            if not ids:
+                return 0
+            session.execute(delete(MemoryRecord).where(MemoryRecord.id.in_(ids)))
+            self.collection.delete(ids=ids)
+        return len(ids)
+
+    def export(self, path: Path) -> int:
+        """Write every memory as one JSON object a line; returns how many."""
+        count = 0
+        tmp = path.with_name(path.name + ".part")
+        with self.db.session() as session, tmp.open("w", encoding="utf-8") as out:
+            rows = session.scalars(select(MemoryRecord).order_by(MemoryRecord.created_at))
+            for row in rows:
+                out.write(json.dumps({
+                    "id": row.id, "kind": row.kind, "session_id": row.session_id,
+                    "text": row.text, "details": row.details, "count": row.count,
+                    "created_at": row.created_at.isoformat(),
+                    "updated_at": row.updated_at.isoformat()}, ensure_ascii=False) + "\n")
+                count += 1
+        tmp.replace(path)  # never leave a half-written export under the final name
+        return count
+
+
+def _batch_twin(vector: list[float], seen: list[tuple[list[float], str]]) -> str | None:
+    """The id of an earlier item of the same batch that ``vector`` nearly duplicates."""
+    for other, memory_id in seen:
+        if sum(a * b for a, b in zip(vector, other, strict=True)) >= MERGE_SIMILARITY:
+            return memory_id
+    return None
+
+
+def open_long_term(db: Database, chroma_dir: Path | None = None,
+                   chroma_url: str | None = None) -> LongTermMemory:
+    """The memory collection in a local directory, or on a Chroma server by URL."""
+    import chromadb
+
+    try:
+        if chroma_url:
+            from urllib.parse import urlparse
+
+            parsed = urlparse(chroma_url)
+            client: Any = chromadb.HttpClient(host=parsed.hostname or "localhost",
+                                              port=parsed.port or 8000,
+                                              ssl=parsed.scheme == "https")
+        else:
+            assert chroma_dir is not None, "give chroma_dir or chroma_url"
+            chroma_dir.mkdir(parents=True, exist_ok=True)
+            client = chromadb.PersistentClient(path=str(chroma_dir))
+        collection = client.get_or_create_collection(
+            COLLECTION, embedding_function=MiniLMEmbeddingFunction(),
+            configuration={"hnsw": {"space": "cosine"}})
+    except Exception as exc:  # Chroma raises many types; the user needs the place and reason
+        where = chroma_url or str(chroma_dir)
+        raise MemoryError_(f"cannot open long-term memory at {where}: {exc}") from exc
+    return LongTermMemory(collection=collection, db=db)

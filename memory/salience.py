@@ -1,0 +1,39 @@
+"""Which parts of a user's turn are worth keeping in long-term memory.
+
+A rule, not a model: the embedded 135M model cannot reliably tell a fact from
+chatter, and a rule is predictable and testable. Kept: declarative sentences about
+the user or their work (first-person cues) and anything the user asks to remember.
+Questions, commands and small talk are not kept.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["salient_facts"]
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+_FIRST_PERSON = re.compile(
+    r"\b(i|i'm|i am|i've|my|mine|me|we|we're|our|ours)\b", re.IGNORECASE)
+_REMEMBER = re.compile(r"^\s*(please\s+)?(remember|note|keep in mind)( that)?\s*[:,]?\s*",
+                       re.IGNORECASE)
+_SMALL_TALK = re.compile(r"^(hi|hello|hey|thanks|thank you|ok|okay|bye)\b", re.IGNORECASE)
+
+
+def salient_facts(text: str, max_facts: int = 5) -> list[str]:
+    """Sentences of ``text`` worth remembering, cleaned, at most ``max_facts``."""
+    if not isinstance(text, str) or text.lstrip().startswith("/"):
+        return []
+    facts: list[str] = []
+    for sentence in _SENTENCE.split(" ".join(text.split())):
+        sentence = sentence.strip()
+        asked = bool(_REMEMBER.match(sentence))
+        body = _REMEMBER.sub("", sentence).strip()
+        words = body.split()
+        if not (3 <= len(words) <= 60) or body.endswith("?") or _SMALL_TALK.match(body):
+            continue
+        if asked or _FIRST_PERSON.search(body):
+            facts.append(body[0].upper() + body[1:])
+        if len(facts) >= max_facts:
+            break
+    return facts

@@ -1,0 +1,105 @@
+"""The real terminal chat in a pseudo-terminal, on the embedded model.
+
+Checks what a person sees: a prompt, answers that arrive in pieces (streaming),
+slash commands, Ctrl-C stopping an answer but not the session, and a session that
+is remembered across processes and forgotten on request.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pexpect
+import pytest
+
+pytestmark = pytest.mark.embedded
+NEUROFORGE = str(Path(sys.executable).parent / "neuroforge")
+
+
+def env_for(data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEUROFORGE_")}
+    env.update({"NEUROFORGE_DATA_DIR": str(data_dir), "NEUROFORGE_BACKEND": "embedded",
+                "NEUROFORGE_TEMPERATURES__CHAT": "0", "HF_HUB_OFFLINE": "1",
+                "TERM": "dumb", "NO_COLOR": "1"})
+    return env
+
+
+def read_until_prompt(child: pexpect.spawn, limit_s: float = 120) -> list[tuple[float, str]]:
+    """Everything printed until the next ``you>`` prompt, as (time, text) pieces."""
+    pieces: list[tuple[float, str]] = []
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        try:
+            text = child.read_nonblocking(4096, timeout=1)
+        except pexpect.TIMEOUT:
+            continue
+        pieces.append((time.monotonic(), text))
+        if "you> " in "".join(t for _, t in pieces[-3:]):
+            return pieces
+    raise AssertionError(f"no prompt within {limit_s} s; got {''.join(t for _, t in pieces)!r}")
+
+
+def test_terminal_chat_streams_and_takes_slash_commands(tmp_path: Path) -> None:
+    child = pexpect.spawn(NEUROFORGE, ["chat", "--session", "tty1"], env=env_for(tmp_path),
+                          encoding="utf-8", timeout=120, dimensions=(40, 200))
+    try:
+        child.expect("you> ")
+        child.sendline("/help")
+        child.expect("/optimize PROMPT")
+        child.expect("you> ")
+        child.sendline("Write three sentences about the sea.")
+        pieces = read_until_prompt(child)
+        answer = [(t, s) for t, s in pieces if s.strip() and "you> " not in s]
+        assert len(answer) >= 3, pieces  # the answer came in pieces, not all at once
+        assert answer[-1][0] - answer[0][0] > 0.2
+        child.sendline("/history")
+        child.expect("you> Write three sentences about the sea.")
+        child.expect("you> ")
+        child.sendline("/memory sea")
+        child.expect("you> ")
+        child.sendline("Tell me a very long story about a dragon and a knight.")
+        child.expect(r"\S")  # the answer has started
+        time.sleep(0.5)
+        child.sendintr()  # Ctrl-C: stop this answer, keep the session
+        child.expect("stopped")
+        child.expect("you> ")
+        child.sendline("/history")
+        child.expect("dragon and a knight")
+        child.expect("you> ")
+        child.sendline("/exit")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+
+
+def run(args: list[str], data_dir: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([NEUROFORGE, *args], input=stdin, env=env_for(data_dir),
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_a_fact_told_in_one_process_is_recalled_used_and_forgotten(tmp_path: Path) -> None:
+    told = run(["chat", "--session", "first"], tmp_path, "My sister lives in Toronto.\n")
+    assert told.returncode == 0, told.stderr
+    search = ["memory", "search", "where my sister lives", "--json"]
+    found = json.loads(run(search, tmp_path).stdout)
+    assert found["memories"][0]["text"] == "My sister lives in Toronto."
+    assert found["memories"][0]["session_id"] == "first"
+    asked = run(["chat"], tmp_path, "Where does my sister live?\n")  # a new session
+    assert asked.returncode == 0 and "toronto" in asked.stdout.lower(), asked.stdout
+    forgot = run(["memory", "forget", "--session", "first"], tmp_path)
+    assert forgot.returncode == 0 and "forgot 1" in forgot.stdout
+    after = json.loads(run(search, tmp_path).stdout)
+    assert after["memories"] == []
+
+
+def test_memory_commands_explain_bad_input(tmp_path: Path) -> None:
+    both = run(["memory", "forget", "--session", "a", "--id", "b"], tmp_path)
+    assert both.returncode == 2 and "exactly one" in both.stderr
+    kind = run(["memory", "search", "x", "--kind", "gossip"], tmp_path)
+    assert kind.returncode == 2 and "unknown memory kind" in kind.stderr
+    folder = run(["memory", "export", str(tmp_path / "no" / "such" / "f.jsonl")], tmp_path)
+    assert folder.returncode == 2 and "does not exist" in folder.stderr
+    assert "Traceback" not in both.stderr + kind.stderr + folder.stderr
