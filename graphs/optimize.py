@@ -44,6 +44,7 @@ from knowledge import records
 from knowledge.datasets import TaskData, load_task
 from knowledge.db import Database
 from knowledge.schema import new_id
+from memory.long_term import LongTermMemory, MemoryError_
 from tools.prompt_eval import AnswerCache, evaluate_prompt
 
 __all__ = [
@@ -88,6 +89,7 @@ class OptimizeDeps:
 
     model_for: ModelFactory
     store: Database | None = None
+    memory: LongTermMemory | None = None
     attempts: int = 3
     scorer: str = "contains"
     dev_size: int = 32
@@ -191,10 +193,12 @@ def create_optimize_graph(deps: OptimizeDeps) -> StateGraph:
         event = "prepare: run " + run_id + (
             f", original scores {original.dev_score:.0%} on {len(deps.task(opts['task']).dev)}"
             " dev examples" if original.dev_score is not None else "")
+        past, recall_event = _recall_past(deps, original.text)
         update = {"options": opts, "run_id": run_id, "generation": 0, "round": 0,
                   "candidates": {original.id: original.model_dump()},
-                  "population_ids": [original.id], "calls_used": calls, "events": [event],
-                  "errors": errors}
+                  "population_ids": [original.id], "calls_used": calls,
+                  "events": [event, *recall_event], "errors": errors,
+                  "findings": [f.model_dump() for f in past]}
         if errors:
             return Command(update=update, goto="finish")
         sends = [Send("analyse", AnalyseTask(prompt=original.text, perspective=p,
@@ -496,9 +500,42 @@ def _finish(deps: OptimizeDeps, state: OptimizeState) -> dict[str, Any]:
         s, state["run_id"], status="failed" if state.get("errors") else "succeeded",
         outputs=result, calls_used=result["calls_used"],
         error="; ".join(state.get("errors", [])) or None))
+    _remember_result(deps, result)
     return {"result": result, "calls_used": calls, "errors": errors,
             "events": [f"finish: {result['stop_reason']}; optimized {result['optimized_score']}"
                        f" vs original {result['original_score']}"]}
+
+
+def _recall_past(deps: OptimizeDeps, text: str) -> tuple[list[Finding], list[str]]:
+    """Findings from past optimizations of similar prompts that improved them."""
+    if deps.memory is None:
+        return [], []
+    try:
+        found = deps.memory.recall(text, 3, kind="optimization", min_similarity=0.6)
+    except MemoryError_ as exc:
+        return [], [f"memory: recall failed ({exc})"]
+    useful = [m for m in found if m.details.get("gain", 0) > 0 and m.details.get("optimized")]
+    findings = [Finding(
+        id=f"M{i + 1}", perspective="memory", severity=2,
+        issue=f"A similar past prompt scored {m.details['gain']:+.2f} better once rewritten"[:240],
+        evidence=m.text[:240],
+        suggestion=f"Consider a change like: {m.details['optimized']}"[:240])
+        for i, m in enumerate(useful)]
+    return findings, [f"memory: {len(found)} similar past optimization(s), "
+                      f"{len(findings)} that improved"]
+
+
+def _remember_result(deps: OptimizeDeps, result: dict[str, Any]) -> None:
+    """Keep what this run learned: the prompt, its best rewrite and the gain."""
+    if deps.memory is None or result["stop_reason"] == "model failure":
+        return
+    gain = round(result["optimized_score"] - result["original_score"], 4)
+    try:
+        deps.memory.remember(result["original"], "optimization", None, {
+            "optimized": result["optimized"][:1000], "gain": gain,
+            "score_kind": result["score_kind"], "run_id": result["run_id"]})
+    except MemoryError_:
+        pass  # memory is an aid; the run's record in the store is what must not be lost
 
 
 def _test_scores(deps: OptimizeDeps, opts: dict[str, Any], original: Candidate,

@@ -24,7 +24,8 @@ from agents.structured import StructuredOutputError
 from graphs.state import RouteInput, RouteOutput, RouteState
 from knowledge.db import Database
 from knowledge.schema import RoutingDecision, RoutingOutcome
-from memory.outcome_recall import recall_outcomes
+from memory.long_term import LongTermMemory, MemoryError_
+from memory.outcome_recall import recall_outcomes, remember_outcome
 from tools.router.router import ModelOption, Router
 from tools.router.tool import make_route_task_tool
 
@@ -47,6 +48,7 @@ class RouteDeps:
     options: Callable[[], list[dict[str, Any]]]
     router: Router
     store: Database | None = None
+    memory: LongTermMemory | None = None
     weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     vote_rule: str = "majority"
     attempts: int = 3
@@ -94,11 +96,13 @@ def create_route_graph(deps: RouteDeps) -> StateGraph:
         return {"votes": [vote], "events": [f"router-agent: {vote['model'] or 'abstained'}"]}
 
     def memory(state: RouteState) -> dict[str, Any]:
-        if deps.store is None:
-            vote = _abstain("memory", "no knowledge store")
+        if deps.memory is None:
+            vote = _abstain("memory", "no long-term memory")
         else:
-            with deps.store.session() as session:
-                recalled = recall_outcomes(session, state["task"])
+            try:
+                recalled = recall_outcomes(deps.memory, state["task"])
+            except MemoryError_ as exc:
+                recalled, vote = [], _abstain("memory", f"recall failed: {exc}")
             vote = _memory_vote(recalled, {o["name"] for o in state["options"]})
         return {"votes": [vote], "events": [f"memory: {vote['model'] or 'abstained'} "
                                             f"({vote['rationale']})"]}
@@ -200,6 +204,8 @@ def _execute(deps: RouteDeps, state: RouteState) -> dict[str, Any]:
             session.add(RoutingOutcome(decision_id=decision.get("id"), task=state["task"],
                                        model=decision["model"], quality=quality,
                                        latency_ms=latency_ms, source="execute"))
+    if quality is not None and deps.memory is not None:
+        remember_outcome(deps.memory, state["task"], decision["model"], quality, latency_ms)
     events = [f"execute: {decision['model']} answered in {latency_ms:.0f} ms; judged "
               + (f"{quality:.1f}" if quality is not None else f"unjudged ({judge_error})")]
     return {"answer": answer, "outcome": outcome, "events": events}

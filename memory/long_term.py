@@ -3,9 +3,11 @@ knowledge store.
 
 Chroma answers "what is relevant"; the ``memories`` table is the durable record that
 export reads and that ``forget`` clears together with Chroma. Both share one id.
-Near-duplicates (same kind and session, cosine similarity at or above
+Near-duplicates (same kind, session and subject, cosine similarity at or above
 ``MERGE_SIMILARITY``) are merged into the existing memory instead of piling up:
-the newer wording replaces the older and the memory's ``count`` goes up.
+the newer wording replaces the older, the memory's ``count`` goes up, and a numeric
+``quality`` in its details becomes the running mean. The subject keeps apart what
+must not merge, such as outcomes of one task on two different models.
 """
 
 from __future__ import annotations
@@ -101,6 +103,7 @@ class NewMemory:
     kind: str = "fact"
     session_id: str | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
+    subject: str | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,7 @@ class Memory:
     count: int = 1
     details: dict[str, Any] = field(default_factory=dict)
     similarity: float | None = None
+    subject: str | None = None
 
     def provenance(self) -> str:
         """Where a memory came from, for prompts and listings."""
@@ -137,11 +141,15 @@ def _check(item: NewMemory) -> NewMemory:
     if len(text) > MAX_MEMORY_CHARS:
         raise MemoryError_(f"a memory has {len(text)} characters; the limit is "
                            f"{MAX_MEMORY_CHARS}")
-    return NewMemory(text, item.kind, item.session_id or None, dict(item.details))
+    return NewMemory(text, item.kind, item.session_id or None, dict(item.details),
+                     item.subject or None)
 
 
-def _where(kind: str | None, session_id: str | None, since: float | None) -> dict[str, Any] | None:
+def _where(kind: str | None, session_id: str | None, since: float | None,
+           subject: str | None = None) -> dict[str, Any] | None:
     clauses: list[dict[str, Any]] = []
+    if subject:
+        clauses.append({"subject": subject})
     if kind:
         clauses.append({"kind": kind})
     if session_id:
@@ -155,7 +163,8 @@ def _where(kind: str | None, session_id: str | None, since: float | None) -> dic
 
 def _metadata(item: NewMemory, created: float, updated: float, count: int) -> dict[str, Any]:
     # Chroma metadata values must be scalars: details travel as a JSON string.
-    return {"kind": item.kind, "session": item.session_id or "", "created_at": created,
+    return {"kind": item.kind, "session": item.session_id or "", "subject": item.subject or "",
+            "created_at": created,
             "updated_at": updated, "count": count,
             "details": json.dumps(dict(item.details), default=str)}
 
@@ -167,7 +176,19 @@ def _from_chroma(memory_id: str, text: str, meta: Mapping[str, Any],
                   created_at=float(meta["created_at"]), updated_at=float(meta["updated_at"]),
                   count=int(meta.get("count", 1)),
                   details=json.loads(str(meta.get("details") or "{}")),
-                  similarity=None if distance is None else round(1.0 - float(distance), 4))
+                  similarity=None if distance is None else round(1.0 - float(distance), 4),
+                  subject=str(meta.get("subject") or "") or None)
+
+
+def _merged_details(meta: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """Newer details win, except ``quality``, which becomes the mean over all merges."""
+    old = json.loads(str(meta.get("details") or "{}"))
+    merged = {**old, **dict(new)}
+    count = int(meta.get("count", 1))
+    if isinstance(old.get("quality"), int | float) and isinstance(new.get("quality"),
+                                                                  int | float):
+        merged["quality"] = round((old["quality"] * count + new["quality"]) / (count + 1), 4)
+    return json.dumps(merged, default=str)
 
 
 @dataclass
@@ -182,9 +203,11 @@ class LongTermMemory:
         return int(self.collection.count())
 
     def remember(self, text: str, kind: str = "fact", session_id: str | None = None,
-                 details: Mapping[str, Any] | None = None) -> tuple[Memory, bool]:
+                 details: Mapping[str, Any] | None = None, subject: str | None = None
+                 ) -> tuple[Memory, bool]:
         """Store one memory; returns it and whether it merged into an existing one."""
-        return self.remember_many([NewMemory(text, kind, session_id, details or {})])[0]
+        return self.remember_many([NewMemory(text, kind, session_id, details or {},
+                                             subject)])[0]
 
     def remember_many(self, items: Iterable[NewMemory]) -> list[tuple[Memory, bool]]:
         """Store memories in one batch (one embedding pass, one nearest-neighbour query)."""
@@ -195,18 +218,17 @@ class LongTermMemory:
         nearest = self._nearest(checked, vectors)
         now = time.time()
         results: list[tuple[Memory, bool]] = []
-        fresh: dict[tuple[str, str], list[tuple[list[float], str]]] = {}  # in-batch twins
+        fresh: dict[tuple[str, str, str], list[tuple[list[float], str]]] = {}  # in-batch twins
         upserts: dict[str, tuple[str, list[float], dict[str, Any]]] = {}
         for item, vector, near in zip(checked, vectors, nearest, strict=True):
-            scope = (item.kind, item.session_id or "")
+            scope = (item.kind, item.session_id or "", item.subject or "")
             twin = _batch_twin(vector, fresh.get(scope, []))
             if twin is not None:
                 near = (twin, upserts[twin][2])
             if near is not None:
                 memory_id, meta = near
                 meta = {**meta, "updated_at": now, "count": int(meta.get("count", 1)) + 1,
-                        "details": json.dumps({**json.loads(str(meta.get("details") or "{}")),
-                                               **dict(item.details)}, default=str)}
+                        "details": _merged_details(meta, item.details)}
                 merged = True
             else:
                 memory_id, meta, merged = new_id(), _metadata(item, now, now, 1), False
@@ -218,17 +240,18 @@ class LongTermMemory:
 
     def _nearest(self, items: list[NewMemory], vectors: list[list[float]]
                  ) -> list[tuple[str, dict[str, Any]] | None]:
-        """The closest stored memory in each item's (kind, session) scope, if close enough."""
+        """The closest stored memory in each item's (kind, session, subject) scope."""
         found: list[tuple[str, dict[str, Any]] | None] = [None] * len(items)
         if self.count() == 0:
             return found
-        scopes: dict[tuple[str, str], list[int]] = {}
+        scopes: dict[tuple[str, str, str], list[int]] = {}
         for index, item in enumerate(items):
-            scopes.setdefault((item.kind, item.session_id or ""), []).append(index)
-        for (kind, session), indexes in scopes.items():  # one query per scope, not per item
+            scopes.setdefault((item.kind, item.session_id or "", item.subject or ""),
+                              []).append(index)
+        for (kind, session, subject), indexes in scopes.items():  # one query per scope
             reply = self.collection.query(
                 query_embeddings=[vectors[i] for i in indexes], n_results=1,
-                where={"$and": [{"kind": kind}, {"session": session}]},
+                where={"$and": [{"kind": kind}, {"session": session}, {"subject": subject}]},
                 include=["metadatas", "distances"])
             for index, ids, dists, metas in zip(indexes, reply["ids"], reply["distances"],
                                                 reply["metadatas"], strict=True):
@@ -246,7 +269,9 @@ class LongTermMemory:
                     id=memory_id, kind=meta["kind"], session_id=meta["session"] or None,
                     created_at=datetime.fromtimestamp(meta["created_at"], UTC))
                 row.text, row.count = text, int(meta["count"])
-                row.details = json.loads(meta["details"])
+                # The table has no subject column; export reads it from the details.
+                subject = {"subject": meta["subject"]} if meta.get("subject") else {}
+                row.details = json.loads(meta["details"]) | subject
                 row.updated_at = datetime.fromtimestamp(meta["updated_at"], UTC)
                 if memory_id not in existing:
                     session.add(row)
@@ -257,7 +282,7 @@ class LongTermMemory:
 
     def recall(self, query: str, k: int = 5, *, kind: str | None = None,
                session_id: str | None = None, since: float | None = None,
-               min_similarity: float = -1.0) -> list[Memory]:
+               subject: str | None = None, min_similarity: float = -1.0) -> list[Memory]:
         """The ``k`` memories most relevant to ``query``, best first, after the filters."""
         if not isinstance(query, str) or not query.strip():
             raise MemoryError_("the query is empty; say what to look for")
@@ -267,7 +292,7 @@ class LongTermMemory:
             return []
         reply = self.collection.query(
             query_embeddings=embed_texts([query[:MAX_MEMORY_CHARS]]), n_results=k,
-            where=_where(kind, session_id, since),
+            where=_where(kind, session_id, since, subject),
             include=["documents", "metadatas", "distances"])
         memories = [_from_chroma(i, d, m, dist) for i, d, m, dist in zip(
             reply["ids"][0], reply["documents"][0], reply["metadatas"][0],

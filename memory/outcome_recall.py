@@ -1,22 +1,17 @@
-"""Recall of recorded routing outcomes for tasks similar to a new one."""
+"""Routing outcomes in long-term memory: remembered per (task, model), recalled by meaning."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from memory.long_term import LongTermMemory
 
-from knowledge.schema import RoutingOutcome
-from memory.embeddings import embed_texts
-
-__all__ = ["RecalledOutcome", "recall_outcomes"]
+__all__ = ["RecalledOutcome", "recall_outcomes", "remember_outcome"]
 
 
 @dataclass(frozen=True)
 class RecalledOutcome:
-    """A past outcome and how similar its task is to the new one (cosine, 0-1)."""
+    """A past outcome and how similar its task is to the new one (cosine)."""
 
     task: str
     model: str
@@ -24,19 +19,19 @@ class RecalledOutcome:
     similarity: float
 
 
-def recall_outcomes(session: Session, task: str, *, k: int = 20, min_similarity: float = 0.5,
-                    scan: int = 5000) -> list[RecalledOutcome]:
-    """Up to ``k`` outcomes of the most similar recent tasks (at least ``min_similarity``)."""
-    rows = session.execute(
-        select(RoutingOutcome.task, RoutingOutcome.model, RoutingOutcome.quality)
-        .order_by(RoutingOutcome.created_at.desc()).limit(scan)
-    ).all()
-    if not rows:
-        return []
-    texts = sorted({row.task for row in rows})
-    vectors = np.asarray(embed_texts([task, *texts]), dtype=np.float32)
-    similarity = dict(zip(texts, (vectors[1:] @ vectors[0]).tolist(), strict=True))
-    recalled = [RecalledOutcome(r.task, r.model, float(r.quality), float(similarity[r.task]))
-                for r in rows if similarity[r.task] >= min_similarity]
-    recalled.sort(key=lambda o: -o.similarity)
-    return recalled[:k]
+def remember_outcome(memory: LongTermMemory, task: str, model: str, quality: float,
+                     latency_ms: float | None = None) -> None:
+    """Keep how well ``model`` did on ``task``; repeats of a similar task average out."""
+    details = {"model": model, "quality": float(quality)}
+    if latency_ms is not None:
+        details["latency_ms"] = round(latency_ms, 1)
+    memory.remember(task[:4000], "routing", None, details, subject=model)
+
+
+def recall_outcomes(memory: LongTermMemory, task: str, *, k: int = 20,
+                    min_similarity: float = 0.5) -> list[RecalledOutcome]:
+    """Up to ``k`` outcomes of the tasks most similar to ``task``, best match first."""
+    found = memory.recall(task[:4000], k, kind="routing", min_similarity=min_similarity)
+    return [RecalledOutcome(m.text, str(m.details["model"]), float(m.details["quality"]),
+                            float(m.similarity or 0.0))
+            for m in found if "model" in m.details and "quality" in m.details]

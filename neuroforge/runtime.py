@@ -107,11 +107,14 @@ def model_factory(settings: Settings) -> Callable[[str, float | None], BaseChatM
     return model_for
 
 
-def optimize_deps(settings: Settings, store: Database | None = None) -> OptimizeDeps:
+def optimize_deps(settings: Settings, store: Database | None = None,
+                  memory: LongTermMemory | None = None) -> OptimizeDeps:
     """Everything the optimize graph needs, from settings."""
     from graphs.optimize import OptimizeDeps
 
-    return OptimizeDeps(model_for=model_factory(settings), store=store or open_store(settings),
+    store = store or open_store(settings)
+    return OptimizeDeps(model_for=model_factory(settings), store=store,
+                        memory=memory or long_term_memory(settings, store),
                         attempts=settings.budgets.structured_attempts)
 
 
@@ -179,19 +182,21 @@ def load_router(settings: Settings) -> tuple[Router, str | None]:
         return RuleRouter(), str(exc)
 
 
-def route_deps(settings: Settings, store: Database | None = None) -> RouteDeps:
+def route_deps(settings: Settings, store: Database | None = None,
+               memory: LongTermMemory | None = None) -> RouteDeps:
     """Everything the route graph needs, from settings."""
     from agents.llm import create_chat_model
     from graphs.route import RouteDeps
 
     config = llm_config(settings)
     router, _why = load_router(settings)
-    return RouteDeps(
+    store = store or open_store(settings)
+    return RouteDeps(memory=memory or long_term_memory(settings, store),
         model_for=model_factory(settings),
         run_model=lambda name: create_chat_model(name, config,
                                                  temperature=settings.temperature_for("chat")),
         options=lambda: route_options(settings), router=router,
-        store=store or open_store(settings), attempts=settings.budgets.structured_attempts)
+        store=store, attempts=settings.budgets.structured_attempts)
 
 
 def long_term_memory(settings: Settings, store: Database | None = None) -> LongTermMemory:
@@ -211,7 +216,8 @@ def chat_deps(settings: Settings, store: Database | None = None,
 
     config = llm_config(settings)
     store = store or open_store(settings)
-    route_graph = create_route_graph(route_deps(settings, store)).compile()
+    memory = memory or long_term_memory(settings, store)
+    route_graph = create_route_graph(route_deps(settings, store, memory)).compile()
     temperature = settings.temperature_for("chat")
 
     def chat_model(name: str | None) -> BaseChatModel:
@@ -221,7 +227,7 @@ def chat_deps(settings: Settings, store: Database | None = None,
     # The answer's history budget: the context less the reply and the system prompt.
     context = max(256, settings.embedded_n_ctx - settings.budgets.max_tokens - 384)
     return ChatDeps(
-        chat_model=chat_model, memory=memory or long_term_memory(settings, store),
+        chat_model=chat_model, memory=memory,
         route=lambda task: dict(route_graph.invoke({"task": task})["decision"]),
         options=lambda: route_options(settings),
         summarizer=create_chat_model(settings.model_for("chat"), config, temperature=0.0),

@@ -170,3 +170,22 @@ def test_graph_drawing_matches_snapshot() -> None:
     if not snapshot.exists():  # first run writes it; review and commit it
         snapshot.write_text(drawing)
     assert drawing == snapshot.read_text()
+
+
+def test_a_run_remembers_its_gain_and_the_next_similar_run_recalls_it(tmp_path: Path) -> None:
+    from memory.long_term import open_long_term
+
+    factory, fake = world()
+    store = open_database(f"sqlite:///{tmp_path / 'nf.db'}")
+    memory = open_long_term(store, tmp_path / "chroma")
+    first = run(factory, {"prompt": "Summarize the text.", "generations": 1}, store,
+                memory=memory)["result"]
+    [kept] = memory.recall("Summarize the text.", 5, kind="optimization")
+    assert kept.details["optimized"] == first["optimized"] and kept.details["gain"] > 0
+    second = create_optimize_graph(OptimizeDeps(model_for=factory, store=store, memory=memory))
+    out = second.compile().invoke({"prompt": "Summarize this text.", "generations": 1})
+    assert any(e.startswith("memory: 1 similar past optimization(s), 1 that improved")
+               for e in out["events"])
+    creative_prompts = [m.text for call in fake.calls for m in call
+                        if "Findings:" in m.text and "M1 [memory" in m.text]
+    assert creative_prompts, "the creative agent saw the recalled optimization"

@@ -8,6 +8,7 @@ from agents.llm import ModelUnavailableError
 from graphs.route import RouteDeps, RouteInputError, create_route_graph
 from knowledge.db import open_database
 from knowledge.schema import RoutingDecision, RoutingOutcome
+from memory.long_term import open_long_term
 from tests.fakes import FunctionChatModel
 from tools.router.router import RuleRouter
 
@@ -26,10 +27,11 @@ def agent_picks(model: str):
 
 def deps(tmp_path: Path, agent_model: str = "big", run_reply=lambda m: "391") -> RouteDeps:
     fake = FunctionChatModel(respond=agent_picks(agent_model))
+    store = open_database(f"sqlite:///{tmp_path / 'nf.db'}")
     return RouteDeps(model_for=lambda role, t=None: fake,
                      run_model=lambda name: FunctionChatModel(respond=run_reply, name_=name),
-                     options=lambda: OPTIONS, router=RuleRouter(),
-                     store=open_database(f"sqlite:///{tmp_path / 'nf.db'}"))
+                     options=lambda: OPTIONS, router=RuleRouter(), store=store,
+                     memory=open_long_term(store, tmp_path / "chroma"))
 
 
 def test_weighted_votes_decide_and_are_recorded(tmp_path: Path) -> None:
@@ -57,6 +59,12 @@ def test_execute_records_a_judged_outcome_that_memory_recalls(tmp_path: Path) ->
     memory = next(v for v in again["decision"]["votes"] if v["voter"] == "memory")
     assert memory["model"] == out["decision"]["model"] and "similar past task" in memory[
         "rationale"]
+    # The same task on another model is a separate memory, not merged into the first.
+    remembered = d.memory.recall("What is 17 * 23?", 5, kind="routing")
+    assert [m.details["model"] for m in remembered] == [out["decision"]["model"]]
+    d.memory.remember("What is 17 * 23?", "routing", None, {"model": "tiny", "quality": 0.2},
+                      subject="tiny")
+    assert {m.subject for m in d.memory.recall("What is 17 * 23?", 5)} == {"big", "tiny"}
 
 
 def test_backend_down_during_execute_keeps_the_decision(tmp_path: Path) -> None:
