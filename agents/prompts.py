@@ -8,6 +8,8 @@ the agent not to follow instructions found there.
 from __future__ import annotations
 
 __all__ = [
+    "ACTION_VOTE_SYSTEM",
+    "ACTION_VOTE_USER",
     "ANALYST_SYSTEM",
     "ANALYST_USER",
     "CHAT_MEMORIES",
@@ -117,3 +119,10 @@ CHAT_SUMMARIZE = (
     "Summarize this conversation in at most five short lines. Keep names, numbers, facts "
     "about the user and decisions; drop small talk.\n\n{previous}{transcript}"
 )
+
+ACTION_VOTE_SYSTEM = (
+    "You are {persona}. You review maintenance actions proposed for a model-routing system. "
+    "Accept an action only if the evidence supports it and it is safe to apply (it can be "
+    "rolled back). Score 0-10."
+)
+ACTION_VOTE_USER = "Proposed action: {action}\nWhy: {reason}\nEvidence:\n{evidence}\n\nVote."

@@ -27,6 +27,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = [
     "AgentMessage",
+    "AutopilotAction",
     "Alert",
     "Base",
     "Experiment",
@@ -271,3 +272,29 @@ class MemoryRecord(Base):
     count: Mapped[int] = mapped_column(Integer, default=1, doc="times seen, merges included")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AutopilotAction(Base):
+    """An action the autopilot proposed, how it was voted, and what applying it changed.
+
+    ``before`` holds what rollback needs to restore; ``after`` what applying produced.
+    """
+
+    __tablename__ = "autopilot_actions"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    run_id: Mapped[str | None] = mapped_column(
+        ForeignKey("runs.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    kind: Mapped[str] = mapped_column(String(40))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(
+        String(20), default="proposed",
+        doc="proposed, rejected, approved, applied, failed, rolled_back")
+    votes: Mapped[list[Any]] = mapped_column(default=list)
+    before: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    after: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    rolled_back_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                            nullable=True)

@@ -30,6 +30,9 @@ models_app = typer.Typer(help="The model registry: discover and profile models."
 db_app = typer.Typer(help="The knowledge store's schema.", no_args_is_help=True)
 router_app = typer.Typer(help="The neural router: train and evaluate.", no_args_is_help=True)
 memory_app = typer.Typer(help="Long-term memory: search, forget, export.", no_args_is_help=True)
+autopilot_app = typer.Typer(help="Autonomous optimization: run, schedule, roll back.",
+                            no_args_is_help=True)
+app.add_typer(autopilot_app, name="autopilot")
 app.add_typer(memory_app, name="memory")
 app.add_typer(config_app, name="config")
 app.add_typer(router_app, name="router")
@@ -493,6 +496,120 @@ def memory_export(
     except OSError as exc:
         fail(f"cannot write {target}: {exc.strerror or exc}", 2)
     console.print(f"exported {count} memories to {target}")
+
+
+@app.command()
+def monitor(
+    days: Annotated[float, typer.Option(min=0.01, help="How far back to look.")] = 7.0,
+    window_minutes: Annotated[float, typer.Option(min=1, help="Window width.")] = 60.0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Metrics per model and graph over time windows, anomalies, and stored alerts."""
+    from sqlalchemy import select
+
+    from agents.monitor import detect, store_alerts
+    from knowledge.db import DatabaseError
+    from knowledge.metrics import collect_series, series_as_dict
+    from knowledge.schema import Alert
+    from neuroforge.runtime import open_store
+
+    try:
+        store = open_store(settings())
+    except DatabaseError as exc:
+        fail(str(exc))
+    with store.session() as session:
+        series = collect_series(session, days=days, window_minutes=window_minutes)
+        anomalies = detect(series)
+        store_alerts(session, anomalies, [s.subject for s in series])
+        alerts = [{"id": a.id, "kind": a.kind, "subject": a.subject, "severity": a.severity,
+                   "message": a.message, "count": a.count, "resolved": a.resolved,
+                   "first_seen": a.first_seen.isoformat(), "last_seen": a.last_seen.isoformat()}
+                  for a in session.scalars(select(Alert).order_by(Alert.last_seen.desc()))]
+    if as_json:
+        print_json({"series": [series_as_dict(s) for s in series],
+                    "anomalies": [a.as_dict() for a in anomalies], "alerts": alerts})
+        return
+    table = Table("subject", "windows", "p50 ms", "p95 ms", "errors", "invalid", "quality",
+                  "regret", "tok/s")
+    table.columns[0].overflow = "fold"  # a model name must stay readable in a narrow terminal
+    for s in series:
+        v = s.latest()
+
+        def cell(key: str, fmt: str = "{:.0f}", values: dict[str, float] = v) -> str:
+            return fmt.format(values[key]) if key in values else "-"
+
+        table.add_row(s.subject, str(len(s.windows)), cell("latency_p50_ms"),
+                      cell("latency_p95_ms"), cell("error_rate", "{:.0%}"),
+                      cell("invalid_rate", "{:.0%}"), cell("quality", "{:.2f}"),
+                      cell("regret", "{:.2f}"), cell("tokens_per_s"))
+    console.print(table if series else "no runs, outcomes or votes recorded in this period")
+    for alert in alerts:
+        if not alert["resolved"]:
+            console.print(f"[{'red' if alert['severity'] == 'critical' else 'yellow'}]"
+                          f"{alert['severity']}[/] {alert['message']} (seen {alert['count']}x)",
+                          highlight=False)
+
+
+@autopilot_app.command("run")
+def autopilot_run(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Propose and vote; apply nothing.")]
+    = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """One autopilot run: monitor, propose actions, vote, apply the approved ones, report."""
+    from agents.llm import ModelError
+    from knowledge.db import DatabaseError
+    from neuroforge.autopilot_cli import print_report, run_autopilot
+    from neuroforge.scheduler import AutopilotBusyError, autopilot_lock
+
+    current = settings()
+    try:
+        with autopilot_lock(current):
+            report = run_autopilot(current, dry_run)
+    except (AutopilotBusyError, DatabaseError, ModelError) as exc:
+        fail(str(exc))
+    print_json(report) if as_json else print_report(console, report)
+
+
+@autopilot_app.command("rollback")
+def autopilot_rollback(
+    action_id: Annotated[str, typer.Argument(help="An applied action's id.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Undo an applied autopilot action (restores what it changed)."""
+    from neuroforge.autopilot_cli import rollback_action
+
+    try:
+        result = rollback_action(settings(), action_id)
+    except (LookupError, ValueError) as exc:
+        fail(str(exc), 2)
+    if as_json:
+        print_json(result)
+    else:
+        console.print(f"rolled back {result['id']} ({result['kind']}): {result['rolled_back']}",
+                      highlight=False)
+
+
+@autopilot_app.command("schedule")
+def autopilot_schedule(
+    cron: Annotated[str, typer.Option(help="5-field cron expression, UTC.")] = "0 3 * * *",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Scheduled runs apply nothing.")]
+    = False,
+) -> None:
+    """Run the autopilot on a cron schedule until SIGTERM; one run at a time."""
+    from neuroforge.autopilot_cli import run_autopilot
+    from neuroforge.scheduler import parse_cron, run_scheduler
+
+    current = settings()
+    try:
+        parse_cron(cron)
+    except ValueError as exc:
+        fail(str(exc), 2)
+
+    def log(message: str) -> None:
+        errors.print(f"[dim]scheduler[/] {message}", highlight=False)
+
+    run_scheduler(current, cron, lambda fire: run_autopilot(current, dry_run, fire), log)
 
 
 DEMO_PROMPT = "Write about dogs."

@@ -173,11 +173,13 @@ def route_options(settings: Settings) -> list[dict[str, Any]]:
 
 def load_router(settings: Settings) -> tuple[Router, str | None]:
     """The adopted neural router, or the rule-based one with the reason it is used."""
+    from neuroforge.autopilot_cli import router_threshold
     from tools.router.net import RouterFileError
     from tools.router.router import NeuralRouter, RuleRouter
 
     try:
-        return NeuralRouter.from_file(router_path(settings)), None
+        return NeuralRouter.from_file(router_path(settings),
+                                      threshold=router_threshold(settings)), None
     except RouterFileError as exc:
         return RuleRouter(), str(exc)
 

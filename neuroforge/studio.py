@@ -8,9 +8,11 @@ long-term memory are opened once and shared by every graph.
 from __future__ import annotations
 
 import neuroforge  # noqa: F401  (sets the offline environment defaults)
+from graphs.autopilot import create_autopilot_graph
 from graphs.chat import create_chat_graph
 from graphs.optimize import create_optimize_graph
 from graphs.route import create_route_graph
+from neuroforge.autopilot_cli import autopilot_deps
 from neuroforge.runtime import (
     chat_deps,
     long_term_memory,
@@ -20,7 +22,7 @@ from neuroforge.runtime import (
 )
 from neuroforge.settings import load_settings
 
-__all__ = ["chat", "optimize", "route"]
+__all__ = ["autopilot", "chat", "optimize", "route"]
 
 _settings = load_settings()
 _store = open_store(_settings)
@@ -29,3 +31,4 @@ _memory = long_term_memory(_settings, _store)
 optimize = create_optimize_graph(optimize_deps(_settings, _store, _memory)).compile()
 route = create_route_graph(route_deps(_settings, _store, _memory)).compile()
 chat = create_chat_graph(chat_deps(_settings, _store, _memory)).compile()
+autopilot = create_autopilot_graph(autopilot_deps(_settings)).compile()

@@ -103,12 +103,3 @@ def test_memory_commands_explain_bad_input(tmp_path: Path) -> None:
     folder = run(["memory", "export", str(tmp_path / "no" / "such" / "f.jsonl")], tmp_path)
     assert folder.returncode == 2 and "does not exist" in folder.stderr
     assert "Traceback" not in both.stderr + kind.stderr + folder.stderr
-
-
-def test_programmatic_chat_example_runs(tmp_path: Path) -> None:
-    root = Path(__file__).resolve().parents[1]
-    done = subprocess.run([sys.executable, str(root / "examples/chat_programmatic.py")],
-                          capture_output=True, text=True, timeout=600, cwd=root,
-                          env=env_for(tmp_path))
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.count("ai> ") == 2 and "4 messages in the session" in done.stdout

@@ -42,14 +42,3 @@ def test_optimize_with_a_task_reports_held_out_accuracy(tmp_path: Path) -> None:
     assert 0 <= data["test_original"] <= 1 and 0 <= data["test_optimized"] <= 1
     # The final prompt is never worse on dev than the original: the original wins ties.
     assert data["optimized_score"] >= data["original_score"]
-
-
-def test_programmatic_example_runs() -> None:
-    import subprocess
-    import sys
-
-    root = Path(__file__).resolve().parents[1]
-    done = subprocess.run([sys.executable, str(root / "examples/optimize_programmatic.py")],
-                          capture_output=True, text=True, timeout=600, cwd=root)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "[prepare]" in done.stdout and "optimized:" in done.stdout
