@@ -4,4 +4,7 @@
 ``benchmarks/results/NAME.json``.
 """
 
-__all__ = ["cli_startup", "embedded_speed", "structured_probes", "optimizer", "router", "memory"]
+__all__ = [
+    "cli_startup", "embedded_speed", "structured_probes", "optimizer", "router", "memory",
+    "monitor",
+]

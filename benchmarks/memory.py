@@ -3,8 +3,9 @@
 Memories are real sentences (GSM8K questions and worked answers, MMLU prompts,
 BIG-Bench Hard inputs from ``../shared/data``), split into sentences and de-duplicated
 exactly, so near-duplicate merging works on real text as it would in use. Inserts go
-through ``remember_many`` in batches of 256 (embedding, nearest-neighbour merge check,
-database mirror, Chroma upsert: the whole real path). Recall latency is one
+through ``remember_many`` in batches of 256, each batch one session as an import or a
+long chat would be (embedding, nearest-neighbour merge check, database mirror, Chroma
+upsert: the whole real path). Recall latency is one
 ``recall(query, k=5)`` with the query's embedding included, p50/p99 over 200 queries
 that are not in the store.
 """
@@ -77,7 +78,8 @@ def run() -> dict[str, Any]:
             batch_texts = corpus[inserted:size]
             started = time.perf_counter()
             for i in range(0, len(batch_texts), BATCH):
-                stored = memory.remember_many(NewMemory(t, "fact", f"s{(inserted + i) % 50}")
+                session = f"s{(inserted + i) // BATCH}"  # one batch, one session: an import
+                stored = memory.remember_many(NewMemory(t, "fact", session)
                                               for t in batch_texts[i:i + BATCH])
                 merged += sum(1 for _m, was_merged in stored if was_merged)
             step_seconds = time.perf_counter() - started

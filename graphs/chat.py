@@ -96,7 +96,7 @@ def create_chat_graph(deps: ChatDeps) -> StateGraph:
         if len(text) > MAX_TURN_CHARS:
             raise ValueError(f"the message has {len(text)} characters; the limit is "
                              f"{MAX_TURN_CHARS}")
-        reset = {"error": None, "notes": [], "remembered": [], "recalled": []}
+        reset: dict[str, Any] = {"error": None, "notes": [], "remembered": [], "recalled": []}
         if deps.memory is None:
             return reset
         try:
