@@ -170,14 +170,10 @@ def create_autopilot_graph(deps: AutopilotDeps) -> StateGraph:
     graph.add_node("monitor", monitor)
     graph.add_node("propose", propose, destinations=("vote", "report"))
     graph.add_node("vote", vote, input_schema=VoteOnActions)  # type: ignore[arg-type]
-    graph.add_node("tally", tally)
-    graph.add_node("apply", apply)
-    graph.add_node("report", report)
+    graph.add_sequence([("tally", tally), ("apply", apply), ("report", report)])
     graph.add_edge(START, "monitor")
     graph.add_edge("monitor", "propose")
     graph.add_edge("vote", "tally")
-    graph.add_edge("tally", "apply")
-    graph.add_edge("apply", "report")
     graph.add_edge("report", END)
     return graph
 

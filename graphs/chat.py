@@ -140,14 +140,9 @@ def create_chat_graph(deps: ChatDeps) -> StateGraph:
         return {"remembered": [m.id for m, _merged in stored]}
 
     graph = StateGraph(ChatState, input_schema=ChatInput)
-    for name, node in (("recall", recall), ("route", route), ("condense", condense),
-                       ("answer", answer), ("remember", remember)):
-        graph.add_node(name, node)
+    graph.add_sequence([("recall", recall), ("route", route), ("condense", condense),
+                        ("answer", answer), ("remember", remember)])
     graph.add_edge(START, "recall")
-    graph.add_edge("recall", "route")
-    graph.add_edge("route", "condense")
-    graph.add_edge("condense", "answer")
-    graph.add_edge("answer", "remember")
     graph.add_edge("remember", END)
     return graph
 

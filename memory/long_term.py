@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy import delete, select
 
 from knowledge.db import Database
@@ -215,14 +216,16 @@ class LongTermMemory:
         if not checked:
             return []
         vectors = embed_texts([m.text for m in checked])
+        matrix = np.asarray(vectors, dtype=np.float32)  # for in-batch twin checks
         nearest = self._nearest(checked, vectors)
         now = time.time()
         results: list[tuple[Memory, bool]] = []
-        fresh: dict[tuple[str, str, str], list[tuple[list[float], str]]] = {}  # in-batch twins
+        fresh: dict[tuple[str, str, str], list[tuple[int, str]]] = {}  # in-batch twins
         upserts: dict[str, tuple[str, list[float], dict[str, Any]]] = {}
-        for item, vector, near in zip(checked, vectors, nearest, strict=True):
+        for index, (item, vector, near) in enumerate(zip(checked, vectors, nearest,
+                                                         strict=True)):
             scope = (item.kind, item.session_id or "", item.subject or "")
-            twin = _batch_twin(vector, fresh.get(scope, []))
+            twin = _batch_twin(matrix, index, fresh.get(scope, []))
             if twin is not None:
                 near = (twin, upserts[twin][2])
             if near is not None:
@@ -233,7 +236,7 @@ class LongTermMemory:
             else:
                 memory_id, meta, merged = new_id(), _metadata(item, now, now, 1), False
             upserts[memory_id] = (item.text, vector, meta)
-            fresh.setdefault(scope, []).append((vector, memory_id))
+            fresh.setdefault(scope, []).append((index, memory_id))
             results.append((_from_chroma(memory_id, item.text, meta), merged))
         self._write(upserts)
         return results
@@ -333,12 +336,13 @@ class LongTermMemory:
         return count
 
 
-def _batch_twin(vector: list[float], seen: list[tuple[list[float], str]]) -> str | None:
-    """The id of an earlier item of the same batch that ``vector`` nearly duplicates."""
-    for other, memory_id in seen:
-        if sum(a * b for a, b in zip(vector, other, strict=True)) >= MERGE_SIMILARITY:
-            return memory_id
-    return None
+def _batch_twin(matrix: np.ndarray, index: int, seen: list[tuple[int, str]]) -> str | None:
+    """The id of an earlier item of the same batch that row ``index`` nearly duplicates."""
+    if not seen:
+        return None
+    similarity = matrix[[i for i, _ in seen]] @ matrix[index]  # rows are unit vectors
+    best = int(np.argmax(similarity))
+    return seen[best][1] if similarity[best] >= MERGE_SIMILARITY else None
 
 
 def open_long_term(db: Database, chroma_dir: Path | None = None,
