@@ -100,8 +100,11 @@ def _seed_store(url: str) -> None:
                                            task=f"task {i}", model=model,
                                            quality=rng.random(), latency_ms=rng.uniform(50, 900),
                                            created_at=when))
+        voting = Run(graph="optimize", status="succeeded", outputs={})
+        session.add(voting)
+        session.flush()
         for i in range(6_000):
-            session.add(Vote(run_id=None, subject_kind="prompt", subject_id=str(i),
+            session.add(Vote(run_id=voting.id, subject_kind="prompt", subject_id=str(i),
                              voter="v", model=rng.choice(["small", "large"]),
                              decision="accept", score=rng.uniform(0, 10),
                              valid=rng.random() > 0.05,
