@@ -6,12 +6,20 @@ temperature here shares one loaded model; (2) a llama.cpp context is not
 thread-safe and LangGraph runs ``Send`` branches in parallel threads, so calls
 are serialized by a lock; (3) a JSON schema can be applied per call as a
 grammar; (4) replies carry ``usage_metadata`` for token accounting.
+
+llama-cpp-python silences C output with ``suppress_stdout_stderr``, which
+``dup2``s file descriptors 1 and 2 onto /dev/null and swaps ``sys.stdout``.
+That is process-wide and not thread-safe: two threads inside it at once leave
+stdout pointing at /dev/null for good, so a program's own output vanishes. We
+replace it with a no-op; the library's log callback already filters llama.cpp's
+messages through the ``llama-cpp-python`` logger (ERROR when ``verbose=False``).
 """
 
 from __future__ import annotations
 
 import importlib.resources
 import json
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -72,11 +80,34 @@ class _LoadedModel:
         self.lock = threading.Lock()
 
 
-@lru_cache(maxsize=4)
+def _keep_stdio(disable: bool = True) -> contextlib.nullcontext[None]:
+    return contextlib.nullcontext()
+
+
+def _disable_fd_silencing() -> None:
+    """Swap llama-cpp-python's fd-redirecting silencer for a no-op (see module doc)."""
+    import llama_cpp._internals
+    import llama_cpp.llama
+    import llama_cpp.llama_chat_format
+
+    for module in (llama_cpp._internals, llama_cpp.llama, llama_cpp.llama_chat_format):
+        module.suppress_stdout_stderr = _keep_stdio  # type: ignore[assignment,attr-defined]
+
+
+_LOAD_LOCK = threading.Lock()
+
+
 def load_llama(path: str, n_ctx: int, n_threads: int) -> _LoadedModel:
-    """Load (once per process) the GGUF at ``path``."""
+    """Load (once per process, even when threads ask at once) the GGUF at ``path``."""
+    with _LOAD_LOCK:
+        return _load_llama(path, n_ctx, n_threads)
+
+
+@lru_cache(maxsize=4)
+def _load_llama(path: str, n_ctx: int, n_threads: int) -> _LoadedModel:
     from llama_cpp import Llama
 
+    _disable_fd_silencing()
     if not Path(path).is_file():
         raise EmbeddedModelMissingError(f"embedded model file not found: {path}")
     try:

@@ -1,6 +1,9 @@
 """Integration tests on the real embedded SmolLM2-135M model (llama.cpp, in-process)."""
 
 import json
+import subprocess
+import sys
+import textwrap
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -47,6 +50,37 @@ def test_parallel_calls_share_one_model_safely(model: EmbeddedChatModel) -> None
     with ThreadPoolExecutor(max_workers=4) as pool:
         replies = list(pool.map(lambda q: model.invoke(q).text, ["Hi", "Hello", "Hey", "Yo"]))
     assert all(isinstance(r, str) for r in replies)
+
+
+# A fresh process, so the first load really happens on four threads at once.
+_PARALLEL_FIRST_LOAD = textwrap.dedent("""
+    import sys, threading
+    from langchain_core.messages import HumanMessage
+    from agents.llm import LLMConfig, create_chat_model
+    model = create_chat_model(None, LLMConfig(ollama_base_url=sys.argv[1]),
+                              temperature=0.2, max_tokens=8)
+    print("before")
+    start = threading.Barrier(4)
+    def call():
+        start.wait()
+        model.invoke([HumanMessage("Hi")])
+        print("thread done")
+    threads = [threading.Thread(target=call) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    print("after", sys.stdout is sys.__stdout__)
+""")
+
+
+def test_parallel_first_load_keeps_the_programs_stdout() -> None:
+    # llama-cpp-python's own silencer dup2()s fd 1 onto /dev/null, racily across threads;
+    # an example once lost all its output that way.
+    done = subprocess.run([sys.executable, "-c", _PARALLEL_FIRST_LOAD, closed_port_url()],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["before"] + ["thread", "done"] * 4 + ["after", "True"]
 
 
 def test_overlong_prompt_gets_a_clear_error(model: EmbeddedChatModel) -> None:
