@@ -11,8 +11,10 @@ the same for every prompt.
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -70,7 +72,11 @@ def run_task(name: str, store_url: str) -> dict[str, Any]:
 def run() -> dict[str, Any]:
     tasks = os.environ.get("NEUROFORGE_BENCH_TASKS", ",".join(TASKS)).split(",")
     with tempfile.TemporaryDirectory() as tmp:
-        rows = [run_task(t, f"sqlite:///{tmp}/bench.db") for t in tasks]
+        rows = []
+        for task in tasks:
+            rows.append(run_task(task, f"sqlite:///{tmp}/bench.db"))
+            # A long run: show each task's row as it finishes.
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     deltas = [r["delta_vs_human_mean"] for r in rows]
     single_deltas = [r["single_judge"]["test_accuracy"] - r["human_mean"] for r in rows]
     return {

@@ -1,4 +1,4 @@
-"""Labelled task files: JSONL ``{input, output}``, BIG-Bench Hard, instruction induction.
+"""Labelled task files: JSONL ``{input, output}``, BIG-Bench Hard, instruction induction, GSM8K.
 
 ``load_task`` returns examples split into train (demonstrations may be drawn
 from it), dev (scores candidates while optimizing) and test (held out, only
@@ -53,10 +53,14 @@ def _example(raw: Any, where: str) -> Example:
     for key_in, key_out in _FIELD_PAIRS:
         if key_in in raw and key_out in raw:
             return Example(str(raw[key_in]).strip(), str(raw[key_out]).strip())
+    if "question" in raw and "answer" in raw:  # GSM8K: the final answer follows "####"
+        return Example(str(raw["question"]).strip(),
+                       str(raw["answer"]).rsplit("####", 1)[-1].strip().replace(",", ""))
     if "items" in raw and "concept" in raw:  # common_concept
         return Example(", ".join(map(str, raw["items"])), str(raw["concept"]).strip())
     raise TaskFileError(
-        f"{where}: needs fields input/output (or input/target); found {sorted(raw)[:6]}"
+        f"{where}: needs fields input/output (or input/target, question/answer); "
+        f"found {sorted(raw)[:6]}"
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -32,6 +33,9 @@ router_app = typer.Typer(help="The neural router: train and evaluate.", no_args_
 memory_app = typer.Typer(help="Long-term memory: search, forget, export.", no_args_is_help=True)
 autopilot_app = typer.Typer(help="Autonomous optimization: run, schedule, roll back.",
                             no_args_is_help=True)
+experiment_app = typer.Typer(help="Experiments: prompts x models on a labelled dataset.",
+                             no_args_is_help=True)
+app.add_typer(experiment_app, name="experiment")
 app.add_typer(autopilot_app, name="autopilot")
 app.add_typer(memory_app, name="memory")
 app.add_typer(config_app, name="config")
@@ -610,6 +614,104 @@ def autopilot_schedule(
         errors.print(f"[dim]scheduler[/] {message}", highlight=False)
 
     run_scheduler(current, cron, lambda fire: run_autopilot(current, dry_run, fire), log)
+
+
+@experiment_app.command("run")
+def experiment_run(
+    file: Annotated[Path, typer.Argument(help="Experiment file (.yaml, .yml or .toml).")],
+    no_cache: Annotated[bool, typer.Option("--no-cache",
+                                           help="Make every repeat a fresh model call.")]
+    = False,
+    resume: Annotated[str | None, typer.Option(help="Run id of an interrupted run to finish.")]
+    = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run an experiment with a live progress bar; finished cells are stored as they finish."""
+    from graphs.experiment import ExperimentError
+    from knowledge.db import DatabaseError
+    from knowledge.experiment_spec import ExperimentSpecError, load_spec
+    from neuroforge.experiment_cli import check_models, run_experiment
+    from neuroforge.experiment_report import markdown_summary
+
+    current = settings()
+    try:
+        spec = load_spec(file)
+    except ExperimentSpecError as exc:
+        fail(str(exc), 2)
+    problems = check_models(current, spec)
+    if problems:
+        fail("; ".join(problems), 2)
+    try:
+        state = run_experiment(current, spec, no_cache=no_cache, resume=resume,
+                               show_progress=not as_json, console=errors)
+    except (ExperimentError, DatabaseError) as exc:
+        fail(str(exc), 2)
+    summary = state["summary"]
+    if as_json:
+        print_json({"run_id": state["run_id"], "experiment": spec.name, **summary})
+        return
+    meta = {"run_id": state["run_id"], "name": spec.name,
+            "status": "partial" if summary["errors"] else "succeeded"}
+    console.print(markdown_summary(summary, meta), highlight=False, markup=False,
+                  soft_wrap=True)
+    console.print(f"report: neuroforge experiment report {state['run_id']} --out report.html",
+                  highlight=False)
+
+
+@experiment_app.command("list")
+def experiment_list(as_json: JsonFlag = False) -> None:
+    """Recent experiment runs, newest first."""
+    from knowledge.experiments import list_experiment_runs
+    from neuroforge.runtime import open_store
+
+    with open_store(settings()).session() as session:
+        found = list_experiment_runs(session)
+    if as_json:
+        print_json({"runs": found})
+        return
+    if not found:
+        console.print("no experiment runs yet; start one with `neuroforge experiment run FILE`")
+        return
+    table = Table("run", "experiment", "status", "started (UTC)", "cells", "best cell")
+    for r in found:
+        best = dict(r["best"] or {})
+        cell = best.pop("cell", None)
+        shown = f"{cell}: {next(iter(best.values())):.3f}" if cell and best else "-"
+        table.add_row(r["run_id"], r["experiment"], r["status"], r["started_at"][:19],
+                      f"{r['cells']}/{r['planned'] or '?'}", shown)
+    console.print(table)
+
+
+@experiment_app.command("report")
+def experiment_report(
+    run_id: Annotated[str, typer.Argument(help="An experiment run id (see `experiment list`).")],
+    out: Annotated[Path | None, typer.Option(help="Write a self-contained HTML report here.")]
+    = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Print a run's Markdown summary; with --out also write the HTML report with plots."""
+    from neuroforge.experiment_cli import load_report, report_paths
+    from neuroforge.experiment_report import html_report, markdown_summary
+    from neuroforge.runtime import open_store
+
+    try:
+        summary, rows, meta = load_report(open_store(settings()), run_id)
+    except LookupError as exc:
+        fail(str(exc), 2)
+    if out is not None:
+        target = report_paths(out)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(html_report(summary, rows, meta), encoding="utf-8")
+        except OSError as exc:
+            fail(f"cannot write {target}: {exc.strerror or exc}")
+    if as_json:
+        print_json({**meta, **summary, "html": str(report_paths(out)) if out else None})
+        return
+    console.print(markdown_summary(summary, meta), highlight=False, markup=False,
+                  soft_wrap=True)
+    if out is not None:
+        console.print(f"HTML report written to {report_paths(out)}", highlight=False)
 
 
 DEMO_PROMPT = "Write about dogs."

@@ -10,9 +10,11 @@ from __future__ import annotations
 import neuroforge  # noqa: F401  (sets the offline environment defaults)
 from graphs.autopilot import create_autopilot_graph
 from graphs.chat import create_chat_graph
+from graphs.experiment import create_experiment_graph
 from graphs.optimize import create_optimize_graph
 from graphs.route import create_route_graph
 from neuroforge.autopilot_cli import autopilot_deps
+from neuroforge.experiment_cli import experiment_deps
 from neuroforge.runtime import (
     chat_deps,
     long_term_memory,
@@ -22,7 +24,7 @@ from neuroforge.runtime import (
 )
 from neuroforge.settings import load_settings
 
-__all__ = ["autopilot", "chat", "optimize", "route"]
+__all__ = ["autopilot", "chat", "experiment", "optimize", "route"]
 
 _settings = load_settings()
 _store = open_store(_settings)
@@ -32,3 +34,5 @@ optimize = create_optimize_graph(optimize_deps(_settings, _store, _memory)).comp
 route = create_route_graph(route_deps(_settings, _store, _memory)).compile()
 chat = create_chat_graph(chat_deps(_settings, _store, _memory)).compile()
 autopilot = create_autopilot_graph(autopilot_deps(_settings)).compile()
+# Input: {"spec": {...an experiment file as JSON...}}; set max_concurrency in the run config.
+experiment = create_experiment_graph(experiment_deps(_settings, _store)).compile()

@@ -56,6 +56,10 @@ def server(tmp_path: Path) -> Iterator[str]:
         log.close()
 
 
+ANTONYMS = (Path(__file__).resolve().parents[2] /
+            "shared/data/tasks/instruction_induction/raw/induce/antonyms.json")
+
+
 def autopilot_runs(data_dir: Path) -> int:
     db = open_database(f"sqlite:///{data_dir / 'neuroforge.db'}")
     with db.session() as session:
@@ -66,7 +70,7 @@ def autopilot_runs(data_dir: Path) -> int:
 def test_every_graph_runs_streams_and_a_cron_fires(server: str, isolated_env: Path) -> None:
     client = get_sync_client(url=server)
     graphs = {a["graph_id"] for a in client.assistants.search()}
-    assert graphs == {"optimize", "route", "chat", "autopilot"}
+    assert graphs == {"optimize", "route", "chat", "autopilot", "experiment"}
 
     thread = client.threads.create()
     routed = client.runs.wait(thread["thread_id"], "route", input={"task": "What is 2 + 2?"})
@@ -88,6 +92,14 @@ def test_every_graph_runs_streams_and_a_cron_fires(server: str, isolated_env: Pa
         "prompt": "Write about cats.", "generations": 1, "population": 2, "voters": 1,
         "debate_rounds": 0, "budget": 40})
     assert optimized["result"]["original"] == "Write about cats."
+
+    thread = client.threads.create()
+    spec = {"name": "server", "models": ["smollm2-135m"], "max_tokens": 8,
+            "prompts": [{"text": "Write the opposite of the input word."}],
+            "dataset": {"path": str(ANTONYMS), "limit": 3}}
+    done = client.runs.wait(thread["thread_id"], "experiment", input={"spec": spec},
+                            config={"max_concurrency": 1})
+    assert done["summary"]["stored"] == 3 and done["summary"]["errors"] == 0
 
     thread = client.threads.create()
     report = client.runs.wait(thread["thread_id"], "autopilot", input={"dry_run": True})
