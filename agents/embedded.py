@@ -17,9 +17,9 @@ messages through the ``llama-cpp-python`` logger (ERROR when ``verbose=False``).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.resources
 import json
-import contextlib
 import threading
 import time
 from collections.abc import Iterator

@@ -20,7 +20,6 @@ from typing import Annotated, Any, NotRequired
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
-from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, Send
 from typing_extensions import TypedDict
@@ -80,6 +79,10 @@ class ExperimentDeps:
     judge_for_name: Callable[[str | None], BaseChatModel] | None = None
     attempts: int = 3
     cache: CallCache = field(default_factory=CallCache)
+    # Called from the branch threads after each cell: ((prompt, model, example, repeat),
+    # error or None). A plain callback, not LangGraph's custom stream: a stream writer
+    # inside a branch deadlocks the executor when max_concurrency is 1 (langgraph 1.2).
+    on_cell: Callable[[tuple[str, str, str, int], str | None], None] | None = None
 
 
 class ExperimentInput(TypedDict):
@@ -219,7 +222,7 @@ def create_experiment_graph(deps: ExperimentDeps) -> StateGraph:
         return Command(update=update, goto=sends or "analyse")
 
     def cells(batch: BatchTask) -> dict[str, Any]:
-        write = get_stream_writer()  # per-cell progress for `stream_mode="custom"`
+        report = deps.on_cell or (lambda _key, _error: None)
         with deps.store.session() as session:
             # Resuming from a checkpoint that lost this branch's writes: the store has them.
             stored = store_ops.stored_cells(session, batch["run_id"])
@@ -228,14 +231,14 @@ def create_experiment_graph(deps: ExperimentDeps) -> StateGraph:
             key = (cell["prompt_key"], cell["model"], cell["example_key"], cell["repeat"])
             if stored.get(key) is False:  # stored without an error
                 done += 1
-                write({"cell": key, "error": None, "skipped": True})
+                report(key, None)
                 continue
             result = _run_cell(deps, batch, cell)
             with deps.store.session() as session:
                 store_ops.save_cell(session, batch["experiment_id"], batch["run_id"], result,
                                     replace=key in stored)
             done += 1
-            write({"cell": key, "error": result.get("error"), "skipped": False})
+            report(key, result.get("error"))
             if result.get("error"):
                 errors.append(f"{cell['model']} on {cell['prompt_key']}/"
                               f"{cell['example_key']}: {result['error']}")

@@ -4,7 +4,6 @@ runs, write reports. Models are checked before anything runs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -90,53 +89,52 @@ def run_experiment(settings: Settings, spec: ExperimentSpec, *, no_cache: bool =
     config = experiment_config(spec, run_id)
     request: dict[str, Any] | None = {"spec": spec.model_dump(), "run_id": run_id,
                                       "no_cache": no_cache}
-    with checkpointer(settings) as saver:
-        app = create_experiment_graph(experiment_deps(settings, store)).compile(
-            checkpointer=saver)
+    deps = experiment_deps(settings, store)
+    with checkpointer(settings) as saver, _progress(show_progress, console) as progress:
+        deps.on_cell = progress.cell_done
+        app = create_experiment_graph(deps).compile(checkpointer=saver)
         if resume and app.get_state(config).next:
             request = None  # continue the interrupted superstep; finished branches stay done
-        with _progress(show_progress, console) as advance:
-            for mode, chunk in app.stream(request, config, stream_mode=["updates", "custom"]):
-                event: dict[str, Any] = chunk  # type: ignore[assignment]
-                if mode == "custom":
-                    advance("cell", event)
-                else:
-                    for node, values in event.items():
-                        advance(node, values or {})
+        for update in app.stream(request, config, stream_mode="updates"):
+            if "plan" in update:
+                progress.planned(update["plan"] or {})
         return dict(app.get_state(config).values)
 
 
 class _progress:
-    """A rich progress bar fed by the graph's update and per-cell custom streams."""
+    """A rich progress bar: sized by the plan, advanced by each finished cell."""
 
     def __init__(self, show: bool, console: Console | None) -> None:
         self.show, self.console = show, console
         self.bar: Progress | None = None
         self.task: Any = None
 
-    def __enter__(self) -> Callable[[str, dict[str, Any]], None]:
+    def __enter__(self) -> _progress:
         if self.show:
             self.bar = Progress(TextColumn("{task.description}"), BarColumn(),
                                 MofNCompleteColumn(), TimeElapsedColumn(),
                                 console=self.console, transient=False)
             self.bar.start()
-        return self.advance
+            self.task = self.bar.add_task("cells", total=None)
+        return self
 
-    def advance(self, node: str, values: dict[str, Any]) -> None:
+    def planned(self, values: dict[str, Any]) -> None:
+        """Size the bar once the plan says how many cells are left."""
         if self.bar is None:
             return
-        if node == "plan":
-            todo = values.get("planned", 0) - values.get("skipped", 0)
-            self.task = self.bar.add_task("cells", total=todo)
-            if values.get("skipped"):
-                self.bar.console.print(f"resuming: {values['skipped']} finished cells kept")
-        elif node == "cell" and self.task is not None:
-            self.bar.advance(self.task)
-            if values.get("error"):
-                prompt, model, example, repeat = values["cell"]
-                self.bar.console.print(f"[yellow]cell failed:[/] {prompt} @ {model} on "
-                                       f"{example} (repeat {repeat}): {values['error']}",
-                                       highlight=False)
+        self.bar.update(self.task, total=values.get("planned", 0) - values.get("skipped", 0))
+        if values.get("skipped"):
+            self.bar.console.print(f"resuming: {values['skipped']} finished cells kept")
+
+    def cell_done(self, key: tuple[str, str, str, int], error: str | None) -> None:
+        """One cell finished (called from branch threads; rich's bar is thread-safe)."""
+        if self.bar is None:
+            return
+        self.bar.advance(self.task)
+        if error:
+            prompt, model, example, repeat = key
+            self.bar.console.print(f"[yellow]cell failed:[/] {prompt} @ {model} on {example} "
+                                   f"(repeat {repeat}): {error}", highlight=False)
 
     def __exit__(self, *_: Any) -> None:
         if self.bar is not None:

@@ -10,6 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("*_programmatic.py"))
 EXPECTED = {"optimize": "optimized:", "route": "chosen: smollm2-135m", "chat": "ai> ",
+            "experiment": "best: {'cell'",
             "autopilot": "proposed: []"}
 
 

@@ -31,8 +31,8 @@ def test_yaml_and_toml_files_give_the_same_spec(tmp_path: Path) -> None:
         'metrics = ["accuracy", "quality", "latency", "tokens", "consistency"]\n'
         "repeats = 2\ntemperature = 0.5\nmax_tokens = 12\ncache = false\nconcurrency = 1\n"
         f'[dataset]\npath = "{from_yaml.dataset.path}"\nlimit = 12\n'
-        + "".join(f'[[prompts]]\nkey = "{p.key}"\ncategory = "lexical"\ntext = {json.dumps(p.text)}\n'
-                  for p in from_yaml.prompts))
+        + "".join(f'[[prompts]]\nkey = "{p.key}"\ncategory = "lexical"\n'
+                  f"text = {json.dumps(p.text)}\n" for p in from_yaml.prompts))
     from_toml = load_spec(toml)
     assert from_toml.fingerprint() == from_yaml.fingerprint()
     assert Path(from_yaml.dataset.path).is_file()  # relative to the example's folder
