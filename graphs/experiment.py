@@ -175,8 +175,13 @@ def _start(deps: ExperimentDeps, spec: ExperimentSpec, run_id: str, planned: int
         if run is not None:  # resuming: the run keeps its experiment and finished cells
             if run.graph != "experiment":
                 raise ExperimentError(f"run {run_id} is a {run.graph} run, not an experiment")
+            if run.inputs.get("fingerprint") != spec.fingerprint():
+                raise ExperimentError(f"run {run_id} was started from a different experiment "
+                                      "file; resume it with the file it started from")
             run.status = "running"
-            return run.inputs["experiment_id"], store_ops.finished_cells(session, run_id)
+            stored = store_ops.stored_cells(session, run_id)
+            return run.inputs["experiment_id"], {k for k, failed in stored.items()
+                                                 if not failed}
         experiment_id = store_ops.register_experiment(session, spec.name, spec.model_dump())
         records.start_run(session, "experiment", {
             "experiment_id": experiment_id, "name": spec.name, "spec": spec.model_dump(),

@@ -22,7 +22,6 @@ __all__ = [
     "cell_rows",
     "experiment_of_run",
     "feed_routing_outcomes",
-    "finished_cells",
     "stored_cells",
     "list_experiment_runs",
     "previous_runs",
@@ -72,15 +71,6 @@ def save_cell(session: Session, experiment_id: str, run_id: str, cell: Mapping[s
         output=cell.get("output", "")[:20_000], correct=cell.get("correct"),
         score=cell.get("score"), latency_ms=cell.get("latency_ms"), tokens=cell.get("tokens"),
         error=cell.get("error")))
-
-
-def finished_cells(session: Session, run_id: str) -> set[CellKey]:
-    """Cells of ``run_id`` that finished without an error."""
-    rows = session.execute(select(
-        ExperimentResult.prompt_key, ExperimentResult.model, ExperimentResult.example_key,
-        ExperimentResult.repeat).where(ExperimentResult.run_id == run_id,
-                                       ExperimentResult.error.is_(None))).all()
-    return {(r[0], r[1], r[2], r[3]) for r in rows}
 
 
 def stored_cells(session: Session, run_id: str) -> dict[CellKey, bool]:

@@ -200,6 +200,10 @@ def test_trend_compares_with_the_previous_run(store: Database, dataset: Path) ->
 
 def test_bad_matrices_get_clear_errors(store: Database, dataset: Path, tmp_path: Path) -> None:
     models = Models()
+    run(store, models, {"spec": spec(dataset, repeats=1)}, "done")
+    with pytest.raises(ExperimentError, match="started from a different experiment file"):
+        run(store, models, {"spec": spec(dataset, repeats=2)}, "done")
+    models = Models()
     with pytest.raises(ExperimentError, match="unknown prompt version"):
         run(store, models, {"spec": spec(dataset, prompts=[{"version": "nope"}])})
     wrong = tmp_path / "wrong.jsonl"
