@@ -682,6 +682,40 @@ def experiment_list(as_json: JsonFlag = False) -> None:
     console.print(table)
 
 
+@experiment_app.command("strengths")
+def experiment_strengths(
+    target: Annotated[str | None, typer.Argument(
+        help='A category or dataset, e.g. "lexical" or "antonyms"; default: all.')] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Which model is strongest where: the knowledge graph built from finished experiments."""
+    from knowledge.strengths import strength_graph, strongest_models
+    from neuroforge.runtime import open_store
+
+    with open_store(settings()).session() as session:
+        graph = strength_graph(session)
+    measured = sorted(n for n, d in graph.nodes(data=True) if d["kind"] != "model")
+    targets = measured
+    if target is not None:
+        targets = [t for t in measured if graph.nodes[t]["name"] == target or t == target]
+        if not targets:
+            known = ", ".join(measured) or "none yet"
+            fail(f"no experiment measured {target!r}; known: {known}", 2)
+    ranked = {t: strongest_models(graph, t) for t in targets}
+    if as_json:
+        print_json(ranked)
+        return
+    if not ranked:
+        console.print("no finished experiments yet; run `neuroforge experiment run FILE`")
+        return
+    table = Table("category / dataset", "model", "strength", "examples", "cells")
+    for name, models in ranked.items():
+        for i, entry in enumerate(models):
+            table.add_row(name if i == 0 else "", entry["model"], f"{entry['strength']:.3f}",
+                          str(entry["examples"]), str(entry["cells"]))
+    console.print(table)
+
+
 @experiment_app.command("report")
 def experiment_report(
     run_id: Annotated[str, typer.Argument(help="An experiment run id (see `experiment list`).")],

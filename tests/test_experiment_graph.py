@@ -211,3 +211,23 @@ def test_bad_matrices_get_clear_errors(store: Database, dataset: Path, tmp_path:
     with pytest.raises(ExperimentError, match="needs fields input/output"):
         run(store, models, {"spec": spec(wrong)})
     assert sum(models.calls.values()) == 0
+
+
+def test_strengths_command_ranks_models_per_category(dataset: Path) -> None:
+    from typer.testing import CliRunner
+
+    from neuroforge.cli import app
+    from neuroforge.runtime import open_store
+    from neuroforge.settings import load_settings
+
+    runner = CliRunner()
+    empty = runner.invoke(app, ["experiment", "strengths"])
+    assert empty.exit_code == 0 and "no finished experiments yet" in empty.output
+    run(open_store(load_settings()), Models(), {"spec": spec(dataset, repeats=1)})
+    result = runner.invoke(app, ["experiment", "strengths", "lexical", "--json"])
+    assert result.exit_code == 0, result.output
+    ranked = json.loads(result.stdout)["category:lexical"]
+    assert [(r["model"], r["strength"]) for r in ranked] == [("good", 1.0), ("bad", 0.0)]
+    assert ranked[0]["examples"] == 2 * 12  # two prompts, twelve examples each
+    missing = runner.invoke(app, ["experiment", "strengths", "poetry"])
+    assert missing.exit_code == 2 and "dataset:antonyms" in missing.output
