@@ -276,6 +276,11 @@ def _chunks(cells: list[Cell], count: int) -> list[list[Cell]]:
     return out
 
 
+def _task_text(prompt: str, input_text: str) -> str:
+    """The task as one text: what the judge reads and the router learns from."""
+    return TARGET_TEMPLATE.format(prompt=prompt, input=input_text)
+
+
 def _run_cell(deps: ExperimentDeps, batch: BatchTask, cell: Cell) -> dict[str, Any]:
     base: dict[str, Any] = {"prompt_key": cell["prompt_key"], "model": cell["model"],
                             "example_key": cell["example_key"], "repeat": cell["repeat"]}
@@ -303,9 +308,8 @@ def _run_cell(deps: ExperimentDeps, batch: BatchTask, cell: Cell) -> dict[str, A
     if batch["quality"] and deps.judge_for_name is not None:
         try:
             score = judge_answer(deps.judge_for_name(batch["judge"]),
-                                 TARGET_TEMPLATE.format(prompt=cell["prompt"],
-                                                        input=cell["input"]),
-                                 output, attempts=deps.attempts)
+                                 _task_text(cell["prompt"], cell["input"]), output,
+                                 attempts=deps.attempts)
         except StructuredOutputError:
             score = None  # an unjudgeable answer has no quality, but keeps its accuracy
         except Exception as exc:  # judge backend down: keep the cell, say why
@@ -330,7 +334,7 @@ def _analyse(deps: ExperimentDeps, state: ExperimentState) -> dict[str, Any]:
                    for r in store_ops.previous_runs(session, state["experiment_id"],
                                                     before=run.started_at)]
         summary = summarize(rows, spec.model_dump(), history)
-        tasks = {(key, f"e{i}"): TARGET_TEMPLATE.format(prompt=text, input=ex.input)
+        tasks = {(key, f"e{i}"): _task_text(text, ex.input)
                  for key, text in prompts.items() for i, ex in enumerate(examples)}
         # A resumed run feeds only what an earlier analysis of it did not.
         fed = set(run.outputs.get("fed", [])) if run.outputs else set()

@@ -126,14 +126,10 @@ def db_status(as_json: JsonFlag = False) -> None:
 
 
 def _discover_and_sync(current: Settings) -> tuple[list[Any], str | None]:
-    from knowledge.registry import discover_models, list_models, sync_models
-    from neuroforge.runtime import embedded_identity, llm_config, open_store
+    from knowledge.registry import list_models, sync_models
+    from neuroforge.runtime import discover, open_store
 
-    config = llm_config(current)
-    ollama_url = None if current.backend == "embedded" else current.ollama_base_url
-    discovery = discover_models(ollama_url, embedded_identity(current),
-                                timeout_s=max(current.ollama_probe_timeout_s, 1.0),
-                                headers=config.ollama_headers or None)
+    discovery = discover(current)
     store = open_store(current)
     with store.session() as session:
         sync_models(session, discovery)

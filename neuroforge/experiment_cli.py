@@ -53,15 +53,10 @@ def experiment_deps(settings: Settings, store: Database) -> ExperimentDeps:
 
 def check_models(settings: Settings, spec: ExperimentSpec) -> list[str]:
     """Problems with the spec's models (unknown, or their server down); empty when fine."""
-    from knowledge.registry import discover_models
-    from neuroforge.runtime import embedded_identity, llm_config
+    from neuroforge.runtime import discover
 
     wanted = [*spec.models, *([spec.judge_model] if spec.judge_model else [])]
-    config = llm_config(settings)
-    ollama_url = None if settings.backend == "embedded" else settings.ollama_base_url
-    discovery = discover_models(ollama_url, embedded_identity(settings),
-                                timeout_s=max(settings.ollama_probe_timeout_s, 1.0),
-                                headers=config.ollama_headers or None)
+    discovery = discover(settings)
     known = {m.name for m in discovery.models}
     # Ollama accepts "name" for "name:latest".
     known |= {n.removesuffix(":latest") for n in known}

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from graphs.optimize import OptimizeDeps
     from graphs.route import RouteDeps
     from knowledge.db import Database
+    from knowledge.registry import Discovery
     from memory.long_term import LongTermMemory
     from tools.router.router import Router
 
@@ -28,6 +29,7 @@ __all__ = [
     "chat_deps",
     "chat_model_for_role",
     "checkpointer",
+    "discover",
     "embedded_identity",
     "llm_config",
     "load_router",
@@ -140,18 +142,25 @@ def router_path(settings: Settings) -> Path:
     return settings.router_dir / "router.pt"
 
 
+def discover(settings: Settings) -> Discovery:
+    """Models available now: the embedded one and, unless backend=embedded, Ollama's."""
+    from knowledge.registry import discover_models
+
+    headers = llm_config(settings).ollama_headers or None
+    ollama_url = None if settings.backend == "embedded" else settings.ollama_base_url
+    return discover_models(ollama_url, embedded_identity(settings),
+                           timeout_s=max(settings.ollama_probe_timeout_s, 1.0), headers=headers)
+
+
 def route_options(settings: Settings) -> list[dict[str, Any]]:
     """Available registry models with size, cost (log size scaled to 0-1) and profile figures."""
     import math
 
-    from knowledge.registry import discover_models, list_models, sync_models
+    from knowledge.registry import list_models, sync_models
     from tools.router.router import parameter_count
 
-    ollama_url = None if settings.backend == "embedded" else settings.ollama_base_url
-    discovery = discover_models(ollama_url, embedded_identity(settings),
-                                timeout_s=max(settings.ollama_probe_timeout_s, 1.0))
     with open_store(settings).session() as session:
-        sync_models(session, discovery)
+        sync_models(session, discover(settings))
         models = [m for m in list_models(session) if m.available]
     options: list[dict[str, Any]] = []
     for m in models:
