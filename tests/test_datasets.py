@@ -61,3 +61,22 @@ def test_instruction_induction_uses_execute_as_test() -> None:
 def test_bbh_format_loads() -> None:
     task = load_task(SHARED_TASKS / "bbh/boolean_expressions.json")
     assert task.test[0].output in {"True", "False"}
+
+
+@needs_shared_data
+def test_gsm8k_format_keeps_the_final_answer_only() -> None:
+    task = load_task(SHARED_TASKS / "gsm8k/test.jsonl", test_size=10_000, dev_size=10_000,
+                     train_size=10_000)  # every example lands in some split
+    answers = [e.output for e in task.test + task.dev + task.train]
+    assert answers and all(a.lstrip("-").replace(".", "", 1).isdigit() for a in answers)
+    ducks = [e for e in task.test + task.dev + task.train if "ducks lay 16 eggs" in e.input]
+    assert [e.output for e in ducks] == ["18"]  # "... #### 18" in the file
+
+
+def test_gsm8k_answers_lose_thousands_separators(tmp_path: Path) -> None:
+    path = tmp_path / "g.jsonl"
+    path.write_text("".join(json.dumps({"question": f"q{i}", "answer": f"work\n#### 1,{i}00"})
+                            + "\n" for i in range(6)))
+    task = load_task(path)
+    assert sorted(e.output for e in task.train + task.dev + task.test) == [
+        f"1{i}00" for i in range(6)]
