@@ -1,7 +1,17 @@
-"""Specialist agents, the model factory and structured output.
+"""The specialist agents: each turns a model's structured reply into a typed result.
 
-Submodules are imported explicitly (``from agents.llm import create_chat_model``)
-so that importing the package stays cheap for the CLI.
+Public modules (imported explicitly, so importing the package stays cheap):
+``analyst`` (findings on a prompt), ``creative`` (rewrites), ``validator`` (ballots),
+``optimizer`` (prompt operators), ``evolution`` (the optimizer's evolution policy),
+``router_agent`` (routing votes and answer judging), ``chat`` (answers with memory),
+``actions`` (autopilot proposals), ``consensus`` (vote rules), ``prompts``
+(prompt constants), ``schemas`` (pydantic outputs).
+
+Agents call models through ``neuroforge.models`` and read ``tools``, ``memory`` and
+``knowledge``; they never import graphs or the shell.
 """
 
-__all__ = ["embedded", "llm", "probes", "profiler", "structured"]
+__all__ = [
+    "actions", "analyst", "chat", "consensus", "creative", "evolution", "optimizer", "prompts",
+    "router_agent", "schemas", "validator",
+]

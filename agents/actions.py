@@ -3,7 +3,7 @@ validators' vote on each action.
 
 Proposals come from rules, not from a model: each names its evidence, so a validator
 (and a person reading the report) can check it. Validators vote with structured
-ballots like they do on prompts; the consensus rules of ``agents.consensus`` decide.
+ballots like they do on prompts; the consensus rules of ``neuroforge.agents.consensus`` decide.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from agents.prompts import ACTION_VOTE_SYSTEM, ACTION_VOTE_USER
-from agents.schemas import Ballot, BallotReply
-from agents.structured import StructuredOutputError, structured_reply
-from agents.validator import VoterSpec
+from neuroforge.agents.prompts import ACTION_VOTE_SYSTEM, ACTION_VOTE_USER
+from neuroforge.agents.schemas import Ballot, BallotReply
+from neuroforge.agents.validator import VoterSpec
+from neuroforge.models.structured import StructuredOutputError, structured_reply
 
 __all__ = ["ACTION_KINDS", "Action", "Facts", "propose_actions", "vote_on_action"]
 

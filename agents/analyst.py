@@ -5,9 +5,9 @@ from __future__ import annotations
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from agents.prompts import ANALYST_SYSTEM, ANALYST_USER, PERSPECTIVES, quote_prompt
-from agents.schemas import Finding, FindingReply
-from agents.structured import structured_reply
+from neuroforge.agents.prompts import ANALYST_SYSTEM, ANALYST_USER, PERSPECTIVES, quote_prompt
+from neuroforge.agents.schemas import Finding, FindingReply
+from neuroforge.models.structured import structured_reply
 
 __all__ = ["analyse_perspective"]
 

@@ -9,9 +9,9 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
-from agents.llm import ModelError, invoke_model
-from agents.prompts import CHAT_MEMORIES, CHAT_SUMMARIZE, CHAT_SUMMARY, CHAT_SYSTEM
-from memory.buffer import extractive_summary
+from neuroforge.agents.prompts import CHAT_MEMORIES, CHAT_SUMMARIZE, CHAT_SUMMARY, CHAT_SYSTEM
+from neuroforge.memory.buffer import extractive_summary
+from neuroforge.models.backends import ModelError, invoke_model
 
 __all__ = ["answer_context", "second_person", "summarize_turns"]
 

@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from agents.schemas import Ballot, ConsensusOutcome
+from neuroforge.agents.schemas import Ballot, ConsensusOutcome
 
 __all__ = [
     "RULES",
@@ -217,7 +217,7 @@ class BordaRule(VoteRule):
 class ReliabilityRule(_AcceptShareRule):
     """Majority in which each voter weighs as much as their past reliability.
 
-    Weights come from ``knowledge.records.voter_reliability`` (agreement with past
+    Weights come from ``neuroforge.knowledge.records.voter_reliability`` (agreement with past
     final decisions, Laplace-smoothed); unknown voters weigh 0.5.
     """
 

@@ -8,9 +8,9 @@ from collections.abc import Callable, Sequence
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from agents.prompts import CREATIVE_SYSTEM, CREATIVE_USER, REWRITE_STYLES, quote_prompt
-from agents.schemas import Finding, RewriteReply
-from agents.structured import structured_reply
+from neuroforge.agents.prompts import CREATIVE_SYSTEM, CREATIVE_USER, REWRITE_STYLES, quote_prompt
+from neuroforge.agents.schemas import Finding, RewriteReply
+from neuroforge.models.structured import structured_reply
 
 __all__ = ["PARAPHRASE_JACCARD", "format_findings", "is_distinct", "propose_rewrite", "word_set"]
 

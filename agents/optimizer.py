@@ -21,11 +21,11 @@ from collections.abc import Sequence
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from agents.prompts import CREATIVE_SYSTEM, MUTATION_USER, quote_prompt
-from agents.schemas import Candidate, RewriteReply
-from agents.structured import structured_reply
-from knowledge.datasets import Example
-from tools.prompt_eval import format_demonstrations, split_demonstrations
+from neuroforge.agents.prompts import CREATIVE_SYSTEM, MUTATION_USER, quote_prompt
+from neuroforge.agents.schemas import Candidate, RewriteReply
+from neuroforge.knowledge.datasets import Example
+from neuroforge.models.structured import structured_reply
+from neuroforge.tools.prompt_eval import format_demonstrations, split_demonstrations
 
 __all__ = [
     "OUTPUT_CONSTRAINT",

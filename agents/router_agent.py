@@ -8,8 +8,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field, create_model
 
-from agents.prompts import EXECUTION_JUDGE, ROUTER_SYSTEM, ROUTER_USER
-from agents.structured import structured_reply
+from neuroforge.agents.prompts import EXECUTION_JUDGE, ROUTER_SYSTEM, ROUTER_USER
+from neuroforge.models.structured import structured_reply
 
 __all__ = ["ExecutionScore", "judge_answer", "router_vote"]
 

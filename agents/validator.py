@@ -7,16 +7,16 @@ from dataclasses import dataclass
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from agents.llm import ModelError
-from agents.prompts import (
+from neuroforge.agents.prompts import (
     DEBATE_CONTEXT,
     VALIDATOR_SYSTEM,
     VALIDATOR_USER,
     VOTER_PERSONAS,
     quote_prompt,
 )
-from agents.schemas import Ballot, BallotReply
-from agents.structured import StructuredOutputError, structured_reply
+from neuroforge.agents.schemas import Ballot, BallotReply
+from neuroforge.models.backends import ModelError
+from neuroforge.models.structured import StructuredOutputError, structured_reply
 
 __all__ = ["VoterSpec", "cast_ballot", "make_voters"]
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from langchain_core.messages import HumanMessage
 
-from agents.embedded import EmbeddedChatModel
+from neuroforge.models.embedded import EmbeddedChatModel
 
 PROMPTS = [
     "Write a short story about a lighthouse keeper.",

@@ -21,9 +21,9 @@ from typing import Any
 
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-from graphs.experiment import ExperimentDeps, create_experiment_graph, experiment_config
-from knowledge.db import open_database
-from knowledge.experiment_spec import ExperimentSpec, load_spec
+from neuroforge.graphs.experiment import ExperimentDeps, create_experiment_graph, experiment_config
+from neuroforge.knowledge.db import open_database
+from neuroforge.knowledge.experiment_spec import ExperimentSpec, load_spec
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "antonyms_experiment.yaml"
 CELLS_TARGET_MS = 2.0
@@ -63,7 +63,7 @@ def _overhead(tmp: Path, checkpointed: bool) -> dict[str, Any]:
 
 
 def _example(tmp: Path) -> dict[str, Any]:
-    from neuroforge.experiment_cli import run_experiment
+    from neuroforge.cli.experiment import run_experiment
     from neuroforge.settings import load_settings
 
     os.environ["NEUROFORGE_DATA_DIR"] = str(tmp / "example-data")

@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from knowledge.db import open_database
-from memory.embeddings import embed_texts
-from memory.long_term import NewMemory, open_long_term
+from neuroforge.knowledge.db import open_database
+from neuroforge.memory.embeddings import embed_texts
+from neuroforge.memory.long_term import NewMemory, open_long_term
 
 DATA = Path(__file__).resolve().parents[2] / "shared/data"
 SIZES = (1_000, 10_000, 100_000)

@@ -24,10 +24,10 @@ from typing import Any
 
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-from agents.monitor import RULES, detect_in_values
-from graphs.autopilot import ActionHandler, AutopilotDeps, create_autopilot_graph
-from knowledge.db import open_database
-from knowledge.schema import RoutingDecision, RoutingOutcome, Run, Vote
+from neuroforge.analysis.anomalies import RULES, detect_in_values
+from neuroforge.graphs.autopilot import ActionHandler, AutopilotDeps, create_autopilot_graph
+from neuroforge.knowledge.db import open_database
+from neuroforge.knowledge.schema import RoutingDecision, RoutingOutcome, Run, Vote
 
 WINDOWS, SUBJECTS, FAULT_RATE = 300, 6, 0.03
 RULE = {r.metric: r for r in RULES}

@@ -20,11 +20,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agents.embedded import EmbeddedChatModel
-from graphs.optimize import OptimizeDeps, create_optimize_graph
-from knowledge.datasets import human_instructions
-from knowledge.db import open_database
-from tools.prompt_eval import evaluate_prompt
+from neuroforge.graphs.optimize import OptimizeDeps, create_optimize_graph
+from neuroforge.knowledge.datasets import human_instructions
+from neuroforge.knowledge.db import open_database
+from neuroforge.models.embedded import EmbeddedChatModel
+from neuroforge.tools.prompt_eval import evaluate_prompt
 
 DATA = Path(__file__).resolve().parents[2] / "shared/data/tasks/instruction_induction/raw/induce"
 TASKS = ["antonyms", "first_word_letter", "larger_animal", "letters_list", "num_to_verbal",

@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from tools.router.data import load_table
-from tools.router.features import featurize
-from tools.router.pipeline import evaluate_table
-from tools.router.router import ModelOption, NeuralRouter
-from tools.router.train import TrainConfig, predict_logits, train_net
+from neuroforge.tools.router.data import load_table
+from neuroforge.tools.router.features import featurize
+from neuroforge.tools.router.pipeline import evaluate_table
+from neuroforge.tools.router.router import ModelOption, NeuralRouter
+from neuroforge.tools.router.train import TrainConfig, predict_logits, train_net
 
 ROUTELLM = Path(__file__).resolve().parents[2] / "shared/data/routing/routellm"
 CACHE = Path(__file__).parent / "results" / ".cache"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.embedded import EmbeddedChatModel
-from agents.probes import PROBES
-from agents.profiler import percentile, run_probe
+from neuroforge.models.embedded import EmbeddedChatModel
+from neuroforge.models.probes import PROBES
+from neuroforge.models.profiler import percentile, run_probe
 
 
 def run() -> dict[str, Any]:

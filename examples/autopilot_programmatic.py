@@ -5,9 +5,9 @@ Run: .venv/bin/python examples/autopilot_programmatic.py
 
 from langgraph.checkpoint.memory import InMemorySaver
 
-from graphs.autopilot import create_autopilot_graph
-from neuroforge.autopilot_cli import autopilot_deps
+from neuroforge.graphs.autopilot import create_autopilot_graph
 from neuroforge.settings import load_settings
+from neuroforge.wiring import autopilot_deps
 
 settings = load_settings(backend="embedded")
 graph = create_autopilot_graph(autopilot_deps(settings)).compile(checkpointer=InMemorySaver())

@@ -8,9 +8,9 @@ import sqlite3
 from langchain_core.messages import AIMessageChunk, HumanMessage
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-from graphs.chat import create_chat_graph
-from neuroforge.runtime import chat_deps
+from neuroforge.graphs.chat import create_chat_graph
 from neuroforge.settings import load_settings
+from neuroforge.wiring import chat_deps
 
 settings = load_settings(backend="embedded")
 settings.data_dir.mkdir(parents=True, exist_ok=True)

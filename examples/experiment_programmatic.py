@@ -5,12 +5,11 @@ Run: .venv/bin/python examples/experiment_programmatic.py
 
 from pathlib import Path
 
-from graphs.experiment import create_experiment_graph, experiment_config
-from knowledge.experiment_spec import load_spec
-from knowledge.schema import new_id
-from neuroforge.experiment_cli import experiment_deps
-from neuroforge.runtime import open_store
+from neuroforge.graphs.experiment import create_experiment_graph, experiment_config
+from neuroforge.knowledge.experiment_spec import load_spec
+from neuroforge.knowledge.schema import new_id
 from neuroforge.settings import load_settings
+from neuroforge.wiring import experiment_deps, open_store
 
 settings = load_settings(backend="embedded")
 spec = load_spec(Path(__file__).parent / "antonyms_experiment.yaml")

@@ -5,9 +5,9 @@ Run: .venv/bin/python examples/optimize_programmatic.py
 
 from langgraph.checkpoint.memory import InMemorySaver
 
-from graphs.optimize import create_optimize_graph
-from neuroforge.runtime import optimize_deps
+from neuroforge.graphs.optimize import create_optimize_graph
 from neuroforge.settings import load_settings
+from neuroforge.wiring import optimize_deps
 
 settings = load_settings(backend="embedded")  # or leave out: Ollama when it answers
 graph = create_optimize_graph(optimize_deps(settings)).compile(checkpointer=InMemorySaver())

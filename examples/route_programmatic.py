@@ -5,9 +5,9 @@ Run: .venv/bin/python examples/route_programmatic.py
 
 from langgraph.checkpoint.memory import InMemorySaver
 
-from graphs.route import create_route_graph
-from neuroforge.runtime import route_deps
+from neuroforge.graphs.route import create_route_graph
 from neuroforge.settings import load_settings
+from neuroforge.wiring import route_deps
 
 settings = load_settings(backend="embedded")
 graph = create_route_graph(route_deps(settings)).compile(checkpointer=InMemorySaver())

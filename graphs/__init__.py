@@ -1,3 +1,12 @@
-"""graphs layer (filled by later work)."""
+"""The LangGraph state graphs: one module per graph, each with ``create_*_graph(deps)``.
 
-__all__: list[str] = []
+Public modules: ``optimize``, ``route``, ``chat``, ``autopilot``, ``experiment``,
+``state`` (their TypedDict states) and ``autopilot_handlers`` (what approved actions
+do). Factories return uncompiled ``StateGraph``s; nodes are module-level functions
+bound to a deps dataclass, so each can be called alone. ``neuroforge.wiring`` builds
+the deps from settings.
+"""
+
+__all__ = [
+    "autopilot", "autopilot_handlers", "chat", "experiment", "optimize", "route", "state",
+]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Annotated, Any, NotRequired
 
 from langchain_core.language_models import BaseChatModel
@@ -20,17 +21,17 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, Send
 from typing_extensions import TypedDict
 
-from agents.actions import Action, Facts, propose_actions, vote_on_action
-from agents.consensus import make_rule
-from agents.llm import ModelError
-from agents.monitor import detect, store_alerts
-from agents.schemas import Ballot
-from agents.validator import VoterSpec, make_voters
-from knowledge import actions as action_store
-from knowledge import records
-from knowledge.db import Database
-from knowledge.metrics import collect_series
-from knowledge.schema import new_id
+from neuroforge.agents.actions import Action, Facts, propose_actions, vote_on_action
+from neuroforge.agents.consensus import make_rule
+from neuroforge.agents.schemas import Ballot
+from neuroforge.agents.validator import VoterSpec, make_voters
+from neuroforge.analysis.anomalies import detect, store_alerts
+from neuroforge.analysis.metrics import collect_series
+from neuroforge.knowledge import actions as action_store
+from neuroforge.knowledge import records
+from neuroforge.knowledge.db import Database
+from neuroforge.knowledge.schema import new_id
+from neuroforge.models.backends import ModelError
 
 __all__ = ["ActionHandler", "AutopilotDeps", "AutopilotInput", "create_autopilot_graph"]
 
@@ -110,67 +111,73 @@ def _facts(deps: AutopilotDeps, run_id: str, inputs: dict[str, Any]
     return facts, counts, [s.subject for s in series]
 
 
+def monitor(state: AutopilotState, deps: AutopilotDeps) -> dict[str, Any]:
+    run_id = state.get("run_id") or new_id()
+    inputs = {k: v for k, v in state.items() if k in ("dry_run", "scheduled_for")}
+    facts, counts, subjects = _facts(deps, run_id, inputs)
+    return {"run_id": run_id, "facts": asdict(facts) | {"subjects": subjects},
+            "alerts": counts}
+
+
+def propose(state: AutopilotState, deps: AutopilotDeps) -> Command[Any]:
+    facts = Facts(**{k: v for k, v in state["facts"].items() if k != "subjects"})
+    actions = [a.as_dict() for a in propose_actions(
+        facts, min_new_outcomes=deps.min_new_outcomes)]
+    if not actions:
+        return Command(update={"actions": []}, goto="report")
+    return Command(update={"actions": actions}, goto=[
+        Send("vote", VoteOnActions(voter=asdict(v), actions=actions))
+        for v in make_voters(deps.voters)])
+
+
+def vote(task: VoteOnActions, deps: AutopilotDeps) -> dict[str, Any]:
+    voter = VoterSpec(**task["voter"])
+    ballots: list[dict[str, Any]] = []
+    try:
+        model = deps.model_for("validator", voter.temperature)
+        for action in task["actions"]:
+            ballot, _calls = vote_on_action(model, voter, Action(**action), deps.attempts)
+            ballots.append(ballot.model_dump())
+    except ModelError as exc:
+        return {"ballots": ballots, "errors": [f"{voter.name}: {exc}"]}
+    return {"ballots": ballots}
+
+
+def tally(state: AutopilotState, deps: AutopilotDeps) -> dict[str, Any]:
+    ids = [a["id"] for a in state["actions"]]
+    ballots = [Ballot.model_validate(b) for b in state.get("ballots", [])]
+    outcome = make_rule(deps.vote_rule, deps.min_agreement).decide(ballots, ids, None)
+    decisions, stored = {}, []
+    with deps.store.session() as session:
+        for action in state["actions"]:
+            approved = action["id"] in outcome.accepted
+            mine = [b.model_dump() for b in ballots if b.candidate_id == action["id"]]
+            unique = {**action, "id": f"{state['run_id']}-{action['id']}"}
+            action_store.record_action(session, state["run_id"], unique,
+                                       "approved" if approved else "rejected", mine)
+            decisions[unique["id"]] = {"approved": approved, "votes": mine}
+            stored.append(unique)
+    return {"actions": stored, "decisions": decisions}
+
+
+def apply(state: AutopilotState, deps: AutopilotDeps) -> dict[str, Any]:
+    if state.get("dry_run"):
+        return {"applied": []}
+    return _apply(deps, state)
+
+
+def report(state: AutopilotState, deps: AutopilotDeps) -> dict[str, Any]:
+    return {"report": _report(deps, state)}
+
+
 def create_autopilot_graph(deps: AutopilotDeps) -> StateGraph:
     """The autopilot graph, uncompiled."""
-
-    def monitor(state: AutopilotState) -> dict[str, Any]:
-        run_id = state.get("run_id") or new_id()
-        inputs = {k: v for k, v in state.items() if k in ("dry_run", "scheduled_for")}
-        facts, counts, subjects = _facts(deps, run_id, inputs)
-        return {"run_id": run_id, "facts": asdict(facts) | {"subjects": subjects},
-                "alerts": counts}
-
-    def propose(state: AutopilotState) -> Command[Any]:
-        facts = Facts(**{k: v for k, v in state["facts"].items() if k != "subjects"})
-        actions = [a.as_dict() for a in propose_actions(
-            facts, min_new_outcomes=deps.min_new_outcomes)]
-        if not actions:
-            return Command(update={"actions": []}, goto="report")
-        return Command(update={"actions": actions}, goto=[
-            Send("vote", VoteOnActions(voter=asdict(v), actions=actions))
-            for v in make_voters(deps.voters)])
-
-    def vote(task: VoteOnActions) -> dict[str, Any]:
-        voter = VoterSpec(**task["voter"])
-        ballots: list[dict[str, Any]] = []
-        try:
-            model = deps.model_for("validator", voter.temperature)
-            for action in task["actions"]:
-                ballot, _calls = vote_on_action(model, voter, Action(**action), deps.attempts)
-                ballots.append(ballot.model_dump())
-        except ModelError as exc:
-            return {"ballots": ballots, "errors": [f"{voter.name}: {exc}"]}
-        return {"ballots": ballots}
-
-    def tally(state: AutopilotState) -> dict[str, Any]:
-        ids = [a["id"] for a in state["actions"]]
-        ballots = [Ballot.model_validate(b) for b in state.get("ballots", [])]
-        outcome = make_rule(deps.vote_rule, deps.min_agreement).decide(ballots, ids, None)
-        decisions, stored = {}, []
-        with deps.store.session() as session:
-            for action in state["actions"]:
-                approved = action["id"] in outcome.accepted
-                mine = [b.model_dump() for b in ballots if b.candidate_id == action["id"]]
-                unique = {**action, "id": f"{state['run_id']}-{action['id']}"}
-                action_store.record_action(session, state["run_id"], unique,
-                                           "approved" if approved else "rejected", mine)
-                decisions[unique["id"]] = {"approved": approved, "votes": mine}
-                stored.append(unique)
-        return {"actions": stored, "decisions": decisions}
-
-    def apply(state: AutopilotState) -> dict[str, Any]:
-        if state.get("dry_run"):
-            return {"applied": []}
-        return _apply(deps, state)
-
-    def report(state: AutopilotState) -> dict[str, Any]:
-        return {"report": _report(deps, state)}
-
     graph = StateGraph(AutopilotState, input_schema=AutopilotInput)
-    graph.add_node("monitor", monitor)
-    graph.add_node("propose", propose, destinations=("vote", "report"))
-    graph.add_node("vote", vote, input_schema=VoteOnActions)  # type: ignore[arg-type]
-    graph.add_sequence([("tally", tally), ("apply", apply), ("report", report)])
+    graph.add_node("monitor", partial(monitor, deps=deps))
+    graph.add_node("propose", partial(propose, deps=deps), destinations=("vote", "report"))
+    graph.add_node("vote", partial(vote, deps=deps), input_schema=VoteOnActions)  # type: ignore[arg-type]
+    graph.add_sequence([(node.__name__, partial(node, deps=deps))
+                        for node in (tally, apply, report)])
     graph.add_edge(START, "monitor")
     graph.add_edge("monitor", "propose")
     graph.add_edge("vote", "tally")

@@ -20,12 +20,12 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from typing_extensions import TypedDict
 
-from agents.chat import answer_context, summarize_turns
-from agents.llm import ModelError, as_model_error
-from agents.structured import StructuredOutputError
-from memory.buffer import split_for_context
-from memory.long_term import LongTermMemory, MemoryError_, NewMemory
-from memory.salience import salient_facts
+from neuroforge.agents.chat import answer_context, summarize_turns
+from neuroforge.memory.buffer import split_for_context
+from neuroforge.memory.long_term import LongTermMemory, MemoryError_, NewMemory
+from neuroforge.memory.salience import salient_facts
+from neuroforge.models.backends import ModelError, as_model_error
+from neuroforge.models.structured import StructuredOutputError
 
 __all__ = ["MAX_TURN_CHARS", "ChatDeps", "ChatInput", "ChatState", "create_chat_graph",
            "approx_tokens"]

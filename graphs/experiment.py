@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Annotated, Any, NotRequired
 
 from langchain_core.language_models import BaseChatModel
@@ -24,17 +25,17 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, Send
 from typing_extensions import TypedDict
 
-from agents.llm import invoke_model
-from agents.router_agent import judge_answer
-from agents.structured import StructuredOutputError
-from knowledge import experiments as store_ops
-from knowledge import records
-from knowledge.datasets import Example, TaskFileError, load_task
-from knowledge.db import Database
-from knowledge.experiment_analysis import summarize, trend_point
-from knowledge.experiment_spec import ExperimentSpec
-from knowledge.schema import Run, new_id
-from tools.prompt_eval import SCORERS, TARGET_TEMPLATE, extract_answer, render_prompt
+from neuroforge.agents.router_agent import judge_answer
+from neuroforge.analysis.experiments import summarize, trend_point
+from neuroforge.knowledge import experiments as store_ops
+from neuroforge.knowledge import records
+from neuroforge.knowledge.datasets import Example, TaskFileError, load_task
+from neuroforge.knowledge.db import Database
+from neuroforge.knowledge.experiment_spec import ExperimentSpec
+from neuroforge.knowledge.schema import Run, new_id
+from neuroforge.models.backends import invoke_model
+from neuroforge.models.structured import StructuredOutputError
+from neuroforge.tools.prompt_eval import SCORERS, TARGET_TEMPLATE, extract_answer, render_prompt
 
 __all__ = ["CallCache", "ExperimentDeps", "ExperimentError", "ExperimentInput",
            "create_experiment_graph", "experiment_config", "select_examples"]
@@ -194,68 +195,70 @@ def _dataset_name(spec: ExperimentSpec) -> str:
     return spec.dataset.path.rstrip("/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
 
 
+def plan(state: ExperimentState, deps: ExperimentDeps) -> Command[Any]:
+    spec = ExperimentSpec.model_validate(state["spec"])
+    prompts = _prompts(deps, spec)
+    try:
+        examples = select_examples(spec)
+    except TaskFileError as exc:
+        raise ExperimentError(str(exc)) from exc
+    if not examples:
+        raise ExperimentError(f"the {spec.dataset.split} split of {spec.dataset.path} "
+                              "has no examples: the matrix is empty")
+    planned = len(prompts) * len(spec.models) * len(examples) * spec.repeats
+    run_id = state.get("run_id") or new_id()
+    experiment_id, finished = _start(deps, spec, run_id, planned)
+    pending = [Cell(prompt_key=key, prompt=text, model=model, example_key=f"e{i}",
+                    input=ex.input, target=ex.output, repeat=r)
+               for key, text in prompts.items() for model in spec.models
+               for i, ex in enumerate(examples) for r in range(spec.repeats)
+               if (key, model, f"e{i}", r) not in finished]
+    common = {"run_id": run_id, "experiment_id": experiment_id,
+              "scorer": spec.dataset.scorer, "temperature": spec.temperature,
+              "max_tokens": spec.max_tokens, "judge": spec.judge_model,
+              "quality": "quality" in spec.metrics,
+              "cache": spec.cache and not state.get("no_cache")}
+    sends = [Send("cells", BatchTask(**common, cells=chunk))  # type: ignore[typeddict-item]
+             for chunk in _chunks(pending, spec.concurrency * BATCHES_PER_BRANCH)]
+    update = {"run_id": run_id, "experiment_id": experiment_id, "planned": planned,
+              "skipped": planned - len(pending)}
+    return Command(update=update, goto=sends or "analyse")
+
+
+def cells(batch: BatchTask, deps: ExperimentDeps) -> dict[str, Any]:
+    report = deps.on_cell or (lambda _key, _error: None)
+    with deps.store.session() as session:
+        # Resuming from a checkpoint that lost this branch's writes: the store has them.
+        stored = store_ops.stored_cells(session, batch["run_id"])
+    done, errors = 0, []
+    for cell in batch["cells"]:
+        key = (cell["prompt_key"], cell["model"], cell["example_key"], cell["repeat"])
+        if stored.get(key) is False:  # stored without an error
+            done += 1
+            report(key, None)
+            continue
+        result = _run_cell(deps, batch, cell)
+        with deps.store.session() as session:
+            store_ops.save_cell(session, batch["experiment_id"], batch["run_id"], result,
+                                replace=key in stored)
+        done += 1
+        report(key, result.get("error"))
+        if result.get("error"):
+            errors.append(f"{cell['model']} on {cell['prompt_key']}/"
+                          f"{cell['example_key']}: {result['error']}")
+    return {"done": done, "errors": errors}
+
+
+def analyse(state: ExperimentState, deps: ExperimentDeps) -> dict[str, Any]:
+    return {"summary": _analyse(deps, state)}
+
+
 def create_experiment_graph(deps: ExperimentDeps) -> StateGraph:
     """The experiment graph, uncompiled."""
-
-    def plan(state: ExperimentState) -> Command[Any]:
-        spec = ExperimentSpec.model_validate(state["spec"])
-        prompts = _prompts(deps, spec)
-        try:
-            examples = select_examples(spec)
-        except TaskFileError as exc:
-            raise ExperimentError(str(exc)) from exc
-        if not examples:
-            raise ExperimentError(f"the {spec.dataset.split} split of {spec.dataset.path} "
-                                  "has no examples: the matrix is empty")
-        planned = len(prompts) * len(spec.models) * len(examples) * spec.repeats
-        run_id = state.get("run_id") or new_id()
-        experiment_id, finished = _start(deps, spec, run_id, planned)
-        pending = [Cell(prompt_key=key, prompt=text, model=model, example_key=f"e{i}",
-                        input=ex.input, target=ex.output, repeat=r)
-                   for key, text in prompts.items() for model in spec.models
-                   for i, ex in enumerate(examples) for r in range(spec.repeats)
-                   if (key, model, f"e{i}", r) not in finished]
-        common = {"run_id": run_id, "experiment_id": experiment_id,
-                  "scorer": spec.dataset.scorer, "temperature": spec.temperature,
-                  "max_tokens": spec.max_tokens, "judge": spec.judge_model,
-                  "quality": "quality" in spec.metrics,
-                  "cache": spec.cache and not state.get("no_cache")}
-        sends = [Send("cells", BatchTask(**common, cells=chunk))  # type: ignore[typeddict-item]
-                 for chunk in _chunks(pending, spec.concurrency * BATCHES_PER_BRANCH)]
-        update = {"run_id": run_id, "experiment_id": experiment_id, "planned": planned,
-                  "skipped": planned - len(pending)}
-        return Command(update=update, goto=sends or "analyse")
-
-    def cells(batch: BatchTask) -> dict[str, Any]:
-        report = deps.on_cell or (lambda _key, _error: None)
-        with deps.store.session() as session:
-            # Resuming from a checkpoint that lost this branch's writes: the store has them.
-            stored = store_ops.stored_cells(session, batch["run_id"])
-        done, errors = 0, []
-        for cell in batch["cells"]:
-            key = (cell["prompt_key"], cell["model"], cell["example_key"], cell["repeat"])
-            if stored.get(key) is False:  # stored without an error
-                done += 1
-                report(key, None)
-                continue
-            result = _run_cell(deps, batch, cell)
-            with deps.store.session() as session:
-                store_ops.save_cell(session, batch["experiment_id"], batch["run_id"], result,
-                                    replace=key in stored)
-            done += 1
-            report(key, result.get("error"))
-            if result.get("error"):
-                errors.append(f"{cell['model']} on {cell['prompt_key']}/"
-                              f"{cell['example_key']}: {result['error']}")
-        return {"done": done, "errors": errors}
-
-    def analyse(state: ExperimentState) -> dict[str, Any]:
-        return {"summary": _analyse(deps, state)}
-
     graph = StateGraph(ExperimentState, input_schema=ExperimentInput)
-    graph.add_node("plan", plan, destinations=("cells", "analyse"))
-    graph.add_node("cells", cells, input_schema=BatchTask)  # type: ignore[arg-type]
-    graph.add_node("analyse", analyse)
+    graph.add_node("plan", partial(plan, deps=deps), destinations=("cells", "analyse"))
+    graph.add_node("cells", partial(cells, deps=deps), input_schema=BatchTask)  # type: ignore[arg-type]
+    graph.add_node("analyse", partial(analyse, deps=deps))
     graph.add_edge(START, "plan")
     graph.add_edge("cells", "analyse")
     graph.add_edge("analyse", END)

@@ -9,10 +9,10 @@ failure, plateau) still finishes with the best prompt found so far.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -20,32 +20,32 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, Send
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agents.analyst import analyse_perspective
-from agents.consensus import RULES, make_rule
-from agents.creative import is_distinct, propose_rewrite
-from agents.llm import ModelError, as_model_error
-from agents.optimizer import (
-    add_demonstrations,
-    add_output_constraint,
-    apply_pattern,
-    crossover,
+from neuroforge.agents.analyst import analyse_perspective
+from neuroforge.agents.consensus import RULES, make_rule
+from neuroforge.agents.creative import is_distinct, propose_rewrite
+from neuroforge.agents.evolution import fill_population, mean_scores, offspring, stop_reason
+from neuroforge.agents.optimizer import (
     fitness,
-    mutate_with_feedback,
-    next_patterns,
-    plateaued,
     select_elites,
 )
-from agents.prompts import PERSPECTIVES
-from agents.schemas import Ballot, Candidate, Finding
-from agents.structured import StructuredOutputError
-from agents.validator import VoterSpec, cast_ballot, make_voters
-from graphs.state import AnalyseTask, OptimizeInput, OptimizeOutput, OptimizeState, VoteTask
-from knowledge import records
-from knowledge.datasets import TaskData, load_task
-from knowledge.db import Database
-from knowledge.schema import new_id
-from memory.long_term import LongTermMemory, MemoryError_
-from tools.prompt_eval import AnswerCache, evaluate_prompt
+from neuroforge.agents.prompts import PERSPECTIVES
+from neuroforge.agents.schemas import Ballot, Candidate, Finding
+from neuroforge.agents.validator import VoterSpec, cast_ballot, make_voters
+from neuroforge.graphs.state import (
+    AnalyseTask,
+    OptimizeInput,
+    OptimizeOutput,
+    OptimizeState,
+    VoteTask,
+)
+from neuroforge.knowledge import records
+from neuroforge.knowledge.datasets import TaskData, load_task
+from neuroforge.knowledge.db import Database
+from neuroforge.knowledge.schema import new_id
+from neuroforge.memory.long_term import LongTermMemory, MemoryError_
+from neuroforge.models.backends import ModelError, as_model_error
+from neuroforge.models.structured import StructuredOutputError
+from neuroforge.tools.prompt_eval import AnswerCache, evaluate_prompt
 
 __all__ = [
     "DEFAULT_OPTIONS",
@@ -180,163 +180,173 @@ def _vote_cost(opts: dict[str, Any], population: list[str]) -> int:
     return int(opts["voters"]) * len(population)
 
 
+
+def prepare(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
+    opts = resolve_options(state)
+    opts["started_at"] = time.time()
+    run_id = state.get("run_id") or new_id()
+    original = Candidate(id=new_id(), text=state["prompt"].strip(), origin="original")
+    calls, errors = _score_on_dev(deps, opts, [original], opts["budget"])
+    deps.record(lambda s: _record_start(s, run_id, opts, original))
+    event = "prepare: run " + run_id + (
+        f", original scores {original.dev_score:.0%} on {len(deps.task(opts['task']).dev)}"
+        " dev examples" if original.dev_score is not None else "")
+    past, recall_event = _recall_past(deps, original.text)
+    update = {"options": opts, "run_id": run_id, "generation": 0, "round": 0,
+              "candidates": {original.id: original.model_dump()},
+              "population_ids": [original.id], "calls_used": calls,
+              "events": [event, *recall_event], "errors": errors,
+              "findings": [f.model_dump() for f in past]}
+    if errors:
+        return Command(update=update, goto="finish")
+    sends = [Send("analyse", AnalyseTask(prompt=original.text, perspective=p,
+                                         finding_id=f"F{i + 1}", run_id=run_id))
+             for i, p in enumerate(PERSPECTIVES)]
+    return Command(update=update, goto=sends)
+
+def analyse(task: AnalyseTask, deps: OptimizeDeps) -> dict[str, Any]:
+    model = deps.model_for("analyst", None)
+    try:
+        finding, calls = analyse_perspective(model, task["prompt"], task["perspective"],
+                                             task["finding_id"], attempts=deps.attempts)
+    except StructuredOutputError as exc:
+        return {"calls_used": exc.attempts,
+                "events": [f"analyst/{task['perspective']}: no valid finding ({exc.error})"]}
+    except ModelError as exc:
+        return {"calls_used": 1, "errors": [f"analyst: {exc}"]}
+    deps.record(lambda s: records.save_message(
+        s, task["run_id"], f"analyst/{task['perspective']}", finding.issue,
+        finding.model_dump()))
+    return {"findings": [finding.model_dump()], "calls_used": calls,
+            "events": [f"analyst/{task['perspective']}: {finding.issue[:80]}"]}
+
+def propose(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
+    if state.get("errors"):
+        return Command(goto="finish")
+    opts = state["options"]
+    original = _candidate(state["candidates"][state["population_ids"][0]])
+    findings = [Finding.model_validate(f) for f in state.get("findings", [])]
+    new, calls, errors, events = _new_rewrites(deps, state, original, findings)
+    train = deps.task(opts["task"]).train if opts["task"] else None
+    new += fill_population(original, new, train, opts["population"], opts["seed"])
+    dev_calls, dev_errors = _score_on_dev(deps, opts, new, _remaining(state, calls))
+    population = [original.id] + [c.id for c in new]
+    update: dict[str, Any] = {
+        "candidates": {c.id: c.model_dump() for c in new}, "population_ids": population,
+        "generation": 1, "round": 0, "calls_used": calls + dev_calls,
+        "errors": errors + dev_errors,
+        "events": [*events, f"creative: {len(new)} candidates "
+                            f"({', '.join(c.origin for c in new)})"],
+    }
+    deps.record(lambda s: records.save_candidates(s, state["run_id"],
+                                                  [c.model_dump() for c in new]))
+    return _after_candidates(state, update)
+
+def vote(task: VoteTask, deps: OptimizeDeps) -> dict[str, Any]:
+    voter = VoterSpec(**task["voter"])
+    model = deps.model_for("validator", voter.temperature)
+    original_score = task["candidates"][0].get("dev_score")
+    ballots: list[Ballot] = []
+    calls = 0
+    for candidate in task["candidates"]:
+        evidence = ""
+        if candidate.get("dev_score") is not None and original_score is not None:
+            evidence = (f"Measured on the task's dev examples: candidate "
+                        f"{candidate['dev_score']:.0%} correct, original {original_score:.0%}.")
+        try:
+            ballot, used = cast_ballot(model, voter, task["original"], candidate["id"],
+                                       candidate["text"], evidence=evidence,
+                                       debate=task["debate"], round_number=task["round"],
+                                       generation=task["generation"], attempts=deps.attempts)
+        except ModelError as exc:
+            return {"ballots": [b.model_dump() for b in ballots], "calls_used": calls + 1,
+                    "errors": [f"{voter.name}: {exc}"]}
+        ballots.append(ballot)
+        calls += used
+    return {"ballots": [b.model_dump() for b in ballots], "calls_used": calls}
+
+def tally(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
+    opts, population = state["options"], state["population_ids"]
+    current = [Ballot.model_validate(b) for b in state.get("ballots", [])
+               if b["generation"] == state["generation"] and b["round"] == state["round"]]
+    rule = make_rule(opts["vote_rule"], opts["min_agreement"])
+    weights = _reliability(deps, current) if opts["vote_rule"] == "reliability" else None
+    outcome = rule.decide(current, population[1:], weights)
+    scores = mean_scores(current)
+    deps.record(lambda s: records.save_ballots(s, state["run_id"],
+                                               [b.model_dump() for b in current]))
+    update: dict[str, Any] = {
+        "consensus": outcome.model_dump(), "consensus_scores": scores,
+        "events": [f"consensus g{state['generation']} r{state['round']}: {outcome.reason} "
+                   f"({outcome.invalid_ballots} invalid, {outcome.abstentions} abstained)"]}
+    debate_ok = (not outcome.reached and state["round"] < opts["debate_rounds"]
+                 and not state.get("errors")
+                 and _remaining(state) >= _vote_cost(opts, population))
+    if debate_ok:
+        rationales = "\n".join(f"- {b.voter} on {b.candidate_id}: {b.decision}, "
+                               f"{b.rationale[:120]}" for b in current if b.valid)
+        merged = {**state, "round": state["round"] + 1}
+        return Command(update={**update, "round": state["round"] + 1},
+                       goto=_vote_sends(merged, population, state["round"] + 1, rationales))
+    return Command(update={**update, "accepted_ids": outcome.accepted}, goto="evolve")
+
+def evolve(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
+    opts, generation = state["options"], state["generation"]
+    population = [_candidate(state["candidates"][c]) for c in state["population_ids"]]
+    scores = {**state.get("consensus_scores", {})}
+    best = max(fitness(c, scores) for c in population)
+    history = [*state.get("best_by_generation", []), best]
+    stop = stop_reason(failed=bool(state.get("errors")), generation=generation,
+                       max_generations=opts["generations"], remaining=_remaining(state),
+                       vote_cost=_vote_cost(opts, state["population_ids"]), history=history)
+    if stop:
+        return Command(update={"best_by_generation": [best], "stop_reason": stop},
+                       goto="finish")
+    children, calls, errors = offspring(
+        population, scores, known_texts=[c["text"] for c in state["candidates"].values()],
+        ballots=state.get("ballots", []), generation=generation + 1, size=opts["population"],
+        seed=opts["seed"], train=deps.task(opts["task"]).train if opts["task"] else None,
+        mutator=deps.model_for("optimizer", None) if _remaining(state) >= deps.attempts else None,
+        attempts=deps.attempts)
+    if not children and not errors:
+        return Command(update={"best_by_generation": [best], "calls_used": calls,
+                               "stop_reason": "no new candidates"}, goto="finish")
+    dev_calls, dev_errors = _score_on_dev(deps, opts, children, _remaining(state, calls))
+    elites = [c.id for c in select_elites(population[1:], scores, 2)]
+    update: dict[str, Any] = {
+        "best_by_generation": [best], "generation": generation + 1, "round": 0,
+        "candidates": {c.id: c.model_dump() for c in children},
+        "population_ids": [population[0].id, *elites, *[c.id for c in children]],
+        "calls_used": calls + dev_calls, "errors": errors + dev_errors,
+        "events": [f"optimizer g{generation}: best {best:.2f}; "
+                   f"{len(children)} offspring for generation {generation + 1}"],
+    }
+    deps.record(lambda s: records.save_candidates(s, state["run_id"],
+                                                  [c.model_dump() for c in children]))
+    merged = {**state, **update, "candidates": {**state["candidates"], **update["candidates"]}}
+    return _after_candidates(merged, update)
+
+
+
+
 def create_optimize_graph(deps: OptimizeDeps) -> StateGraph:
     """The optimize graph, uncompiled. Compile with a checkpointer for resumable runs."""
-
-    def prepare(state: OptimizeState) -> Command[Any]:
-        opts = resolve_options(state)
-        opts["started_at"] = time.time()
-        run_id = state.get("run_id") or new_id()
-        original = Candidate(id=new_id(), text=state["prompt"].strip(), origin="original")
-        calls, errors = _score_on_dev(deps, opts, [original], opts["budget"])
-        deps.record(lambda s: _record_start(s, run_id, opts, original))
-        event = "prepare: run " + run_id + (
-            f", original scores {original.dev_score:.0%} on {len(deps.task(opts['task']).dev)}"
-            " dev examples" if original.dev_score is not None else "")
-        past, recall_event = _recall_past(deps, original.text)
-        update = {"options": opts, "run_id": run_id, "generation": 0, "round": 0,
-                  "candidates": {original.id: original.model_dump()},
-                  "population_ids": [original.id], "calls_used": calls,
-                  "events": [event, *recall_event], "errors": errors,
-                  "findings": [f.model_dump() for f in past]}
-        if errors:
-            return Command(update=update, goto="finish")
-        sends = [Send("analyse", AnalyseTask(prompt=original.text, perspective=p,
-                                             finding_id=f"F{i + 1}", run_id=run_id))
-                 for i, p in enumerate(PERSPECTIVES)]
-        return Command(update=update, goto=sends)
-
-    def analyse(task: AnalyseTask) -> dict[str, Any]:
-        model = deps.model_for("analyst", None)
-        try:
-            finding, calls = analyse_perspective(model, task["prompt"], task["perspective"],
-                                                 task["finding_id"], attempts=deps.attempts)
-        except StructuredOutputError as exc:
-            return {"calls_used": exc.attempts,
-                    "events": [f"analyst/{task['perspective']}: no valid finding ({exc.error})"]}
-        except ModelError as exc:
-            return {"calls_used": 1, "errors": [f"analyst: {exc}"]}
-        deps.record(lambda s: records.save_message(
-            s, task["run_id"], f"analyst/{task['perspective']}", finding.issue,
-            finding.model_dump()))
-        return {"findings": [finding.model_dump()], "calls_used": calls,
-                "events": [f"analyst/{task['perspective']}: {finding.issue[:80]}"]}
-
-    def propose(state: OptimizeState) -> Command[Any]:
-        if state.get("errors"):
-            return Command(goto="finish")
-        opts = state["options"]
-        original = _candidate(state["candidates"][state["population_ids"][0]])
-        findings = [Finding.model_validate(f) for f in state.get("findings", [])]
-        new, calls, errors, events = _new_rewrites(deps, state, original, findings)
-        new += _structural_fill(deps, opts, original, new)
-        dev_calls, dev_errors = _score_on_dev(deps, opts, new, _remaining(state, calls))
-        population = [original.id] + [c.id for c in new]
-        update: dict[str, Any] = {
-            "candidates": {c.id: c.model_dump() for c in new}, "population_ids": population,
-            "generation": 1, "round": 0, "calls_used": calls + dev_calls,
-            "errors": errors + dev_errors,
-            "events": [*events, f"creative: {len(new)} candidates "
-                                f"({', '.join(c.origin for c in new)})"],
-        }
-        deps.record(lambda s: records.save_candidates(s, state["run_id"],
-                                                      [c.model_dump() for c in new]))
-        return _after_candidates(state, update)
-
-    def vote(task: VoteTask) -> dict[str, Any]:
-        voter = VoterSpec(**task["voter"])
-        model = deps.model_for("validator", voter.temperature)
-        original_score = task["candidates"][0].get("dev_score")
-        ballots: list[Ballot] = []
-        calls = 0
-        for candidate in task["candidates"]:
-            evidence = ""
-            if candidate.get("dev_score") is not None and original_score is not None:
-                evidence = (f"Measured on the task's dev examples: candidate "
-                            f"{candidate['dev_score']:.0%} correct, original {original_score:.0%}.")
-            try:
-                ballot, used = cast_ballot(model, voter, task["original"], candidate["id"],
-                                           candidate["text"], evidence=evidence,
-                                           debate=task["debate"], round_number=task["round"],
-                                           generation=task["generation"], attempts=deps.attempts)
-            except ModelError as exc:
-                return {"ballots": [b.model_dump() for b in ballots], "calls_used": calls + 1,
-                        "errors": [f"{voter.name}: {exc}"]}
-            ballots.append(ballot)
-            calls += used
-        return {"ballots": [b.model_dump() for b in ballots], "calls_used": calls}
-
-    def tally(state: OptimizeState) -> Command[Any]:
-        opts, population = state["options"], state["population_ids"]
-        current = [Ballot.model_validate(b) for b in state.get("ballots", [])
-                   if b["generation"] == state["generation"] and b["round"] == state["round"]]
-        rule = make_rule(opts["vote_rule"], opts["min_agreement"])
-        weights = _reliability(deps, current) if opts["vote_rule"] == "reliability" else None
-        outcome = rule.decide(current, population[1:], weights)
-        scores = _mean_scores(current)
-        deps.record(lambda s: records.save_ballots(s, state["run_id"],
-                                                   [b.model_dump() for b in current]))
-        update: dict[str, Any] = {
-            "consensus": outcome.model_dump(), "consensus_scores": scores,
-            "events": [f"consensus g{state['generation']} r{state['round']}: {outcome.reason} "
-                       f"({outcome.invalid_ballots} invalid, {outcome.abstentions} abstained)"]}
-        debate_ok = (not outcome.reached and state["round"] < opts["debate_rounds"]
-                     and not state.get("errors")
-                     and _remaining(state) >= _vote_cost(opts, population))
-        if debate_ok:
-            rationales = "\n".join(f"- {b.voter} on {b.candidate_id}: {b.decision}, "
-                                   f"{b.rationale[:120]}" for b in current if b.valid)
-            merged = {**state, "round": state["round"] + 1}
-            return Command(update={**update, "round": state["round"] + 1},
-                           goto=_vote_sends(merged, population, state["round"] + 1, rationales))
-        return Command(update={**update, "accepted_ids": outcome.accepted}, goto="evolve")
-
-    def evolve(state: OptimizeState) -> Command[Any]:
-        opts, generation = state["options"], state["generation"]
-        population = [_candidate(state["candidates"][c]) for c in state["population_ids"]]
-        scores = {**state.get("consensus_scores", {})}
-        best = max(fitness(c, scores) for c in population)
-        history = [*state.get("best_by_generation", []), best]
-        stop = _stop_reason(state, generation, history)
-        if stop:
-            return Command(update={"best_by_generation": [best], "stop_reason": stop},
-                           goto="finish")
-        children, calls, errors = _offspring(deps, state, population, scores)
-        if not children and not errors:
-            return Command(update={"best_by_generation": [best], "calls_used": calls,
-                                   "stop_reason": "no new candidates"}, goto="finish")
-        dev_calls, dev_errors = _score_on_dev(deps, opts, children, _remaining(state, calls))
-        elites = [c.id for c in select_elites(population[1:], scores, 2)]
-        update: dict[str, Any] = {
-            "best_by_generation": [best], "generation": generation + 1, "round": 0,
-            "candidates": {c.id: c.model_dump() for c in children},
-            "population_ids": [population[0].id, *elites, *[c.id for c in children]],
-            "calls_used": calls + dev_calls, "errors": errors + dev_errors,
-            "events": [f"optimizer g{generation}: best {best:.2f}; "
-                       f"{len(children)} offspring for generation {generation + 1}"],
-        }
-        deps.record(lambda s: records.save_candidates(s, state["run_id"],
-                                                      [c.model_dump() for c in children]))
-        merged = {**state, **update, "candidates": {**state["candidates"], **update["candidates"]}}
-        return _after_candidates(merged, update)
-
-    def finish(state: OptimizeState) -> dict[str, Any]:
-        return _finish(deps, state)
-
     graph = StateGraph(OptimizeState, input_schema=OptimizeInput, output_schema=OptimizeOutput)
-    graph.add_node("prepare", prepare, destinations=("analyse", "finish"))
+    graph.add_node("prepare", partial(prepare, deps=deps), destinations=("analyse", "finish"))
     # Branch nodes take their Send payload, not the graph state: say so with input_schema.
-    graph.add_node("analyse", analyse, input_schema=AnalyseTask)  # type: ignore[arg-type]
-    graph.add_node("propose", propose, destinations=("vote", "finish"))
-    graph.add_node("vote", vote, input_schema=VoteTask)  # type: ignore[arg-type]
-    graph.add_node("tally", tally, destinations=("vote", "evolve"))
-    graph.add_node("evolve", evolve, destinations=("vote", "finish"))
-    graph.add_node("finish", finish)
+    graph.add_node("analyse", partial(analyse, deps=deps), input_schema=AnalyseTask)  # type: ignore[arg-type]
+    graph.add_node("propose", partial(propose, deps=deps), destinations=("vote", "finish"))
+    graph.add_node("vote", partial(vote, deps=deps), input_schema=VoteTask)  # type: ignore[arg-type]
+    graph.add_node("tally", partial(tally, deps=deps), destinations=("vote", "evolve"))
+    graph.add_node("evolve", partial(evolve, deps=deps), destinations=("vote", "finish"))
+    graph.add_node("finish", partial(finish, deps=deps))
     graph.add_edge(START, "prepare")
     graph.add_edge("analyse", "propose")
     graph.add_edge("vote", "tally")
     graph.add_edge("finish", END)
     return graph
+
+
 
 
 def _record_start(session: Any, run_id: str, opts: dict[str, Any], original: Candidate) -> None:
@@ -388,92 +398,6 @@ def _new_rewrites(deps: OptimizeDeps, state: OptimizeState, original: Candidate,
     return new, calls, [], events
 
 
-def _structural_fill(deps: OptimizeDeps, opts: dict[str, Any], original: Candidate,
-                     new: list[Candidate]) -> list[Candidate]:
-    """Operator-made candidates that fill the population when rewrites fell short."""
-    rng = random.Random(opts["seed"])
-    texts = [original.text, *(c.text for c in new)]
-    if opts["task"]:
-        train = deps.task(opts["task"]).train
-        options = [("demonstrations", add_demonstrations(original.text, train, 3, rng)),
-                   ("demonstrations", add_demonstrations(original.text, train, 5, rng)),
-                   ("mutation", add_output_constraint(original.text))]
-    else:
-        options = [("mutation", apply_pattern(original.text, name))
-                   for name in next_patterns(original.text)]
-    filled: list[Candidate] = []
-    for origin, text in options:
-        if len(new) + len(filled) >= opts["population"]:
-            break
-        if text not in texts:
-            texts.append(text)
-            filled.append(Candidate(id=new_id(), text=text, origin=origin,  # type: ignore[arg-type]
-                                    generation=1, parents=[original.id]))
-    return filled
-
-
-def _offspring(deps: OptimizeDeps, state: OptimizeState, population: list[Candidate],
-               scores: dict[str, float]) -> tuple[list[Candidate], int, list[str]]:
-    """Children of the elites: a feedback mutation, a crossover, operator variants."""
-    opts, generation = state["options"], state["generation"] + 1
-    rng = random.Random(opts["seed"] * 1000 + generation)
-    elites = select_elites(population, scores, 2)
-    first, second = elites[0], elites[-1]
-    known = [c["text"] for c in state["candidates"].values()]
-    children: list[Candidate] = []
-    calls, errors = 0, []
-
-    def add(text: str, origin: str, parents: list[str]) -> None:
-        if len(children) < opts["population"] and is_distinct(text, known, threshold=0.98):
-            known.append(text)
-            children.append(Candidate(id=new_id(), text=text, origin=origin,  # type: ignore[arg-type]
-                                      generation=generation, parents=parents))
-
-    feedback = [b["rationale"] for b in state.get("ballots", [])
-                if b["candidate_id"] == first.id and b.get("valid")]
-    if _remaining(state) >= deps.attempts:
-        try:
-            text, calls = mutate_with_feedback(deps.model_for("optimizer", None), first.text,
-                                               feedback, attempts=deps.attempts)
-            add(text, "mutation", [first.id])
-        except StructuredOutputError as exc:
-            calls = exc.attempts
-        except ModelError as exc:
-            errors.append(f"optimizer: {exc}")
-    if second.id != first.id:
-        add(crossover(first.text, second.text, rng), "crossover", [first.id, second.id])
-    if opts["task"]:
-        add(add_output_constraint(first.text), "mutation", [first.id])
-        add(add_demonstrations(first.text, deps.task(opts["task"]).train, 3, rng),
-            "demonstrations", [first.id])
-    else:
-        for name in next_patterns(first.text)[:2]:
-            add(apply_pattern(first.text, name), "mutation", [first.id])
-    return children, calls, errors
-
-
-def _stop_reason(state: OptimizeState, generation: int, history: list[float]) -> str | None:
-    opts = state["options"]
-    if state.get("errors"):
-        return "model failure"
-    if generation >= opts["generations"]:
-        return "generation limit"
-    if _remaining(state) < _vote_cost(opts, state["population_ids"]):
-        return "budget exhausted"
-    if plateaued(history):
-        return "scores plateaued"
-    return None
-
-
-def _mean_scores(ballots: list[Ballot]) -> dict[str, float]:
-    """Mean validator score per candidate, scaled to 0-1."""
-    sums: dict[str, list[float]] = {}
-    for b in ballots:
-        if b.valid and b.score is not None:
-            sums.setdefault(b.candidate_id, []).append(b.score / 10)
-    return {c: round(sum(v) / len(v), 4) for c, v in sums.items()}
-
-
 def _reliability(deps: OptimizeDeps, ballots: list[Ballot]) -> dict[str, float] | None:
     if deps.store is None:
         return None
@@ -481,7 +405,7 @@ def _reliability(deps: OptimizeDeps, ballots: list[Ballot]) -> dict[str, float] 
         return records.voter_reliability(session, {b.voter for b in ballots})
 
 
-def _finish(deps: OptimizeDeps, state: OptimizeState) -> dict[str, Any]:
+def finish(state: OptimizeState, deps: OptimizeDeps) -> dict[str, Any]:
     """Pick the final prompt, measure it on the held-out test split, record the run."""
     opts = state.get("options") or {}
     candidates = {k: _candidate(v) for k, v in state.get("candidates", {}).items()}

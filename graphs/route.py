@@ -10,24 +10,25 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage
 from langgraph.graph import END, START, StateGraph
 
-from agents.consensus import make_rule
-from agents.llm import ModelError, invoke_model
-from agents.router_agent import judge_answer, router_vote
-from agents.schemas import Ballot
-from agents.structured import StructuredOutputError
-from graphs.state import RouteInput, RouteOutput, RouteState
-from knowledge.db import Database
-from knowledge.schema import RoutingDecision, RoutingOutcome
-from memory.long_term import LongTermMemory, MemoryError_
-from memory.outcome_recall import recall_outcomes, remember_outcome
-from tools.router.router import ModelOption, Router
-from tools.router.tool import make_route_task_tool
+from neuroforge.agents.consensus import make_rule
+from neuroforge.agents.router_agent import judge_answer, router_vote
+from neuroforge.agents.schemas import Ballot
+from neuroforge.graphs.state import RouteInput, RouteOutput, RouteState
+from neuroforge.knowledge.db import Database
+from neuroforge.knowledge.schema import RoutingDecision, RoutingOutcome
+from neuroforge.memory.long_term import LongTermMemory, MemoryError_
+from neuroforge.memory.outcome_recall import recall_outcomes, remember_outcome
+from neuroforge.models.backends import ModelError, invoke_model
+from neuroforge.models.structured import StructuredOutputError
+from neuroforge.tools.router.router import ModelOption, Router
+from neuroforge.tools.router.tool import make_route_task_tool
 
 __all__ = ["MAX_TASK_CHARS", "RouteDeps", "RouteInputError", "create_route_graph"]
 
@@ -63,74 +64,79 @@ def _abstain(voter: str, why: str) -> dict[str, Any]:
     return {"voter": voter, "model": None, "confidence": 0.0, "rationale": why}
 
 
+def prepare(state: RouteState, deps: RouteDeps) -> dict[str, Any]:
+    task = state.get("task")
+    if not isinstance(task, str) or not task.strip():
+        raise RouteInputError("the task is empty; give the text of the task to route")
+    if len(task) > MAX_TASK_CHARS:
+        raise RouteInputError(f"the task has {len(task)} characters; the limit is "
+                              f"{MAX_TASK_CHARS}")
+    options = deps.options()
+    if not options:
+        raise RouteInputError("no models are available; see `neuroforge models list`")
+    return {"options": options, "events": [f"options: {', '.join(o['name'] for o in options)}"]}
+
+
+def neural(state: RouteState, deps: RouteDeps) -> dict[str, Any]:
+    tool = make_route_task_tool(deps.router, lambda: _options(state),
+                                state.get("cost_weight", 0.0))
+    reply = json.loads(tool.invoke({"task": state["task"]}))
+    vote = {"voter": "neural", "model": reply["model"], "confidence": reply["confidence"],
+            "rationale": f"{reply['method']}: {reply['reason']}", "scores": reply["scores"],
+            "method": reply["method"]}
+    return {"votes": [vote], "events": [f"neural: {vote['model']} ({vote['rationale']})"]}
+
+
+def agent(state: RouteState, deps: RouteDeps) -> dict[str, Any]:
+    try:
+        vote = router_vote(deps.model_for("router", None), state["task"], state["options"],
+                           attempts=deps.attempts)
+    except (StructuredOutputError, ModelError) as exc:
+        vote = _abstain("router-agent", f"abstained: {exc}")
+    return {"votes": [vote], "events": [f"router-agent: {vote['model'] or 'abstained'}"]}
+
+
+def memory(state: RouteState, deps: RouteDeps) -> dict[str, Any]:
+    if deps.memory is None:
+        vote = _abstain("memory", "no long-term memory")
+    else:
+        try:
+            recalled = recall_outcomes(deps.memory, state["task"])
+        except MemoryError_ as exc:
+            recalled, vote = [], _abstain("memory", f"recall failed: {exc}")
+        vote = _memory_vote(recalled, {o["name"] for o in state["options"]})
+    return {"votes": [vote], "events": [f"memory: {vote['model'] or 'abstained'} "
+                                        f"({vote['rationale']})"]}
+
+
+def decide(state: RouteState, deps: RouteDeps) -> dict[str, Any]:
+    decision = _decide(deps, state)
+    if deps.store is not None:
+        with deps.store.session() as session:
+            row = RoutingDecision(task=state["task"], chosen_model=decision["model"],
+                                  method=decision["method"],
+                                  confidence=decision["confidence"],
+                                  scores=decision["scores"], explanation=decision["reason"])
+            session.add(row)
+            session.flush()
+            decision["id"] = row.id
+    return {"decision": decision, "events": [f"decision: {decision['model']} "
+                                             f"({decision['reason']})"]}
+
+
+def execute(state: RouteState, deps: RouteDeps) -> dict[str, Any]:
+    return _execute(deps, state)
+
+
+def after_decide(state: RouteState) -> Literal["execute", "__end__"]:
+    return "execute" if state.get("execute") else "__end__"
+
+
 def create_route_graph(deps: RouteDeps) -> StateGraph:
     """The route graph, uncompiled."""
-
-    def prepare(state: RouteState) -> dict[str, Any]:
-        task = state.get("task")
-        if not isinstance(task, str) or not task.strip():
-            raise RouteInputError("the task is empty; give the text of the task to route")
-        if len(task) > MAX_TASK_CHARS:
-            raise RouteInputError(f"the task has {len(task)} characters; the limit is "
-                                  f"{MAX_TASK_CHARS}")
-        options = deps.options()
-        if not options:
-            raise RouteInputError("no models are available; see `neuroforge models list`")
-        return {"options": options, "events": [f"options: {', '.join(o['name'] for o in options)}"]}
-
-    def neural(state: RouteState) -> dict[str, Any]:
-        tool = make_route_task_tool(deps.router, lambda: _options(state),
-                                    state.get("cost_weight", 0.0))
-        reply = json.loads(tool.invoke({"task": state["task"]}))
-        vote = {"voter": "neural", "model": reply["model"], "confidence": reply["confidence"],
-                "rationale": f"{reply['method']}: {reply['reason']}", "scores": reply["scores"],
-                "method": reply["method"]}
-        return {"votes": [vote], "events": [f"neural: {vote['model']} ({vote['rationale']})"]}
-
-    def agent(state: RouteState) -> dict[str, Any]:
-        try:
-            vote = router_vote(deps.model_for("router", None), state["task"], state["options"],
-                               attempts=deps.attempts)
-        except (StructuredOutputError, ModelError) as exc:
-            vote = _abstain("router-agent", f"abstained: {exc}")
-        return {"votes": [vote], "events": [f"router-agent: {vote['model'] or 'abstained'}"]}
-
-    def memory(state: RouteState) -> dict[str, Any]:
-        if deps.memory is None:
-            vote = _abstain("memory", "no long-term memory")
-        else:
-            try:
-                recalled = recall_outcomes(deps.memory, state["task"])
-            except MemoryError_ as exc:
-                recalled, vote = [], _abstain("memory", f"recall failed: {exc}")
-            vote = _memory_vote(recalled, {o["name"] for o in state["options"]})
-        return {"votes": [vote], "events": [f"memory: {vote['model'] or 'abstained'} "
-                                            f"({vote['rationale']})"]}
-
-    def decide(state: RouteState) -> dict[str, Any]:
-        decision = _decide(deps, state)
-        if deps.store is not None:
-            with deps.store.session() as session:
-                row = RoutingDecision(task=state["task"], chosen_model=decision["model"],
-                                      method=decision["method"],
-                                      confidence=decision["confidence"],
-                                      scores=decision["scores"], explanation=decision["reason"])
-                session.add(row)
-                session.flush()
-                decision["id"] = row.id
-        return {"decision": decision, "events": [f"decision: {decision['model']} "
-                                                 f"({decision['reason']})"]}
-
-    def execute(state: RouteState) -> dict[str, Any]:
-        return _execute(deps, state)
-
-    def after_decide(state: RouteState) -> Literal["execute", "__end__"]:
-        return "execute" if state.get("execute") else "__end__"
-
     graph = StateGraph(RouteState, input_schema=RouteInput, output_schema=RouteOutput)
-    for name, node in (("prepare", prepare), ("neural", neural), ("agent", agent),
-                       ("memory", memory), ("decide", decide), ("execute", execute)):
-        graph.add_node(name, node)
+    for node in (prepare, neural, agent, memory, decide, execute):
+        graph.add_node(node.__name__, partial(node, deps=deps))
     graph.add_edge(START, "prepare")
     for voter in ("neural", "agent", "memory"):
         graph.add_edge("prepare", voter)

@@ -1,6 +1,16 @@
-"""The knowledge store: SQLAlchemy schema and sessions, migrations, model registry.
+"""The knowledge store: SQLAlchemy schema, sessions and migrations, and what it records.
 
-Imports nothing from the layers above it (agents, graphs, tools, neuroforge).
+Public modules: ``db`` (open and upgrade a database), ``schema`` (tables), ``records``
+(runs, messages, candidates, ballots), ``registry`` (models and profiles),
+``experiments`` and ``experiment_spec`` (experiment files and their stored cells),
+``actions`` (autopilot actions), ``overrides`` (settings the autopilot changed),
+``lineage`` and ``strengths`` (networkx graphs of prompt lineage and model strengths),
+``datasets`` (labelled task files).
+
+Imports nothing from the layers above it.
 """
 
-__all__ = ["db", "ollama_api", "registry", "schema"]
+__all__ = [
+    "actions", "datasets", "db", "experiment_spec", "experiments", "lineage", "overrides",
+    "records", "registry", "schema", "strengths",
+]

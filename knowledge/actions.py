@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from knowledge.schema import AutopilotAction, RoutingOutcome, Run, utcnow
+from neuroforge.knowledge.schema import AutopilotAction, RoutingOutcome, Run, utcnow
 
 __all__ = ["fallen_prompts", "last_applied", "outcomes_since", "record_action", "set_status"]
 

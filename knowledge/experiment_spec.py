@@ -1,7 +1,7 @@
 """Experiment files (YAML or TOML): prompts x models x a labelled dataset.
 
 A file names the prompts (inline text, or a prompt version id from the store),
-the models, the dataset (any task format ``knowledge.datasets`` reads) with the
+the models, the dataset (any task format ``neuroforge.knowledge.datasets`` reads) with the
 split and scorer, the metrics, repeats and concurrency. Relative dataset paths
 are read relative to the file. Errors say which field is wrong.
 """

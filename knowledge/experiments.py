@@ -15,7 +15,13 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from knowledge.schema import Experiment, ExperimentResult, PromptVersion, RoutingOutcome, Run
+from neuroforge.knowledge.schema import (
+    Experiment,
+    ExperimentResult,
+    PromptVersion,
+    RoutingOutcome,
+    Run,
+)
 
 __all__ = [
     "CellKey",
@@ -24,6 +30,7 @@ __all__ = [
     "feed_routing_outcomes",
     "stored_cells",
     "list_experiment_runs",
+    "load_report",
     "previous_runs",
     "prompt_version_texts",
     "register_experiment",
@@ -167,3 +174,16 @@ def feed_routing_outcomes(session: Session, rows: Iterable[Mapping[str, Any]],
         fed.add(name)
         added += 1
     return added, fed
+
+
+def load_report(session: Session, run_id: str
+                ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
+    """(analysis, cell rows, meta) of a stored run; ``LookupError`` when it has none."""
+    run, experiment = experiment_of_run(session, run_id)
+    summary = (run.outputs or {}).get("analysis")
+    if summary is None:
+        raise LookupError(f"run {run_id} has not finished (status {run.status}); resume it "
+                          f"with `neuroforge experiment run FILE --resume {run_id}`")
+    meta = {"run_id": run.id, "name": experiment.name, "status": run.status,
+            "started_at": run.started_at.isoformat(timespec="seconds"), "seconds": run.seconds}
+    return summary, cell_rows(session, run_id), meta

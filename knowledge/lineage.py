@@ -6,7 +6,7 @@ import networkx as nx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from knowledge.schema import PromptVersion, Run
+from neuroforge.knowledge.schema import PromptVersion, Run
 
 __all__ = ["LineageError", "lineage_graph", "lineage_mermaid", "lineage_text"]
 

@@ -9,10 +9,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from knowledge.schema import AgentMessage, PromptVersion, Run, Vote, utcnow
+from neuroforge.knowledge.schema import AgentMessage, PromptVersion, Run, Vote, utcnow
 
 __all__ = [
     "finish_run",
+    "mark_interrupted",
+    "recent_runs",
     "save_ballots",
     "save_candidates",
     "save_message",
@@ -109,3 +111,18 @@ def voter_reliability(session: Session, voters: Iterable[str]) -> dict[str, floa
         total[voter] += 1
         agree[voter] += (decision == "accept") == bool(details["accepted"])
     return {v: (agree[v] + 1) / (total[v] + 2) for v in names}
+
+
+def recent_runs(session: Session, limit: int = 20) -> list[dict[str, Any]]:
+    """The newest ``limit`` runs of every graph, as plain dicts."""
+    rows = session.scalars(select(Run).order_by(Run.started_at.desc()).limit(limit)).all()
+    return [{"id": r.id, "graph": r.graph, "status": r.status,
+             "started_at": r.started_at.isoformat(), "seconds": r.seconds,
+             "calls_used": r.calls_used} for r in rows]
+
+
+def mark_interrupted(session: Session, run_id: str) -> None:
+    """A run still "running" becomes "interrupted" (it can be resumed)."""
+    run = session.get(Run, run_id)
+    if run is not None and run.status == "running":
+        run.status = "interrupted"

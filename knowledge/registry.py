@@ -8,15 +8,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from knowledge.ollama_api import OllamaUnreachableError, list_ollama_models
-from knowledge.schema import ModelProfile, ModelRecord, utcnow
+from neuroforge.knowledge.schema import ModelProfile, ModelRecord, utcnow
 
 __all__ = [
     "DiscoveredModel",
     "Discovery",
     "ModelSummary",
     "ProfileStats",
-    "discover_models",
     "list_models",
     "record_profile",
     "sync_models",
@@ -43,7 +41,7 @@ class Discovery:
 
 @dataclass(frozen=True)
 class ProfileStats:
-    """Figures from one profiling pass (see ``agents.profiler``)."""
+    """Figures from one profiling pass (see ``neuroforge.models.profiler``)."""
 
     probes: int
     latency_p50_ms: float
@@ -70,29 +68,6 @@ class ModelSummary:
     def as_dict(self) -> dict[str, Any]:
         """Plain data for ``--json`` output."""
         return asdict(self)
-
-
-def discover_models(
-    ollama_url: str | None,
-    embedded: tuple[str, str] | None,
-    *,
-    timeout_s: float = 5.0,
-    headers: dict[str, str] | None = None,
-) -> Discovery:
-    """Models available now: the embedded one (name, path) and what Ollama lists."""
-    found = []
-    if embedded is not None:
-        name, path = embedded
-        found.append(DiscoveredModel(name, "embedded", path, {"format": "gguf"}))
-    error = None
-    if ollama_url:
-        try:
-            for model in list_ollama_models(ollama_url, timeout_s, headers):
-                details = {"size_bytes": model.size_bytes, **model.details}
-                found.append(DiscoveredModel(model.name, "ollama", ollama_url, details))
-        except OllamaUnreachableError as exc:
-            error = str(exc)
-    return Discovery(found, error)
 
 
 def sync_models(session: Session, discovery: Discovery) -> list[ModelRecord]:

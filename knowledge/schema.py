@@ -1,7 +1,7 @@
 """SQLAlchemy 2 schema of what NeuroForge learns.
 
 Tables change only through migrations in ``knowledge/migrations/versions``;
-``knowledge.db.upgrade_database`` brings any older database to the head revision.
+``neuroforge.knowledge.db.upgrade_database`` brings any older database to the head revision.
 """
 
 from __future__ import annotations

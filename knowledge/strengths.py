@@ -14,7 +14,7 @@ import networkx as nx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from knowledge.schema import Run
+from neuroforge.knowledge.schema import Run
 
 __all__ = ["strength_graph", "strongest_models"]
 

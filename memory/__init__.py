@@ -1,6 +1,9 @@
-"""Memory: the bundled embedding model (short- and long-term stores build on it).
+"""Memory: the bundled embedding model, the short-term buffer, Chroma long-term memory.
 
-Imports nothing from the layers above it.
+Public modules: ``embeddings`` (MiniLM, loaded once, lazily), ``buffer`` (token-trimmed
+history with a running summary), ``long_term`` (Chroma store mirrored in the knowledge
+store), ``salience`` (what counts as a fact), ``outcome_recall`` (routing outcomes by
+meaning). Imports only ``knowledge`` below it.
 """
 
-__all__ = ["embeddings", "outcome_recall"]
+__all__ = ["buffer", "embeddings", "long_term", "outcome_recall", "salience"]

@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 from sqlalchemy import delete, select
 
-from knowledge.db import Database
-from knowledge.schema import MemoryRecord, new_id
-from memory.embeddings import embed_texts
+from neuroforge.knowledge.db import Database
+from neuroforge.knowledge.schema import MemoryRecord, new_id
+from neuroforge.memory.embeddings import embed_texts
 
 __all__ = [
     "KINDS",
@@ -54,7 +54,7 @@ class MiniLMEmbeddingFunction:
 
     Chroma rebuilds embedding functions from their config on many calls, so
     ``__init__`` does nothing and the model itself is cached per process in
-    ``memory.embeddings``. Never Chroma's default, which downloads a model.
+    ``neuroforge.memory.embeddings``. Never Chroma's default, which downloads a model.
     """
 
     def __init__(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from memory.long_term import LongTermMemory
+from neuroforge.memory.long_term import LongTermMemory
 
 __all__ = ["RecalledOutcome", "recall_outcomes", "remember_outcome"]
 

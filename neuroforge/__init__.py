@@ -1,4 +1,9 @@
-"""NeuroForge's shell: command line, settings, doctor."""
+"""NeuroForge: local-first multi-agent prompt engineering and model routing.
+
+The one installed namespace. Layers, top to bottom (no import runs upwards):
+the shell here (``cli``, ``settings``, ``wiring``, ``scheduler``, ``studio``, ``doctor``),
+``graphs``, ``agents``, ``tools``, ``models`` and ``analysis``, ``memory``, ``knowledge``.
+"""
 
 import os
 
@@ -13,5 +18,8 @@ for _name, _value in {
 }.items():
     os.environ.setdefault(_name, _value)
 
-__all__ = ["cli", "doctor", "settings"]
-__version__ = "0.1.0"
+__all__ = [
+    "agents", "analysis", "cli", "doctor", "graphs", "knowledge", "memory", "models", "scheduler",
+    "settings", "studio", "tools", "wiring",
+]
+__version__ = "0.2.0"

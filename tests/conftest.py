@@ -30,7 +30,7 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("NEUROFORGE_OLLAMA_BASE_URL", closed_port_url())
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("ANONYMIZED_TELEMETRY", "False")
-    from agents import llm
+    from neuroforge.models import backends as llm
 
     llm._PROBE_CACHE.clear()
     return data_dir

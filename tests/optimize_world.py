@@ -10,7 +10,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, SystemMessage
 
-from agents.prompts import CLOSE_TAG, OPEN_TAG
+from neuroforge.agents.prompts import CLOSE_TAG, OPEN_TAG
 from tests.fakes import FunctionChatModel
 
 REWRITES = {

@@ -6,11 +6,19 @@ from pathlib import Path
 
 import pytest
 
-from graphs.autopilot import ActionHandler, AutopilotDeps, create_autopilot_graph
-from knowledge.db import Database, open_database
-from knowledge.schema import AutopilotAction, RoutingDecision, RoutingOutcome, Run, utcnow
-from neuroforge.autopilot_cli import autopilot_deps, rollback_action, router_threshold
+from neuroforge.graphs.autopilot import ActionHandler, AutopilotDeps, create_autopilot_graph
+from neuroforge.graphs.autopilot_handlers import rollback_action
+from neuroforge.knowledge.db import Database, open_database
+from neuroforge.knowledge.overrides import router_threshold
+from neuroforge.knowledge.schema import (
+    AutopilotAction,
+    RoutingDecision,
+    RoutingOutcome,
+    Run,
+    utcnow,
+)
 from neuroforge.settings import load_settings
+from neuroforge.wiring import autopilot_deps, overrides_path
 from tests.fakes import FunctionChatModel
 
 
@@ -127,14 +135,15 @@ def test_threshold_action_really_changes_the_router_and_rolls_back(tmp_path: Pat
     real.model_for = voters("accept")
     report = create_autopilot_graph(real).compile().invoke({})["report"]
     applied = {a["kind"]: a["id"] for a in report["applied"]}
-    assert router_threshold(settings) == 0.45
+    overrides = overrides_path(settings)
+    assert router_threshold(overrides) == 0.45
 
-    result = rollback_action(settings, applied["adjust_threshold"])
-    assert result["rolled_back"] == {"threshold": 0.35} and router_threshold(settings) == 0.35
+    result = rollback_action(real.store, real.handlers, applied["adjust_threshold"])
+    assert result["rolled_back"] == {"threshold": 0.35} and router_threshold(overrides) == 0.35
     with pytest.raises(ValueError, match="only applied actions"):
-        rollback_action(settings, applied["adjust_threshold"])
+        rollback_action(real.store, real.handlers, applied["adjust_threshold"])
     with pytest.raises(LookupError, match="no autopilot action"):
-        rollback_action(settings, "nope")
+        rollback_action(real.store, real.handlers, "nope")
 
 
 def test_garbage_ballots_abstain_and_nothing_is_applied(db: Database) -> None:

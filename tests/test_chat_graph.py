@@ -8,9 +8,9 @@ import pytest
 from langchain_core.messages import AIMessageChunk, HumanMessage, SystemMessage
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-from graphs.chat import ChatDeps, create_chat_graph
-from knowledge.db import open_database
-from memory.long_term import LongTermMemory, open_long_term
+from neuroforge.graphs.chat import ChatDeps, create_chat_graph
+from neuroforge.knowledge.db import open_database
+from neuroforge.memory.long_term import LongTermMemory, open_long_term
 from tests.fakes import StreamingChatModel
 
 

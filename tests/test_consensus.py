@@ -1,7 +1,7 @@
 import pytest
 
-from agents.consensus import RULES, make_rule
-from agents.schemas import Ballot
+from neuroforge.agents.consensus import RULES, make_rule
+from neuroforge.agents.schemas import Ballot
 
 
 def b(voter: str, cand: str, decision: str, score: float | None = None, valid: bool = True

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.datasets import TaskFileError, human_instructions, load_task
-from tests.data_paths import SHARED_TASKS, needs_shared_data
+from neuroforge.knowledge.datasets import TaskFileError, human_instructions, load_task
+from tests.data_paths import EXAMPLE_TASKS, SHARED_TASKS, needs_shared_data
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> Path:
@@ -47,12 +47,15 @@ def test_missing_and_binary_files(tmp_path: Path) -> None:
         load_task(binary)
 
 
-@needs_shared_data
 def test_instruction_induction_uses_execute_as_test() -> None:
-    task = load_task(SHARED_TASKS / "instruction_induction/raw/induce/antonyms.json",
-                     test_size=40)
+    antonyms = EXAMPLE_TASKS / "instruction_induction/raw/induce/antonyms.json"
+    task = load_task(antonyms, test_size=40)
     assert len(task.test) == 40 and task.dev and task.train
-    assert human_instructions(SHARED_TASKS / "instruction_induction/raw/induce/antonyms.json")
+    assert human_instructions(antonyms)
+
+
+@needs_shared_data
+def test_instruction_induction_with_other_field_names() -> None:
     cause = load_task(SHARED_TASKS / "instruction_induction/raw/induce/cause_and_effect.json")
     assert cause.dev[0].input and cause.dev[0].output
 

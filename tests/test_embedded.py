@@ -10,11 +10,11 @@ import pytest
 from langchain_core.messages import HumanMessage
 from typer.testing import CliRunner
 
-from agents.embedded import EmbeddedChatModel
-from agents.llm import LLMConfig, create_chat_model
-from agents.probes import PROBES
-from agents.structured import structured_reply
 from neuroforge.cli import app
+from neuroforge.models.backends import LLMConfig, create_chat_model
+from neuroforge.models.embedded import EmbeddedChatModel
+from neuroforge.models.probes import PROBES
+from neuroforge.models.structured import structured_reply
 from tests.conftest import closed_port_url
 
 pytestmark = pytest.mark.embedded
@@ -56,7 +56,7 @@ def test_parallel_calls_share_one_model_safely(model: EmbeddedChatModel) -> None
 _PARALLEL_FIRST_LOAD = textwrap.dedent("""
     import sys, threading
     from langchain_core.messages import HumanMessage
-    from agents.llm import LLMConfig, create_chat_model
+    from neuroforge.models.backends import LLMConfig, create_chat_model
     model = create_chat_model(None, LLMConfig(ollama_base_url=sys.argv[1]),
                               temperature=0.2, max_tokens=8)
     print("before")

@@ -15,8 +15,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from knowledge.experiment_spec import ExperimentSpecError, load_spec
 from neuroforge.cli import app
+from neuroforge.knowledge.experiment_spec import ExperimentSpecError, load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "antonyms_experiment.yaml"

@@ -13,16 +13,16 @@ from langchain_core.messages import BaseMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from sqlalchemy import func, select
 
-from graphs.experiment import (
+from neuroforge.graphs.experiment import (
     ExperimentDeps,
     ExperimentError,
     create_experiment_graph,
     experiment_config,
 )
-from knowledge.db import Database, open_database
-from knowledge.experiment_spec import ExperimentSpec
-from knowledge.schema import ExperimentResult, RoutingOutcome, Run
-from knowledge.strengths import strength_graph, strongest_models
+from neuroforge.knowledge.db import Database, open_database
+from neuroforge.knowledge.experiment_spec import ExperimentSpec
+from neuroforge.knowledge.schema import ExperimentResult, RoutingOutcome, Run
+from neuroforge.knowledge.strengths import strength_graph, strongest_models
 from tests.fakes import FunctionChatModel
 
 WORDS = {"hot": "cold", "up": "down", "big": "small", "fast": "slow", "early": "late",
@@ -217,8 +217,8 @@ def test_strengths_command_ranks_models_per_category(dataset: Path) -> None:
     from typer.testing import CliRunner
 
     from neuroforge.cli import app
-    from neuroforge.runtime import open_store
     from neuroforge.settings import load_settings
+    from neuroforge.wiring import open_store
 
     runner = CliRunner()
     empty = runner.invoke(app, ["experiment", "strengths"])

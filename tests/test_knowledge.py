@@ -3,14 +3,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, inspect, select, text
 
-from knowledge.db import (
+from neuroforge.knowledge.db import (
     DatabaseError,
     current_revision,
     head_revision,
     open_database,
     upgrade_database,
 )
-from knowledge.registry import (
+from neuroforge.knowledge.registry import (
     DiscoveredModel,
     Discovery,
     ProfileStats,
@@ -18,7 +18,7 @@ from knowledge.registry import (
     record_profile,
     sync_models,
 )
-from knowledge.schema import PromptVersion, Run, Vote
+from neuroforge.knowledge.schema import PromptVersion, Run, Vote
 
 
 def test_new_database_is_created_at_head(tmp_path: Path) -> None:

@@ -2,8 +2,7 @@ import pytest
 from langchain_core.messages import HumanMessage
 from pydantic import BaseModel
 
-from agents.embedded import EMBEDDED_MODEL_NAME, EmbeddedChatModel
-from agents.llm import (
+from neuroforge.models.backends import (
     LLMConfig,
     ModelNotFoundError,
     ModelTimeoutError,
@@ -13,8 +12,9 @@ from agents.llm import (
     invoke_model,
     resolve_model,
 )
-from agents.structured import invoke_structured
-from knowledge.ollama_api import OllamaUnreachableError, list_ollama_models, ollama_version
+from neuroforge.models.embedded import EMBEDDED_MODEL_NAME, EmbeddedChatModel
+from neuroforge.models.ollama_api import OllamaUnreachableError, list_ollama_models, ollama_version
+from neuroforge.models.structured import invoke_structured
 from tests.conftest import closed_port_url
 from tests.ollama_replay import OllamaReplay
 

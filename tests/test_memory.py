@@ -8,11 +8,11 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 from sqlalchemy import select
 
-from knowledge.db import open_database
-from knowledge.schema import MemoryRecord
-from memory.buffer import extractive_summary, split_for_context
-from memory.long_term import LongTermMemory, MemoryError_, NewMemory, open_long_term
-from memory.salience import salient_facts
+from neuroforge.knowledge.db import open_database
+from neuroforge.knowledge.schema import MemoryRecord
+from neuroforge.memory.buffer import extractive_summary, split_for_context
+from neuroforge.memory.long_term import LongTermMemory, MemoryError_, NewMemory, open_long_term
+from neuroforge.memory.salience import salient_facts
 
 
 @pytest.fixture

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from agents.monitor import RULES, detect, detect_in_values, store_alerts
-from knowledge.db import Database, open_database
-from knowledge.metrics import collect_series
-from knowledge.schema import Alert, Run
+from neuroforge.analysis.anomalies import RULES, detect, detect_in_values, store_alerts
+from neuroforge.analysis.metrics import collect_series
 from neuroforge.cli import app
+from neuroforge.knowledge.db import Database, open_database
+from neuroforge.knowledge.schema import Alert, Run
 
 NOW = datetime(2026, 11, 20, 12, 30, tzinfo=UTC)
 LATENCY = next(r for r in RULES if r.metric == "latency_p95_ms")

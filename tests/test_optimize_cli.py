@@ -4,9 +4,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from graphs.optimize import create_optimize_graph
-from neuroforge import runtime
+from neuroforge import wiring
 from neuroforge.cli import app
+from neuroforge.graphs.optimize import create_optimize_graph
 from neuroforge.settings import load_settings
 from tests.optimize_world import world
 
@@ -16,7 +16,7 @@ runner = CliRunner()
 @pytest.fixture(autouse=True)
 def fake_models(monkeypatch: pytest.MonkeyPatch) -> None:
     factory, _ = world()
-    monkeypatch.setattr(runtime, "model_factory", lambda settings: factory)
+    monkeypatch.setattr(wiring, "model_factory", lambda settings: factory)
 
 
 def test_optimize_json_has_the_promised_fields() -> None:
@@ -79,8 +79,8 @@ def test_unreadable_task_file(tmp_path: Path) -> None:
 def test_interrupted_run_resumes_from_its_checkpoint() -> None:
     settings = load_settings()
     factory, _ = world()
-    with runtime.checkpointer(settings) as saver:
-        graph = create_optimize_graph(runtime.optimize_deps(settings)).compile(
+    with wiring.checkpointer(settings) as saver:
+        graph = create_optimize_graph(wiring.optimize_deps(settings)).compile(
             checkpointer=saver, interrupt_before=["evolve"])
         config = {"configurable": {"thread_id": "optimize-halfway"}}
         graph.invoke({"prompt": "Summarize the text.", "generations": 2, "run_id": "halfway"},

@@ -6,12 +6,12 @@ import pytest
 from langchain_core.messages import SystemMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
-from agents.llm import ModelUnavailableError
-from agents.prompts import CLOSE_TAG, OPEN_TAG
-from graphs.optimize import OptimizeDeps, OptimizeInputError, create_optimize_graph
-from knowledge.db import open_database
-from knowledge.lineage import lineage_graph, lineage_mermaid, lineage_text
-from knowledge.schema import PromptVersion, Run, Vote
+from neuroforge.agents.prompts import CLOSE_TAG, OPEN_TAG
+from neuroforge.graphs.optimize import OptimizeDeps, OptimizeInputError, create_optimize_graph
+from neuroforge.knowledge.db import open_database
+from neuroforge.knowledge.lineage import lineage_graph, lineage_mermaid, lineage_text
+from neuroforge.knowledge.schema import PromptVersion, Run, Vote
+from neuroforge.models.backends import ModelUnavailableError
 from tests.optimize_world import world
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
@@ -65,7 +65,7 @@ def test_task_run_measures_dev_and_held_out_test(upper_task: Path) -> None:
     assert result["original_score"] == 0.0 and result["optimized_score"] == 1.0
     assert result["test_original"] == 0.0 and result["test_optimized"] == 1.0
     # Demonstrations come from the train split only: none of them is a dev or test input.
-    from knowledge.datasets import load_task
+    from neuroforge.knowledge.datasets import load_task
 
     task = load_task(upper_task, dev_size=8)
     shown = set(re.findall(r"Input: (\w+)", result["optimized"]))
@@ -173,7 +173,7 @@ def test_graph_drawing_matches_snapshot() -> None:
 
 
 def test_a_run_remembers_its_gain_and_the_next_similar_run_recalls_it(tmp_path: Path) -> None:
-    from memory.long_term import open_long_term
+    from neuroforge.memory.long_term import open_long_term
 
     factory, fake = world()
     store = open_database(f"sqlite:///{tmp_path / 'nf.db'}")

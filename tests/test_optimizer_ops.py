@@ -1,7 +1,7 @@
 import random
 from pathlib import Path
 
-from agents.optimizer import (
+from neuroforge.agents.optimizer import (
     OUTPUT_CONSTRAINT,
     add_demonstrations,
     add_output_constraint,
@@ -11,11 +11,11 @@ from agents.optimizer import (
     plateaued,
     select_elites,
 )
-from agents.schemas import Candidate
-from knowledge.datasets import Example
-from knowledge.db import open_database
-from knowledge.records import save_ballots, save_candidates, start_run, voter_reliability
-from tools.prompt_eval import split_demonstrations
+from neuroforge.agents.schemas import Candidate
+from neuroforge.knowledge.datasets import Example
+from neuroforge.knowledge.db import open_database
+from neuroforge.knowledge.records import save_ballots, save_candidates, start_run, voter_reliability
+from neuroforge.tools.prompt_eval import split_demonstrations
 
 TRAIN = [Example(f"in{i}", f"out{i}") for i in range(10)]
 

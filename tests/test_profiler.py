@@ -1,8 +1,8 @@
 import pytest
 
-from agents.llm import ModelUnavailableError
-from agents.probes import PROBES
-from agents.profiler import percentile, profile_chat_model
+from neuroforge.models.backends import ModelUnavailableError
+from neuroforge.models.probes import PROBES
+from neuroforge.models.profiler import percentile, profile_chat_model
 from tests.fakes import ScriptedChatModel
 
 

@@ -1,9 +1,8 @@
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 
-from knowledge.datasets import Example
-from tests.fakes import FunctionChatModel
-from tools.prompt_eval import (
+from neuroforge.knowledge.datasets import Example
+from neuroforge.tools.prompt_eval import (
     AnswerCache,
     evaluate_prompt,
     extract_answer,
@@ -12,6 +11,7 @@ from tools.prompt_eval import (
     render_prompt,
     split_demonstrations,
 )
+from tests.fakes import FunctionChatModel
 
 DEMOS = [Example("cat", "cats"), Example("a\nmulti-line input", "out put")]
 

@@ -4,13 +4,13 @@ from pathlib import Path
 import pytest
 from langchain_core.messages import BaseMessage, SystemMessage
 
-from agents.llm import ModelUnavailableError
-from graphs.route import RouteDeps, RouteInputError, create_route_graph
-from knowledge.db import open_database
-from knowledge.schema import RoutingDecision, RoutingOutcome
-from memory.long_term import open_long_term
+from neuroforge.graphs.route import RouteDeps, RouteInputError, create_route_graph
+from neuroforge.knowledge.db import open_database
+from neuroforge.knowledge.schema import RoutingDecision, RoutingOutcome
+from neuroforge.memory.long_term import open_long_term
+from neuroforge.models.backends import ModelUnavailableError
+from neuroforge.tools.router.router import RuleRouter
 from tests.fakes import FunctionChatModel
-from tools.router.router import RuleRouter
 
 OPTIONS = [{"name": "tiny", "cost": 0.0, "parameters": 1.35e8},
            {"name": "big", "cost": 1.0, "parameters": 7e9}]

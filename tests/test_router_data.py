@@ -4,8 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from neuroforge.tools.router.data import RoutingDataError, load_table, split_table
 from tests.data_paths import SHARED_ROUTING, needs_shared_data
-from tools.router.data import RoutingDataError, load_table, split_table
 
 
 def _csv(path: Path, text: str) -> Path:

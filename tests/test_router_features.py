@@ -1,6 +1,6 @@
 import numpy as np
 
-from tools.router.features import FEATURE_DIM, featurize, text_features
+from neuroforge.tools.router.features import FEATURE_DIM, featurize, text_features
 
 PREAMBLE = ("You are a careful assistant. Read the examples and answer in the same style. "
             * 40)

@@ -4,12 +4,23 @@ import numpy as np
 import pytest
 import torch
 
-from tools.router.evaluate import apgr_metrics, cost_quality_curve, knn_predict, pgr_curve
-from tools.router.features import FEATURE_DIM, FEATURE_VERSION
-from tools.router.net import RouterFileError, RouterMeta, RouterNet, load_router, save_router
-from tools.router.router import ModelOption, NeuralRouter, RuleRouter, parameter_count
-from tools.router.tool import make_route_task_tool
-from tools.router.train import TrainConfig, predict_logits, train_net
+from neuroforge.tools.router.evaluate import (
+    apgr_metrics,
+    cost_quality_curve,
+    knn_predict,
+    pgr_curve,
+)
+from neuroforge.tools.router.features import FEATURE_DIM, FEATURE_VERSION
+from neuroforge.tools.router.net import (
+    RouterFileError,
+    RouterMeta,
+    RouterNet,
+    load_router,
+    save_router,
+)
+from neuroforge.tools.router.router import ModelOption, NeuralRouter, RuleRouter, parameter_count
+from neuroforge.tools.router.tool import make_route_task_tool
+from neuroforge.tools.router.train import TrainConfig, predict_logits, train_net
 
 
 def synthetic(n: int = 600, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

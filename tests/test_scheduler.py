@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from knowledge.db import open_database
-from knowledge.schema import Run
+from neuroforge.knowledge.db import open_database
+from neuroforge.knowledge.schema import Run
 from neuroforge.scheduler import autopilot_lock, missed_fire_times, parse_cron
 from neuroforge.settings import load_settings
 

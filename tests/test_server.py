@@ -13,8 +13,9 @@ import pytest
 from langgraph_sdk import get_sync_client
 from sqlalchemy import func, select
 
-from knowledge.db import open_database
-from knowledge.schema import Run
+from neuroforge.knowledge.db import open_database
+from neuroforge.knowledge.schema import Run
+from tests.data_paths import EXAMPLE_TASKS
 
 pytestmark = [pytest.mark.server, pytest.mark.embedded]
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,8 +57,7 @@ def server(tmp_path: Path) -> Iterator[str]:
         log.close()
 
 
-ANTONYMS = (Path(__file__).resolve().parents[2] /
-            "shared/data/tasks/instruction_induction/raw/induce/antonyms.json")
+ANTONYMS = EXAMPLE_TASKS / "instruction_induction/raw/induce/antonyms.json"
 
 
 def autopilot_runs(data_dir: Path) -> int:

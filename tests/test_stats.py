@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from knowledge.stats import bootstrap_ci, holm, mcnemar, paired_permutation
+from neuroforge.analysis.stats import bootstrap_ci, holm, mcnemar, paired_permutation
 
 
 def test_bootstrap_interval_covers_the_mean_and_narrows_with_data() -> None:

@@ -4,8 +4,8 @@ import pytest
 from langchain_core.messages import HumanMessage
 from pydantic import BaseModel, Field
 
-from agents.llm import ModelUnavailableError
-from agents.structured import (
+from neuroforge.models.backends import ModelUnavailableError
+from neuroforge.models.structured import (
     StructuredOutputError,
     extract_json,
     invoke_structured,

@@ -1,6 +1,8 @@
 """LangChain tools the agents call, and the functions behind them.
 
-Tools import nothing from agents, graphs or neuroforge.
+Public modules: ``prompt_eval`` (score a prompt on labelled examples) and the
+``router`` sub-package (the PyTorch neural router and its ``route_task`` tool).
+Tools import nothing from agents, graphs or the shell.
 """
 
 __all__ = ["prompt_eval", "router"]

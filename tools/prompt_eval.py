@@ -19,7 +19,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.tools import BaseTool, tool
 
-from knowledge.datasets import Example
+from neuroforge.knowledge.datasets import Example
 
 __all__ = [
     "SCORERS",

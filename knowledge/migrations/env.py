@@ -1,8 +1,8 @@
-"""Alembic environment: runs on the connection ``knowledge.db`` hands it."""
+"""Alembic environment: runs on the connection ``neuroforge.knowledge.db`` hands it."""
 
 from alembic import context
 
-from knowledge.schema import Base
+from neuroforge.knowledge.schema import Base
 
 connection = context.config.attributes["connection"]
 context.configure(

@@ -1,3 +1,6 @@
-"""The PyTorch neural router: features, network, training, evaluation, decisions, tool."""
+"""The PyTorch neural router: features, network, training, evaluation, decisions, tool,
+and safe adoption of retrained weights (``adoption``)."""
 
-__all__ = ["data", "evaluate", "features", "net", "pipeline", "router", "tool", "train"]
+__all__ = [
+    "adoption", "data", "evaluate", "features", "net", "pipeline", "router", "tool", "train",
+]

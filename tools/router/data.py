@@ -19,7 +19,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from knowledge.schema import RoutingOutcome
+from neuroforge.knowledge.schema import RoutingOutcome
 
 __all__ = [
     "RoutingDataError",

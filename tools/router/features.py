@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from memory.embeddings import EMBEDDING_DIMENSIONS, embedding_model
+from neuroforge.memory.embeddings import EMBEDDING_DIMENSIONS, embedding_model
 
 __all__ = [
     "FEATURE_DIM",

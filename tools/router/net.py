@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from tools.router.features import FEATURE_DIM, FEATURE_VERSION
+from neuroforge.tools.router.features import FEATURE_DIM, FEATURE_VERSION
 
 __all__ = ["RouterFileError", "RouterMeta", "RouterNet", "load_router", "save_router"]
 

@@ -9,11 +9,17 @@ from typing import Any
 
 import numpy as np
 
-from tools.router.data import RoutingTable, split_table
-from tools.router.evaluate import apgr_metrics, cost_quality_curve, knn_predict
-from tools.router.features import EMBEDDING_DIMENSIONS, featurize
-from tools.router.net import RouterFileError, RouterMeta, RouterNet, load_router, save_router
-from tools.router.train import TrainConfig, predict_logits, train_net
+from neuroforge.tools.router.data import RoutingTable, split_table
+from neuroforge.tools.router.evaluate import apgr_metrics, cost_quality_curve, knn_predict
+from neuroforge.tools.router.features import EMBEDDING_DIMENSIONS, featurize
+from neuroforge.tools.router.net import (
+    RouterFileError,
+    RouterMeta,
+    RouterNet,
+    load_router,
+    save_router,
+)
+from neuroforge.tools.router.train import TrainConfig, predict_logits, train_net
 
 __all__ = ["evaluate_table", "train_and_save", "train_candidate_and_maybe_adopt"]
 

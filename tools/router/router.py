@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
+import math
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from tools.router.features import featurize, text_features
-from tools.router.net import RouterMeta, RouterNet, load_router
-from tools.router.train import predict_logits
+from neuroforge.knowledge.registry import ModelSummary
+from neuroforge.tools.router.features import featurize, text_features
+from neuroforge.tools.router.net import RouterMeta, RouterNet, load_router
+from neuroforge.tools.router.train import predict_logits
 
 __all__ = [
-    "ROUTERS",
     "ModelOption",
     "NeuralRouter",
     "RouteDecision",
     "Router",
     "RuleRouter",
     "parameter_count",
+    "route_options",
 ]
 
 
@@ -126,4 +130,28 @@ class NeuralRouter(Router):
                              {k: round(v, 4) for k, v in quality.items()})
 
 
-ROUTERS: dict[str, type[Router]] = {"neural": NeuralRouter, "rules": RuleRouter}
+
+def route_options(models: Sequence[ModelSummary]) -> list[dict[str, Any]]:
+    """Available registry models as routing options: size, profile figures and a cost.
+
+    Cost is the log parameter count scaled to 0-1 over the models offered (0.5 when
+    sizes are unknown or all equal), so the cost knob means the same for any set.
+    """
+    options: list[dict[str, Any]] = []
+    for m in models:
+        if not m.available:
+            continue
+        label = m.details.get("parameter_size") or m.name
+        params = parameter_count(label)
+        profile = m.profile or {}
+        options.append({"name": m.name, "parameters": params,
+                        "parameters_label": m.details.get("parameter_size") or (
+                            f"{params / 1e6:.0f}M" if params else None),
+                        "latency_p50_ms": profile.get("latency_p50_ms"),
+                        "structured_valid_rate": profile.get("structured_valid_rate")})
+    sizes = [math.log10(float(o["parameters"])) for o in options if o["parameters"]]
+    low, high = (min(sizes), max(sizes)) if sizes else (0.0, 0.0)
+    for o in options:
+        size = math.log10(float(o["parameters"])) if o["parameters"] else None
+        o["cost"] = 0.5 if size is None or high == low else round((size - low) / (high - low), 4)
+    return options

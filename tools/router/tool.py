@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from langchain_core.tools import BaseTool, tool
 
-from tools.router.router import ModelOption, Router
+from neuroforge.tools.router.router import ModelOption, Router
 
 __all__ = ["make_route_task_tool"]
 

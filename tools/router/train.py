@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tools.router.net import RouterNet
+from neuroforge.tools.router.net import RouterNet
 
 __all__ = ["TrainConfig", "TrainReport", "calibrate_temperature", "predict_logits", "train_net"]
 

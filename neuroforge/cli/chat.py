@@ -12,13 +12,15 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from rich.console import Console
 
+from neuroforge.cli.common import fail, settings
 from neuroforge.settings import Settings
 
-__all__ = ["ChatContext", "HELP", "chat_loop", "run_chat", "stream_turn"]
+__all__ = ["ChatContext", "HELP", "chat", "chat_loop", "run_chat", "stream_turn"]
 
 HELP = """commands:
   /optimize PROMPT  improve a prompt with the optimize graph (small run)
@@ -102,14 +104,14 @@ def _history(ctx: ChatContext, _arg: str) -> None:
 
 
 def _new(ctx: ChatContext, _arg: str) -> None:
-    from knowledge.schema import new_id
+    from neuroforge.knowledge.schema import new_id
 
     ctx.session_id = new_id()
     ctx.info.print(f"new session {ctx.session_id}")
 
 
 def _memory(ctx: ChatContext, arg: str) -> None:
-    from memory.long_term import MemoryError_
+    from neuroforge.memory.long_term import MemoryError_
 
     try:
         found = ctx.memory.recall(arg, 5)
@@ -123,7 +125,7 @@ def _memory(ctx: ChatContext, arg: str) -> None:
 
 
 def _models(ctx: ChatContext, _arg: str) -> None:
-    from neuroforge.runtime import route_options
+    from neuroforge.wiring import route_options
 
     for option in route_options(ctx.settings):
         ctx.out(f"{option['name']}  ({option.get('parameters_label') or '?'} parameters, "
@@ -131,9 +133,9 @@ def _models(ctx: ChatContext, _arg: str) -> None:
 
 
 def _route(ctx: ChatContext, arg: str) -> None:
-    from agents.llm import ModelError
-    from graphs.route import RouteInputError, create_route_graph
-    from neuroforge.runtime import route_deps
+    from neuroforge.graphs.route import RouteInputError, create_route_graph
+    from neuroforge.models.backends import ModelError
+    from neuroforge.wiring import route_deps
 
     try:
         out = create_route_graph(route_deps(ctx.settings)).compile().invoke({"task": arg})
@@ -144,9 +146,9 @@ def _route(ctx: ChatContext, arg: str) -> None:
 
 
 def _optimize(ctx: ChatContext, arg: str) -> None:
-    from agents.llm import ModelError
-    from graphs.optimize import OptimizeInputError
-    from neuroforge.optimize_cli import render_result, run_optimize
+    from neuroforge.cli.optimize import render_result, run_optimize
+    from neuroforge.graphs.optimize import OptimizeInputError
+    from neuroforge.models.backends import ModelError
 
     state = {"prompt": arg, "generations": 1, "population": 3, "voters": 3, "budget": 80}
     try:
@@ -167,7 +169,7 @@ NEEDS_ARGUMENT = {"/memory": "QUERY", "/route": "TASK", "/optimize": "PROMPT"}
 
 def handle_line(ctx: ChatContext, line: str) -> bool:
     """Act on one line of input; ``False`` when the session should end."""
-    from graphs.chat import MAX_TURN_CHARS
+    from neuroforge.graphs.chat import MAX_TURN_CHARS
 
     text = line.strip()
     if not text:
@@ -229,9 +231,9 @@ def chat_loop(ctx: ChatContext, interactive: bool) -> None:
 
 def run_chat(settings: Settings, session_id: str | None, model: str | None) -> None:
     """Open the stores and the checkpointer, then chat until the user leaves."""
-    from graphs.chat import create_chat_graph
-    from knowledge.schema import new_id
-    from neuroforge.runtime import chat_deps, checkpointer, long_term_memory, open_store
+    from neuroforge.graphs.chat import create_chat_graph
+    from neuroforge.knowledge.schema import new_id
+    from neuroforge.wiring import chat_deps, checkpointer, long_term_memory, open_store
 
     store = open_store(settings)
     memory = long_term_memory(settings, store)
@@ -247,3 +249,18 @@ def run_chat(settings: Settings, session_id: str | None, model: str | None) -> N
                           model=model, memory=memory, out=out,
                           info=Console(stderr=True, soft_wrap=True))
         chat_loop(ctx, interactive=sys.stdin.isatty())
+
+
+def chat(
+    session: Annotated[str | None, typer.Option(help="Resume this session id.")] = None,
+    model: Annotated[str | None, typer.Option(help="Answer with this model; no routing.")]
+    = None,
+) -> None:
+    """A chat session: recalls memories, routes each turn, streams answers; /help inside."""
+    from neuroforge.knowledge.db import DatabaseError
+    from neuroforge.memory.long_term import MemoryError_
+
+    try:
+        run_chat(settings(), session, model)
+    except (DatabaseError, MemoryError_) as exc:
+        fail(str(exc))

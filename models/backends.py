@@ -17,13 +17,13 @@ from typing import Any, Literal
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 
-from agents.embedded import (
+from neuroforge.models.embedded import (
     EMBEDDED_MODEL_NAME,
     EmbeddedChatModel,
     EmbeddedModelMissingError,
     default_gguf_path,
 )
-from knowledge.ollama_api import OllamaUnreachableError, list_ollama_models, ollama_version
+from neuroforge.models.ollama_api import OllamaUnreachableError, list_ollama_models, ollama_version
 
 __all__ = [
     "BACKENDS",

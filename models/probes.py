@@ -73,91 +73,92 @@ class Probe:
     expect: tuple[str, object] | None = None
 
 
-def _probes() -> list[Probe]:
-    items: list[Probe] = []
-    for text, label in [
+@dataclass(frozen=True)
+class _ProbeSet:
+    kind: str
+    template: str
+    schema: type[BaseModel]
+    field: str | None
+    cases: tuple[tuple[str, object], ...]
+
+
+# (kind, prompt template, schema, field checked, cases of (text, expected value or None))
+_SETS: tuple[_ProbeSet, ...] = (
+    _ProbeSet("sentiment", "Sentiment of: {}", Sentiment, "label", (
         ("I absolutely love this phone, best purchase of the year.", "positive"),
         ("The food was cold and the waiter was rude.", "negative"),
         ("Great acting, wonderful soundtrack, I cried twice.", "positive"),
         ("It broke after two days. Waste of money.", "negative"),
         ("This is the best day of my life!", "positive"),
-    ]:
-        items.append(Probe("sentiment", f"Sentiment of: {text}", Sentiment, ("label", label)))
-    for text in [
-        "Maria Lopez, 34, moved to Madrid last spring.",
-        "Our new hire is Tom Becker (age 27) from Berlin.",
-        "Aiko Tanaka is 41 and lives in Osaka.",
-        "Grandpa Joe turned 80 this year; he still lives in Dublin.",
-        "Priya Nair, a 29-year-old engineer based in Bangalore.",
-    ]:
-        items.append(Probe("extract", f"Extract the person: {text}", Person))
-    for question, answer in [
+    )),
+    _ProbeSet("extract", "Extract the person: {}", Person, None, (
+        ("Maria Lopez, 34, moved to Madrid last spring.", None),
+        ("Our new hire is Tom Becker (age 27) from Berlin.", None),
+        ("Aiko Tanaka is 41 and lives in Osaka.", None),
+        ("Grandpa Joe turned 80 this year; he still lives in Dublin.", None),
+        ("Priya Nair, a 29-year-old engineer based in Bangalore.", None),
+    )),
+    _ProbeSet("math", "{}", MathAnswer, "answer", (
         ("What is 12 + 30?", 42.0),
         ("What is 7 times 8?", 56.0),
         ("What is 100 minus 37?", 63.0),
         ("What is 81 divided by 9?", 9.0),
         ("What is 15 + 15 + 15?", 45.0),
-    ]:
-        items.append(Probe("math", question, MathAnswer, ("answer", answer)))
-    for text, topic in [
+    )),
+    _ProbeSet("topic", "Topic of: {}", Topic, "topic", (
         ("The striker scored twice in the final minutes of the match.", "sports"),
         ("Parliament passed the new budget after a long debate.", "politics"),
         ("Researchers sequenced the genome of a rare orchid.", "science"),
         ("Shares of the retailer rose 8% after strong earnings.", "business"),
         ("The film premiered at the festival to a standing ovation.", "entertainment"),
-    ]:
-        items.append(Probe("topic", f"Topic of: {text}", Topic, ("topic", topic)))
-    for text, english in [
+    )),
+    _ProbeSet("language", "Which language is this: {}", Language, "is_english", (
         ("Where is the train station?", True),
         ("¿Dónde está la estación de tren?", False),
         ("Wo ist der Bahnhof?", False),
         ("Où est la gare ?", False),
         ("The weather is lovely today.", True),
-    ]:
-        items.append(
-            Probe("language", f"Which language is this: {text}", Language, ("is_english", english))
-        )
-    for text in [
-        "Solar panels convert sunlight into electricity using photovoltaic cells.",
-        "The recipe needs flour, eggs, sugar and a pinch of salt.",
-        "Machine learning models learn patterns from labelled training data.",
-        "The hiking trail climbs through pine forest to a glacier lake.",
-        "Interest rates affect mortgages, savings and business investment.",
-    ]:
-        items.append(Probe("keywords", f"Keywords of: {text}", Keywords))
-    for question, answer in [
+    )),
+    _ProbeSet("keywords", "Keywords of: {}", Keywords, None, (
+        ("Solar panels convert sunlight into electricity using photovoltaic cells.", None),
+        ("The recipe needs flour, eggs, sugar and a pinch of salt.", None),
+        ("Machine learning models learn patterns from labelled training data.", None),
+        ("The hiking trail climbs through pine forest to a glacier lake.", None),
+        ("Interest rates affect mortgages, savings and business investment.", None),
+    )),
+    _ProbeSet("yesno", "{}", YesNo, "answer", (
         ("Is water wet?", True),
         ("Is the sun a planet?", False),
         ("Do fish live in water?", True),
         ("Is 7 an even number?", False),
         ("Is Paris in France?", True),
-    ]:
-        items.append(Probe("yesno", question, YesNo, ("answer", answer)))
-    for thing in [
-        "A pizza with burnt crust but excellent toppings.",
-        "A laptop with great battery life and a dim screen.",
-        "A hotel room that was clean, quiet and cheap.",
-        "A novel with a slow start and a brilliant ending.",
-        "A bus that was 40 minutes late.",
-    ]:
-        items.append(Probe("rating", f"Rate from 1 to 10: {thing}", Rating))
-    for text in [
-        "The city council voted to build a new park with a playground and a pond.",
-        "A storm knocked out power to 10,000 homes; crews expect repairs by Friday.",
-        "The library will extend its opening hours during exam season.",
-        "A local bakery won the national award for the best sourdough bread.",
-        "Scientists found that regular walking improves sleep quality in adults.",
-    ]:
-        items.append(Probe("summary", f"Title and summary of: {text}", Summary))
-    for prompt in [
-        "Write something about dogs.",
-        "Summarize the following article in exactly three bullet points for a busy executive.",
-        "Do the thing with the data.",
-        "Translate the user's message into French, keeping names unchanged.",
-        "Explain it better.",
-    ]:
-        items.append(Probe("critique", f"Critique this prompt: {prompt}", Critique))
-    return items
+    )),
+    _ProbeSet("rating", "Rate from 1 to 10: {}", Rating, None, (
+        ("A pizza with burnt crust but excellent toppings.", None),
+        ("A laptop with great battery life and a dim screen.", None),
+        ("A hotel room that was clean, quiet and cheap.", None),
+        ("A novel with a slow start and a brilliant ending.", None),
+        ("A bus that was 40 minutes late.", None),
+    )),
+    _ProbeSet("summary", "Title and summary of: {}", Summary, None, (
+        ("The city council voted to build a new park with a playground and a pond.", None),
+        ("A storm knocked out power to 10,000 homes; crews expect repairs by Friday.", None),
+        ("The library will extend its opening hours during exam season.", None),
+        ("A local bakery won the national award for the best sourdough bread.", None),
+        ("Scientists found that regular walking improves sleep quality in adults.", None),
+    )),
+    _ProbeSet("critique", "Critique this prompt: {}", Critique, None, (
+        ("Write something about dogs.", None),
+        ("Summarize the following article in exactly three bullet points for a busy "
+         "executive.", None),
+        ("Do the thing with the data.", None),
+        ("Translate the user's message into French, keeping names unchanged.", None),
+        ("Explain it better.", None),
+    )),
+)
 
-
-PROBES: tuple[Probe, ...] = tuple(_probes())
+PROBES: tuple[Probe, ...] = tuple(
+    Probe(p.kind, p.template.format(text), p.schema,
+          None if p.field is None else (p.field, expected))
+    for p in _SETS for text, expected in p.cases
+)

@@ -18,7 +18,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from knowledge.schema import (
+from neuroforge.knowledge.schema import (
     ModelProfile,
     ModelRecord,
     RoutingDecision,

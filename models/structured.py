@@ -20,8 +20,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ValidationError
 
-from agents.embedded import EmbeddedChatModel
-from agents.llm import invoke_model, model_identity
+from neuroforge.models.backends import invoke_model, model_identity
+from neuroforge.models.embedded import EmbeddedChatModel
 
 __all__ = [
     "StructuredOutputError",
@@ -173,7 +173,7 @@ def structured_reply(
     """Ask ``model`` for a ``schema`` object; see the module docstring for the defences.
 
     Raises ``StructuredOutputError`` after ``max_attempts`` invalid replies and
-    ``agents.llm.ModelError`` when the backend itself fails (not retried here).
+    ``neuroforge.models.backends.ModelError`` when the backend itself fails (not retried here).
     """
     if max_attempts < 1:
         raise ValueError("max_attempts must be at least 1")

@@ -1,6 +1,6 @@
-"""Turns ``Settings`` into the plain values the lower layers take.
+"""Builds every graph's dependencies from ``Settings``, for the CLI and Studio alike.
 
-Lower layers never import ``neuroforge``; this module is where settings meet them.
+Lower layers never import the shell; this module is where settings meet them.
 """
 
 from __future__ import annotations
@@ -16,36 +16,28 @@ if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
     from langgraph.checkpoint.base import BaseCheckpointSaver
 
-    from agents.llm import LLMConfig
-    from graphs.chat import ChatDeps
-    from graphs.optimize import OptimizeDeps
-    from graphs.route import RouteDeps
-    from knowledge.db import Database
-    from knowledge.registry import Discovery
-    from memory.long_term import LongTermMemory
-    from tools.router.router import Router
+    from neuroforge.graphs.autopilot import ActionHandler, AutopilotDeps
+    from neuroforge.graphs.chat import ChatDeps
+    from neuroforge.graphs.experiment import ExperimentDeps
+    from neuroforge.graphs.optimize import OptimizeDeps
+    from neuroforge.graphs.route import RouteDeps
+    from neuroforge.knowledge.db import Database
+    from neuroforge.knowledge.registry import Discovery
+    from neuroforge.memory.long_term import LongTermMemory
+    from neuroforge.models.backends import LLMConfig
+    from neuroforge.tools.router.router import Router
 
 __all__ = [
-    "chat_deps",
-    "chat_model_for_role",
-    "checkpointer",
-    "discover",
-    "embedded_identity",
-    "llm_config",
-    "load_router",
-    "long_term_memory",
-    "model_factory",
-    "open_store",
-    "optimize_deps",
-    "route_deps",
-    "route_options",
-    "router_path",
+    "autopilot_deps", "autopilot_handlers", "chat_deps", "chat_model_for_role", "checkpointer",
+    "discover", "embedded_identity", "experiment_deps", "llm_config", "load_router",
+    "long_term_memory", "model_factory", "open_store", "optimize_deps", "overrides_path",
+    "route_deps", "route_options", "router_path", "unknown_models",
 ]
 
 
 def llm_config(settings: Settings) -> LLMConfig:
     """The model factory's configuration."""
-    from agents.llm import LLMConfig
+    from neuroforge.models.backends import LLMConfig
 
     headers = {}
     if settings.ollama_api_key is not None:
@@ -68,7 +60,7 @@ def llm_config(settings: Settings) -> LLMConfig:
 
 def open_store(settings: Settings) -> Database:
     """The knowledge store at the configured URL, upgraded to the current schema."""
-    from knowledge.db import open_database
+    from neuroforge.knowledge.db import open_database
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return open_database(settings.effective_database_url)
@@ -76,7 +68,7 @@ def open_store(settings: Settings) -> Database:
 
 def embedded_identity(settings: Settings) -> tuple[str, str]:
     """(name, GGUF path) of the embedded model."""
-    from agents.embedded import EMBEDDED_MODEL_NAME, default_gguf_path
+    from neuroforge.models.embedded import EMBEDDED_MODEL_NAME, default_gguf_path
 
     path = settings.embedded_model_path or default_gguf_path()
     return EMBEDDED_MODEL_NAME, str(path)
@@ -84,7 +76,7 @@ def embedded_identity(settings: Settings) -> tuple[str, str]:
 
 def chat_model_for_role(settings: Settings, role: str, name: str | None = None) -> BaseChatModel:
     """The chat model configured for ``role`` (or ``name``), at the role's temperature."""
-    from agents.llm import create_chat_model
+    from neuroforge.models.backends import create_chat_model
 
     return create_chat_model(
         name or settings.model_for(role),
@@ -95,7 +87,7 @@ def chat_model_for_role(settings: Settings, role: str, name: str | None = None) 
 
 def model_factory(settings: Settings) -> Callable[[str, float | None], BaseChatModel]:
     """``(role, temperature) -> chat model`` for graph nodes; models are built once per pair."""
-    from agents.llm import create_chat_model
+    from neuroforge.models.backends import create_chat_model
 
     config = llm_config(settings)
     built: dict[tuple[str, float], BaseChatModel] = {}
@@ -112,7 +104,7 @@ def model_factory(settings: Settings) -> Callable[[str, float | None], BaseChatM
 def optimize_deps(settings: Settings, store: Database | None = None,
                   memory: LongTermMemory | None = None) -> OptimizeDeps:
     """Everything the optimize graph needs, from settings."""
-    from graphs.optimize import OptimizeDeps
+    from neuroforge.graphs.optimize import OptimizeDeps
 
     store = store or open_store(settings)
     return OptimizeDeps(model_for=model_factory(settings), store=store,
@@ -142,9 +134,14 @@ def router_path(settings: Settings) -> Path:
     return settings.router_dir / "router.pt"
 
 
+def overrides_path(settings: Settings) -> Path:
+    """Settings the autopilot changed (versioned by its actions), as JSON."""
+    return settings.data_dir / "autopilot.json"
+
+
 def discover(settings: Settings) -> Discovery:
     """Models available now: the embedded one and, unless backend=embedded, Ollama's."""
-    from knowledge.registry import discover_models
+    from neuroforge.models.discovery import discover_models
 
     headers = llm_config(settings).ollama_headers or None
     ollama_url = None if settings.backend == "embedded" else settings.ollama_base_url
@@ -153,42 +150,24 @@ def discover(settings: Settings) -> Discovery:
 
 
 def route_options(settings: Settings) -> list[dict[str, Any]]:
-    """Available registry models with size, cost (log size scaled to 0-1) and profile figures."""
-    import math
-
-    from knowledge.registry import list_models, sync_models
-    from tools.router.router import parameter_count
+    """Available registry models as routing options (size, cost 0-1, profile figures)."""
+    from neuroforge.knowledge.registry import list_models, sync_models
+    from neuroforge.tools.router.router import route_options as options_from_models
 
     with open_store(settings).session() as session:
         sync_models(session, discover(settings))
-        models = [m for m in list_models(session) if m.available]
-    options: list[dict[str, Any]] = []
-    for m in models:
-        label = m.details.get("parameter_size") or m.name
-        params = parameter_count(label)
-        profile = m.profile or {}
-        options.append({"name": m.name, "parameters": params,
-                        "parameters_label": m.details.get("parameter_size") or (
-                            f"{params / 1e6:.0f}M" if params else None),
-                        "latency_p50_ms": profile.get("latency_p50_ms"),
-                        "structured_valid_rate": profile.get("structured_valid_rate")})
-    sizes = [math.log10(float(o["parameters"])) for o in options if o["parameters"]]
-    low, high = (min(sizes), max(sizes)) if sizes else (0.0, 0.0)
-    for o in options:
-        size = math.log10(float(o["parameters"])) if o["parameters"] else None
-        o["cost"] = 0.5 if size is None or high == low else round((size - low) / (high - low), 4)
-    return options
+        return options_from_models(list_models(session))
 
 
 def load_router(settings: Settings) -> tuple[Router, str | None]:
     """The adopted neural router, or the rule-based one with the reason it is used."""
-    from neuroforge.autopilot_cli import router_threshold
-    from tools.router.net import RouterFileError
-    from tools.router.router import NeuralRouter, RuleRouter
+    from neuroforge.knowledge.overrides import router_threshold
+    from neuroforge.tools.router.net import RouterFileError
+    from neuroforge.tools.router.router import NeuralRouter, RuleRouter
 
     try:
         return NeuralRouter.from_file(router_path(settings),
-                                      threshold=router_threshold(settings)), None
+                                      threshold=router_threshold(overrides_path(settings))), None
     except RouterFileError as exc:
         return RuleRouter(), str(exc)
 
@@ -196,8 +175,8 @@ def load_router(settings: Settings) -> tuple[Router, str | None]:
 def route_deps(settings: Settings, store: Database | None = None,
                memory: LongTermMemory | None = None) -> RouteDeps:
     """Everything the route graph needs, from settings."""
-    from agents.llm import create_chat_model
-    from graphs.route import RouteDeps
+    from neuroforge.graphs.route import RouteDeps
+    from neuroforge.models.backends import create_chat_model
 
     config = llm_config(settings)
     router, _why = load_router(settings)
@@ -212,7 +191,7 @@ def route_deps(settings: Settings, store: Database | None = None,
 
 def long_term_memory(settings: Settings, store: Database | None = None) -> LongTermMemory:
     """Chroma long-term memory (local directory or server) mirrored in the knowledge store."""
-    from memory.long_term import open_long_term
+    from neuroforge.memory.long_term import open_long_term
 
     return open_long_term(store or open_store(settings), settings.chroma_dir,
                           settings.chroma_url)
@@ -221,9 +200,9 @@ def long_term_memory(settings: Settings, store: Database | None = None) -> LongT
 def chat_deps(settings: Settings, store: Database | None = None,
               memory: LongTermMemory | None = None) -> ChatDeps:
     """Everything the chat graph needs: answering model, routing graph, memory."""
-    from agents.llm import create_chat_model
-    from graphs.chat import ChatDeps
-    from graphs.route import create_route_graph
+    from neuroforge.graphs.chat import ChatDeps
+    from neuroforge.graphs.route import create_route_graph
+    from neuroforge.models.backends import create_chat_model
 
     config = llm_config(settings)
     store = store or open_store(settings)
@@ -243,3 +222,68 @@ def chat_deps(settings: Settings, store: Database | None = None,
         options=lambda: route_options(settings),
         summarizer=create_chat_model(settings.model_for("chat"), config, temperature=0.0),
         context_tokens=context)
+
+
+def experiment_deps(settings: Settings, store: Database) -> ExperimentDeps:
+    """Models by name (built once per name, temperature and length) and the judge."""
+    import threading
+
+    from neuroforge.graphs.experiment import ExperimentDeps
+    from neuroforge.models.backends import create_chat_model
+
+    config = llm_config(settings)
+    built: dict[tuple[str | None, float, int], BaseChatModel] = {}
+    lock = threading.Lock()  # cells ask concurrently; build each model once
+
+    def model_for_name(name: str, temperature: float, max_tokens: int) -> BaseChatModel:
+        with lock:
+            key = (name, temperature, max_tokens)
+            if key not in built:
+                built[key] = create_chat_model(name, config, temperature=temperature,
+                                               max_tokens=max_tokens)
+            return built[key]
+
+    def judge_for_name(name: str | None) -> BaseChatModel:
+        with lock:
+            key = (name, -1.0, -1)  # judges share the cache under a key no cell can have
+            if key not in built:
+                built[key] = chat_model_for_role(settings, "validator", name)
+            return built[key]
+
+    return ExperimentDeps(store=store, model_for_name=model_for_name,
+                          judge_for_name=judge_for_name,
+                          attempts=settings.budgets.structured_attempts)
+
+
+def unknown_models(settings: Settings, names: list[str]) -> list[str]:
+    """Problems with these model names (unknown, or their server down); empty when fine."""
+    discovery = discover(settings)
+    known = {m.name for m in discovery.models}
+    known |= {n.removesuffix(":latest") for n in known}  # Ollama accepts "name" for it
+    reason = (f"Ollama at {settings.ollama_base_url} is not reachable"
+              if discovery.ollama_error else "no such model")
+    available = ", ".join(sorted(m.name for m in discovery.models))
+    return [f"unknown model {name!r} ({reason}); available: {available}"
+            for name in names if name not in known]
+
+
+def autopilot_handlers(settings: Settings, store: Database) -> dict[str, ActionHandler]:
+    """The autopilot's action handlers, on this installation's files and store."""
+    from neuroforge.graphs.autopilot_handlers import default_handlers
+
+    return default_handlers(store, router_path(settings), overrides_path(settings),
+                            lambda: optimize_deps(settings, store),
+                            settings.budgets.max_model_calls)
+
+
+def autopilot_deps(settings: Settings, store: Database | None = None) -> AutopilotDeps:
+    """Everything the autopilot graph needs, from settings."""
+    from neuroforge.graphs.autopilot import AutopilotDeps
+    from neuroforge.knowledge.overrides import router_threshold
+
+    store = store or open_store(settings)
+    return AutopilotDeps(
+        store=store, model_for=model_factory(settings),
+        handlers=autopilot_handlers(settings, store),
+        threshold=lambda: router_threshold(overrides_path(settings)),
+        attempts=settings.budgets.structured_attempts)

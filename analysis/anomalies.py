@@ -1,4 +1,4 @@
-"""The monitor agent: finds anomalies in the store's metric windows and keeps alerts.
+"""The monitor: finds anomalies in the store's metric windows and keeps alerts.
 
 Method: robust statistics, not a learned model. Each window is compared with the
 median of the windows before it (up to ``baseline``), scaled by the median absolute
@@ -20,10 +20,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from knowledge.metrics import Series
-from knowledge.schema import Alert, utcnow
+from neuroforge.analysis.metrics import Series, collect_series
+from neuroforge.knowledge.schema import Alert, utcnow
 
-__all__ = ["RULES", "Anomaly", "MetricRule", "detect", "detect_in_values", "store_alerts"]
+__all__ = ["RULES", "Anomaly", "MetricRule", "detect", "detect_in_values", "monitor_store",
+           "store_alerts"]
 
 
 @dataclass(frozen=True)
@@ -152,3 +153,20 @@ def store_alerts(session: Session, anomalies: Sequence[Anomaly],
             counts["resolved"] += 1
     session.flush()
     return counts
+
+
+def monitor_store(session: Session, *, days: float = 7.0, window_minutes: float = 60.0
+                  ) -> dict[str, Any]:
+    """One monitoring pass: metric windows, anomalies in the latest one, alerts updated.
+
+    Returns ``series`` (the ``Series`` objects), ``anomalies`` and every stored
+    ``alert`` as a plain dict, newest first.
+    """
+    series = collect_series(session, days=days, window_minutes=window_minutes)
+    anomalies = detect(series)
+    store_alerts(session, anomalies, [s.subject for s in series])
+    alerts = [{"id": a.id, "kind": a.kind, "subject": a.subject, "severity": a.severity,
+               "message": a.message, "count": a.count, "resolved": a.resolved,
+               "first_seen": a.first_seen.isoformat(), "last_seen": a.last_seen.isoformat()}
+              for a in session.scalars(select(Alert).order_by(Alert.last_seen.desc()))]
+    return {"series": series, "anomalies": anomalies, "alerts": alerts}

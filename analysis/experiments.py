@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from knowledge.stats import bootstrap_ci, holm, mcnemar, paired_permutation
+from neuroforge.analysis.stats import bootstrap_ci, holm, mcnemar, paired_permutation
 
 __all__ = ["cell_label", "summarize", "trend_point"]
 

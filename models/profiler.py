@@ -9,12 +9,15 @@ from dataclasses import dataclass
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage
 
-from agents.llm import ModelError, as_model_error
-from agents.probes import PROBES, Probe
-from agents.structured import StructuredOutputError, structured_reply
-from knowledge.registry import ProfileStats
+from neuroforge.knowledge.registry import ProfileStats
+from neuroforge.models.backends import ModelError, as_model_error
+from neuroforge.models.probes import PROBES, Probe
+from neuroforge.models.structured import StructuredOutputError, structured_reply
 
-__all__ = ["ProbeOutcome", "measure_first_token", "percentile", "profile_chat_model"]
+__all__ = [
+    "ProbeOutcome", "measure_first_token", "percentile", "profile_chat_model", "profile_models",
+    "spread_probes",
+]
 
 
 @dataclass(frozen=True)
@@ -126,3 +129,39 @@ def profile_chat_model(
         },
     )
     return stats, outcomes
+
+
+def spread_probes(count: int, probes: Sequence[Probe] = PROBES) -> list[Probe]:
+    """``count`` probes spread over all ten kinds, not the first kind only."""
+    kinds = sorted({p.kind for p in probes}, key=[p.kind for p in probes].index)
+    per_kind = {k: [p for p in probes if p.kind == k] for k in kinds}
+    chosen = []
+    for i in range(count):
+        group = per_kind[kinds[i % len(kinds)]]
+        chosen.append(group[(i // len(kinds)) % len(group)])
+    return chosen
+
+
+def profile_models(
+    names: Sequence[str],
+    make_model: Callable[[str], BaseChatModel],
+    record: Callable[[str, ProfileStats], None],
+    *,
+    probes: Sequence[Probe],
+    max_attempts: int = 3,
+    on_start: Callable[[str], None] | None = None,
+) -> list[dict[str, object]]:
+    """Profile each named model, ``record`` its figures, and return them as plain dicts.
+
+    Raises ``ModelError`` when a backend fails outright; models profiled before it
+    stay recorded.
+    """
+    results: list[dict[str, object]] = []
+    for name in names:
+        if on_start:
+            on_start(name)
+        stats, _outcomes = profile_chat_model(make_model(name), probes=probes,
+                                              max_attempts=max_attempts)
+        record(name, stats)
+        results.append({"model": name, **stats.__dict__})
+    return results

@@ -1,0 +1,125 @@
+"""The optimizer's evolution policy: which candidates a generation gets, and when to stop.
+
+The operators themselves live in ``agents.optimizer``; this module decides how they
+are combined. Everything here takes plain values, so the graph only moves state.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+
+from neuroforge.agents.creative import is_distinct
+from neuroforge.agents.optimizer import (
+    add_demonstrations,
+    add_output_constraint,
+    apply_pattern,
+    crossover,
+    mutate_with_feedback,
+    next_patterns,
+    plateaued,
+    select_elites,
+)
+from neuroforge.agents.schemas import Ballot, Candidate
+from neuroforge.knowledge.datasets import Example
+from neuroforge.knowledge.schema import new_id
+from neuroforge.models.backends import ModelError
+from neuroforge.models.structured import StructuredOutputError
+
+__all__ = ["fill_population", "mean_scores", "offspring", "stop_reason"]
+
+
+def fill_population(original: Candidate, new: Sequence[Candidate], train: Sequence[Example] | None,
+                    population: int, seed: int) -> list[Candidate]:
+    """Operator-made candidates that fill the population when rewrites fell short.
+
+    With a labelled task (``train`` given): demonstrations from train and an output
+    constraint; without one: well-known prompt patterns.
+    """
+    rng = random.Random(seed)
+    texts = [original.text, *(c.text for c in new)]
+    if train is not None:
+        options = [("demonstrations", add_demonstrations(original.text, train, 3, rng)),
+                   ("demonstrations", add_demonstrations(original.text, train, 5, rng)),
+                   ("mutation", add_output_constraint(original.text))]
+    else:
+        options = [("mutation", apply_pattern(original.text, name))
+                   for name in next_patterns(original.text)]
+    filled: list[Candidate] = []
+    for origin, text in options:
+        if len(new) + len(filled) >= population:
+            break
+        if text not in texts:
+            texts.append(text)
+            filled.append(Candidate(id=new_id(), text=text, origin=origin,  # type: ignore[arg-type]
+                                    generation=1, parents=[original.id]))
+    return filled
+
+
+def offspring(population: Sequence[Candidate], scores: Mapping[str, float], *,
+              known_texts: Sequence[str], ballots: Sequence[Mapping[str, Any]],
+              generation: int, size: int, seed: int, train: Sequence[Example] | None,
+              mutator: BaseChatModel | None, attempts: int
+              ) -> tuple[list[Candidate], int, list[str]]:
+    """Children of the elites for ``generation``: (children, model calls, errors).
+
+    A feedback mutation by ``mutator`` (skipped when it is ``None``: no budget left),
+    a crossover of the two elites, then operator variants of the best.
+    """
+    rng = random.Random(seed * 1000 + generation)
+    elites = select_elites(population, dict(scores), 2)
+    first, second = elites[0], elites[-1]
+    known = list(known_texts)
+    children: list[Candidate] = []
+    calls, errors = 0, []
+
+    def add(text: str, origin: str, parents: list[str]) -> None:
+        if len(children) < size and is_distinct(text, known, threshold=0.98):
+            known.append(text)
+            children.append(Candidate(id=new_id(), text=text, origin=origin,  # type: ignore[arg-type]
+                                      generation=generation, parents=parents))
+
+    feedback = [b["rationale"] for b in ballots if b["candidate_id"] == first.id and b.get("valid")]
+    if mutator is not None:
+        try:
+            text, calls = mutate_with_feedback(mutator, first.text, feedback, attempts=attempts)
+            add(text, "mutation", [first.id])
+        except StructuredOutputError as exc:
+            calls = exc.attempts
+        except ModelError as exc:
+            errors.append(f"optimizer: {exc}")
+    if second.id != first.id:
+        add(crossover(first.text, second.text, rng), "crossover", [first.id, second.id])
+    if train is not None:
+        add(add_output_constraint(first.text), "mutation", [first.id])
+        add(add_demonstrations(first.text, train, 3, rng), "demonstrations", [first.id])
+    else:
+        for name in next_patterns(first.text)[:2]:
+            add(apply_pattern(first.text, name), "mutation", [first.id])
+    return children, calls, errors
+
+
+def stop_reason(*, failed: bool, generation: int, max_generations: int, remaining: int,
+                vote_cost: int, history: Sequence[float]) -> str | None:
+    """Why the search stops after ``generation``, or ``None`` to go on."""
+    if failed:
+        return "model failure"
+    if generation >= max_generations:
+        return "generation limit"
+    if remaining < vote_cost:
+        return "budget exhausted"
+    if plateaued(history):
+        return "scores plateaued"
+    return None
+
+
+def mean_scores(ballots: Sequence[Ballot]) -> dict[str, float]:
+    """Mean validator score per candidate, scaled to 0-1."""
+    sums: dict[str, list[float]] = {}
+    for b in ballots:
+        if b.valid and b.score is not None:
+            sums.setdefault(b.candidate_id, []).append(b.score / 10)
+    return {c: round(sum(v) / len(v), 4) for c, v in sums.items()}

@@ -1,0 +1,226 @@
+"""``neuroforge experiment``: run an experiment file with a progress bar, resume, list runs,
+rank models, write reports. Models are checked before anything runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from neuroforge.cli.common import JsonFlag, console, errors, fail, print_json, settings
+from neuroforge.knowledge.experiment_spec import ExperimentSpec
+from neuroforge.settings import Settings
+
+__all__ = ["experiment_app", "run_experiment"]
+
+experiment_app = typer.Typer(help="Experiments: prompts x models on a labelled dataset.",
+                             no_args_is_help=True)
+
+
+@experiment_app.command("run")
+def experiment_run(
+    file: Annotated[Path, typer.Argument(help="Experiment file (.yaml, .yml or .toml).")],
+    no_cache: Annotated[bool, typer.Option("--no-cache",
+                                           help="Make every repeat a fresh model call.")]
+    = False,
+    resume: Annotated[str | None, typer.Option(help="Run id of an interrupted run to finish.")]
+    = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run an experiment with a live progress bar; finished cells are stored as they finish."""
+    from neuroforge.analysis.experiment_report import markdown_summary
+    from neuroforge.graphs.experiment import ExperimentError
+    from neuroforge.knowledge.db import DatabaseError
+    from neuroforge.knowledge.experiment_spec import ExperimentSpecError, load_spec
+    from neuroforge.wiring import unknown_models
+
+    current = settings()
+    try:
+        spec = load_spec(file)
+    except ExperimentSpecError as exc:
+        fail(str(exc), 2)
+    judge = [spec.judge_model] if spec.judge_model else []
+    problems = unknown_models(current, [*spec.models, *judge])
+    if problems:
+        fail("; ".join(problems), 2)
+    try:
+        state = run_experiment(current, spec, no_cache=no_cache, resume=resume,
+                               show_progress=not as_json, console=errors)
+    except (ExperimentError, DatabaseError) as exc:
+        fail(str(exc), 2)
+    summary = state["summary"]
+    if as_json:
+        print_json({"run_id": state["run_id"], "experiment": spec.name, **summary})
+        return
+    meta = {"run_id": state["run_id"], "name": spec.name,
+            "status": "partial" if summary["errors"] else "succeeded"}
+    console.print(markdown_summary(summary, meta), highlight=False, markup=False,
+                  soft_wrap=True)
+    console.print(f"report: neuroforge experiment report {state['run_id']} --out report.html",
+                  highlight=False)
+
+
+@experiment_app.command("list")
+def experiment_list(as_json: JsonFlag = False) -> None:
+    """Recent experiment runs, newest first."""
+    from neuroforge.knowledge.experiments import list_experiment_runs
+    from neuroforge.wiring import open_store
+
+    with open_store(settings()).session() as session:
+        found = list_experiment_runs(session)
+    if as_json:
+        print_json({"runs": found})
+        return
+    if not found:
+        console.print("no experiment runs yet; start one with `neuroforge experiment run FILE`")
+        return
+    table = Table("run", "experiment", "status", "started (UTC)", "cells", "best cell")
+    for r in found:
+        best = dict(r["best"] or {})
+        cell = best.pop("cell", None)
+        shown = f"{cell}: {next(iter(best.values())):.3f}" if cell and best else "-"
+        table.add_row(r["run_id"], r["experiment"], r["status"], r["started_at"][:19],
+                      f"{r['cells']}/{r['planned'] or '?'}", shown)
+    console.print(table)
+
+
+@experiment_app.command("strengths")
+def experiment_strengths(
+    target: Annotated[str | None, typer.Argument(
+        help='A category or dataset, e.g. "lexical" or "antonyms"; default: all.')] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Which model is strongest where: the knowledge graph built from finished experiments."""
+    from neuroforge.knowledge.strengths import strength_graph, strongest_models
+    from neuroforge.wiring import open_store
+
+    with open_store(settings()).session() as session:
+        graph = strength_graph(session)
+    measured = sorted(n for n, d in graph.nodes(data=True) if d["kind"] != "model")
+    targets = measured
+    if target is not None:
+        targets = [t for t in measured if graph.nodes[t]["name"] == target or t == target]
+        if not targets:
+            known = ", ".join(measured) or "none yet"
+            fail(f"no experiment measured {target!r}; known: {known}", 2)
+    ranked = {t: strongest_models(graph, t) for t in targets}
+    if as_json:
+        print_json(ranked)
+        return
+    if not ranked:
+        console.print("no finished experiments yet; run `neuroforge experiment run FILE`")
+        return
+    table = Table("category / dataset", "model", "strength", "examples", "cells")
+    for name, models in ranked.items():
+        for i, entry in enumerate(models):
+            table.add_row(name if i == 0 else "", entry["model"], f"{entry['strength']:.3f}",
+                          str(entry["examples"]), str(entry["cells"]))
+    console.print(table)
+
+
+@experiment_app.command("report")
+def experiment_report(
+    run_id: Annotated[str, typer.Argument(help="An experiment run id (see `experiment list`).")],
+    out: Annotated[Path | None, typer.Option(help="Write a self-contained HTML report here.")]
+    = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Print a run's Markdown summary; with --out also write the HTML report with plots."""
+    from neuroforge.analysis.experiment_report import html_report, markdown_summary
+    from neuroforge.knowledge.experiments import load_report
+    from neuroforge.wiring import open_store
+
+    try:
+        with open_store(settings()).session() as session:
+            summary, rows, meta = load_report(session, run_id)
+    except LookupError as exc:
+        fail(str(exc), 2)
+    if out is not None:
+        target = report_paths(out)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(html_report(summary, rows, meta), encoding="utf-8")
+        except OSError as exc:
+            fail(f"cannot write {target}: {exc.strerror or exc}")
+    if as_json:
+        print_json({**meta, **summary, "html": str(report_paths(out)) if out else None})
+        return
+    console.print(markdown_summary(summary, meta), highlight=False, markup=False,
+                  soft_wrap=True)
+    if out is not None:
+        console.print(f"HTML report written to {report_paths(out)}", highlight=False)
+
+
+def run_experiment(settings: Settings, spec: ExperimentSpec, *, no_cache: bool = False,
+                   resume: str | None = None, show_progress: bool = True,
+                   console: Console | None = None) -> dict[str, Any]:
+    """Run (or resume) an experiment under the SQLite checkpointer; returns the final state."""
+    from neuroforge.graphs.experiment import create_experiment_graph, experiment_config
+    from neuroforge.knowledge.schema import new_id
+    from neuroforge.wiring import checkpointer, experiment_deps, open_store
+
+    store = open_store(settings)
+    run_id = resume or new_id()
+    config = experiment_config(spec, run_id)
+    request: dict[str, Any] | None = {"spec": spec.model_dump(), "run_id": run_id,
+                                      "no_cache": no_cache}
+    deps = experiment_deps(settings, store)
+    with checkpointer(settings) as saver, _progress(show_progress, console) as progress:
+        deps.on_cell = progress.cell_done
+        app = create_experiment_graph(deps).compile(checkpointer=saver)
+        if resume and app.get_state(config).next:
+            request = None  # continue the interrupted superstep; finished branches stay done
+        for update in app.stream(request, config, stream_mode="updates"):
+            if "plan" in update:
+                progress.planned(update["plan"] or {})
+        return dict(app.get_state(config).values)
+
+
+class _progress:
+    """A rich progress bar: sized by the plan, advanced by each finished cell."""
+
+    def __init__(self, show: bool, console: Console | None) -> None:
+        self.show, self.console = show, console
+        self.bar: Progress | None = None
+        self.task: Any = None
+
+    def __enter__(self) -> _progress:
+        if self.show:
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(),
+                                MofNCompleteColumn(), TimeElapsedColumn(),
+                                console=self.console, transient=False)
+            self.bar.start()
+            self.task = self.bar.add_task("cells", total=None)
+        return self
+
+    def planned(self, values: dict[str, Any]) -> None:
+        """Size the bar once the plan says how many cells are left."""
+        if self.bar is None:
+            return
+        self.bar.update(self.task, total=values.get("planned", 0) - values.get("skipped", 0))
+        if values.get("skipped"):
+            self.bar.console.print(f"resuming: {values['skipped']} finished cells kept")
+
+    def cell_done(self, key: tuple[str, str, str, int], error: str | None) -> None:
+        """One cell finished (called from branch threads; rich's bar is thread-safe)."""
+        if self.bar is None:
+            return
+        self.bar.advance(self.task)
+        if error:
+            prompt, model, example, repeat = key
+            self.bar.console.print(f"[yellow]cell failed:[/] {prompt} @ {model} on {example} "
+                                   f"(repeat {repeat}): {error}", highlight=False)
+
+    def __exit__(self, *_: Any) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def report_paths(out: Path) -> Path:
+    """Where the HTML goes: ``out`` itself, or ``out/report.html`` for a directory."""
+    return out / "report.html" if out.is_dir() else out
