@@ -87,3 +87,15 @@ def test_agent_garbage_abstains(tmp_path: Path) -> None:
 def test_bad_tasks(tmp_path: Path, task: str, message: str) -> None:
     with pytest.raises(RouteInputError, match=message):
         create_route_graph(deps(tmp_path)).compile().invoke({"task": task})
+
+
+def test_nodes_are_plain_functions_callable_alone(tmp_path: Path) -> None:
+    from neuroforge.graphs.route import neural, prepare
+
+    d = deps(tmp_path)
+    update = prepare({"task": "What is 17 * 23?"}, d)
+    assert [o["name"] for o in update["options"]] == ["tiny", "big"]
+    vote = neural({"task": "What is 17 * 23?", "options": update["options"]}, d)["votes"][0]
+    assert vote["voter"] == "neural" and vote["model"] == "big"
+    with pytest.raises(RouteInputError, match="empty"):
+        prepare({"task": "  "}, d)
