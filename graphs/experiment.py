@@ -38,6 +38,7 @@ from neuroforge.models.structured import StructuredOutputError
 from neuroforge.tools.prompt_eval import SCORERS, TARGET_TEMPLATE, extract_answer, render_prompt
 
 __all__ = ["CallCache", "ExperimentDeps", "ExperimentError", "ExperimentInput",
+           "ExperimentStopped",
            "create_experiment_graph", "experiment_config", "select_examples"]
 
 
@@ -71,6 +72,10 @@ class CallCache:
             return output, tokens, False
 
 
+class ExperimentStopped(RuntimeError):
+    """A branch stopped early because the caller asked (``ExperimentDeps.stop``)."""
+
+
 @dataclass
 class ExperimentDeps:
     """The store and a factory of chat models by name (and the judge for quality)."""
@@ -84,6 +89,9 @@ class ExperimentDeps:
     # error or None). A plain callback, not LangGraph's custom stream: a stream writer
     # inside a branch deadlocks the executor when max_concurrency is 1 (langgraph 1.2).
     on_cell: Callable[[tuple[str, str, str, int], str | None], None] | None = None
+    # Set by the caller (Ctrl-C): branches stop at the next cell boundary instead of
+    # working through their whole batch first.
+    stop: threading.Event = field(default_factory=threading.Event)
 
 
 class ExperimentInput(TypedDict):
@@ -232,6 +240,9 @@ def cells(batch: BatchTask, deps: ExperimentDeps) -> dict[str, Any]:
         stored = store_ops.stored_cells(session, batch["run_id"])
     done, errors = 0, []
     for cell in batch["cells"]:
+        if deps.stop.is_set():
+            # Fail the branch, so a resume runs it again; its finished cells are stored.
+            raise ExperimentStopped(f"stopped after {done} of {len(batch['cells'])} cells")
         key = (cell["prompt_key"], cell["model"], cell["example_key"], cell["repeat"])
         if stored.get(key) is False:  # stored without an error
             done += 1

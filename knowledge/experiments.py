@@ -32,6 +32,7 @@ __all__ = [
     "list_experiment_runs",
     "load_report",
     "previous_runs",
+    "resumable_run",
     "prompt_version_texts",
     "register_experiment",
     "save_cell",
@@ -187,3 +188,19 @@ def load_report(session: Session, run_id: str
     meta = {"run_id": run.id, "name": experiment.name, "status": run.status,
             "started_at": run.started_at.isoformat(timespec="seconds"), "seconds": run.seconds}
     return summary, cell_rows(session, run_id), meta
+
+
+def resumable_run(session: Session, run_id: str) -> dict[str, Any]:
+    """What a resume needs of a stored experiment run: planned and finished cell counts.
+
+    Raises ``LookupError`` when there is no such run, or it is not an experiment.
+    """
+    run = session.get(Run, run_id)
+    if run is None:
+        raise LookupError(f"no experiment run {run_id!r} to resume; "
+                          "`neuroforge experiment list` shows run ids")
+    if run.graph != "experiment":
+        raise LookupError(f"run {run_id} is a {run.graph} run, not an experiment")
+    finished = sum(1 for failed in stored_cells(session, run_id).values() if not failed)
+    return {"status": run.status, "planned": int(run.inputs.get("planned_cells") or 0),
+            "finished": finished}

@@ -82,6 +82,14 @@ def test_unknown_models_and_runs_get_clear_messages(tmp_path: Path) -> None:
     assert result.exit_code == 0 and "no experiment runs yet" in result.output
 
 
+def test_resume_refuses_an_unknown_run_and_starts_nothing(tmp_path: Path) -> None:
+    spec = _spec_file(tmp_path)
+    result = runner.invoke(app, ["experiment", "run", str(spec), "--resume", "bogus"])
+    assert result.exit_code == 2 and "no experiment run 'bogus' to resume" in result.output
+    listed = json.loads(runner.invoke(app, ["experiment", "list", "--json"]).stdout)["runs"]
+    assert listed == []
+
+
 def test_missing_dataset_fields_are_explained(tmp_path: Path) -> None:
     data = tmp_path / "d.jsonl"
     data.write_text('{"prompt": "a", "label": "b"}\n' * 4)
@@ -151,3 +159,30 @@ def test_killed_run_resumes_without_redoing_cells(tmp_path: Path, isolated_env: 
     assert summary["run_id"] == run_id and summary["stored"] == 30
     after = _stored_cells(isolated_env)
     assert after[:len(before)] == before  # finished cells were kept, not redone
+
+
+@pytest.mark.embedded
+def test_ctrl_c_stops_within_seconds_and_the_run_resumes(tmp_path: Path,
+                                                         isolated_env: Path) -> None:
+    spec = _spec_file(tmp_path, metrics=["accuracy", "latency"], repeats=1,
+                      dataset={**yaml.safe_load(EXAMPLE.read_text())["dataset"],
+                               "path": load_spec(EXAMPLE).dataset.path, "limit": 10})
+    command = [sys.executable, "-m", "neuroforge", "experiment", "run", str(spec), "--json"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=os.environ.copy())
+    deadline = time.monotonic() + 240
+    while len(_stored_cells(isolated_env)) < 4 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    pressed = time.monotonic()
+    _, stderr = process.communicate(timeout=60)
+    assert time.monotonic() - pressed < 20, "Ctrl-C must stop the run within seconds"
+    assert process.returncode == 130, stderr
+    listed = json.loads(runner.invoke(app, ["experiment", "list", "--json"]).stdout)["runs"]
+    run_id = listed[0]["run_id"]
+    assert listed[0]["status"] == "interrupted"
+    assert "stopping" in stderr and f"--resume {run_id}" in stderr and "Traceback" not in stderr
+    assert len(_stored_cells(isolated_env)) < 30, "the run should have been cut short"
+    result = runner.invoke(app, ["experiment", "run", str(spec), "--resume", run_id, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["stored"] == 30

@@ -16,11 +16,13 @@ from sqlalchemy import func, select
 from neuroforge.graphs.experiment import (
     ExperimentDeps,
     ExperimentError,
+    ExperimentStopped,
     create_experiment_graph,
     experiment_config,
 )
 from neuroforge.knowledge.db import Database, open_database
 from neuroforge.knowledge.experiment_spec import ExperimentSpec
+from neuroforge.knowledge.experiments import stored_cells
 from neuroforge.knowledge.schema import ExperimentResult, RoutingOutcome, Run
 from neuroforge.knowledge.strengths import strength_graph, strongest_models
 from tests.fakes import FunctionChatModel
@@ -231,3 +233,27 @@ def test_strengths_command_ranks_models_per_category(dataset: Path) -> None:
     assert ranked[0]["examples"] == 2 * 12  # two prompts, twelve examples each
     missing = runner.invoke(app, ["experiment", "strengths", "poetry"])
     assert missing.exit_code == 2 and "dataset:antonyms" in missing.output
+
+
+def test_stop_ends_branches_at_a_cell_boundary_and_resume_finishes(
+        store: Database, dataset: Path) -> None:
+    models, saver = Models(), InMemorySaver()
+    deps = ExperimentDeps(store=store, model_for_name=models.factory)
+    calls = 0
+
+    def count(_key: Any, _error: str | None) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 5:
+            deps.stop.set()  # what Ctrl-C does
+
+    deps.on_cell = count
+    request = {"spec": spec(dataset, concurrency=1), "run_id": "stop"}
+    app = create_experiment_graph(deps).compile(checkpointer=saver)
+    with pytest.raises(ExperimentStopped, match="stopped after 5"):
+        app.invoke(request, experiment_config(request["spec"], "stop"))
+    with store.session() as session:
+        assert len(stored_cells(session, "stop")) == 5
+    deps.stop.clear()
+    out = app.invoke(None, experiment_config(request["spec"], "stop"))
+    assert out["done"] == 96 and out["summary"]["cells"]["plain @ good"]["examples"] == 12

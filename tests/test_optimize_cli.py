@@ -93,3 +93,28 @@ def test_interrupted_run_resumes_from_its_checkpoint() -> None:
     # Resuming a finished run just prints its result again.
     again = runner.invoke(app, ["optimize", "--resume", "halfway", "--json"])
     assert json.loads(again.stdout)["optimized"] == data["optimized"]
+
+
+@pytest.mark.parametrize("stop_after", ["prepare", "analyse", "propose", "vote", "tally"])
+def test_resume_after_an_interrupt_at_any_step(stop_after: str) -> None:
+    """Ctrl-C lands after a step (parallel fan-outs included); --resume finishes the run."""
+    settings = load_settings()
+    config = {"configurable": {"thread_id": f"optimize-cut-{stop_after}"}}
+    with wiring.checkpointer(settings) as saver:
+        graph = create_optimize_graph(wiring.optimize_deps(settings)).compile(
+            checkpointer=saver)
+        with pytest.raises(KeyboardInterrupt):
+            for update in graph.stream({"prompt": "Summarize the text.", "generations": 2,
+                                        "run_id": f"cut-{stop_after}"}, config,
+                                       stream_mode="updates"):
+                if stop_after in update:
+                    raise KeyboardInterrupt
+    result = runner.invoke(app, ["optimize", "--resume", f"cut-{stop_after}", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["run_id"] == f"cut-{stop_after}" and data["stop_reason"]
+
+
+def test_resume_refuses_an_unknown_run() -> None:
+    result = runner.invoke(app, ["optimize", "--resume", "no-such-run"])
+    assert result.exit_code == 2 and "no optimization run 'no-such-run'" in result.output

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from neuroforge.cli.common import fail, settings
+from neuroforge.cli.common import fail, settings, strip_controls, utf8_problem
 from neuroforge.settings import Settings
 
 __all__ = ["ChatContext", "HELP", "chat", "chat_loop", "run_chat", "stream_turn"]
@@ -146,6 +146,7 @@ def _route(ctx: ChatContext, arg: str) -> None:
 
 
 def _optimize(ctx: ChatContext, arg: str) -> None:
+    from neuroforge.cli.common import RunInterrupted
     from neuroforge.cli.optimize import render_result, run_optimize
     from neuroforge.graphs.optimize import OptimizeInputError
     from neuroforge.models.backends import ModelError
@@ -155,6 +156,10 @@ def _optimize(ctx: ChatContext, arg: str) -> None:
         result = run_optimize(ctx.settings, state, resume=None, progress=ctx.info)
     except (OptimizeInputError, ModelError) as exc:
         ctx.info.print(f"[red]error:[/] {exc}", highlight=False)
+        return
+    except RunInterrupted as stopped:  # the optimization stops; the chat goes on
+        ctx.info.print(f"optimization stopped; continue it with `neuroforge optimize "
+                       f"--resume {stopped.run_id}`", highlight=False)
         return
     render_result(Console(file=sys.stdout), result)
 
@@ -171,7 +176,12 @@ def handle_line(ctx: ChatContext, line: str) -> bool:
     """Act on one line of input; ``False`` when the session should end."""
     from neuroforge.graphs.chat import MAX_TURN_CHARS
 
-    text = line.strip()
+    problem = utf8_problem(line)
+    if problem:
+        ctx.info.print(f"[red]error:[/] the message {problem}; nothing was sent.",
+                       highlight=False)
+        return True
+    text = strip_controls(line).strip()
     if not text:
         return True
     if text.startswith("/"):
@@ -195,7 +205,9 @@ def handle_line(ctx: ChatContext, line: str) -> bool:
 
 def _read_lines(interactive: bool, history_file: Any) -> Iterator[str]:
     if not interactive:
-        yield from sys.stdin
+        # Bytes, not text: a line that is not UTF-8 is refused on its own, not fatal.
+        for raw in sys.stdin.buffer:
+            yield raw.decode("utf-8", errors="surrogateescape")
         return
     import readline
 

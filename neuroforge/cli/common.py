@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -11,7 +15,10 @@ from rich.console import Console
 
 from neuroforge.settings import Settings, load_settings
 
-__all__ = ["JsonFlag", "console", "errors", "fail", "print_json", "read_text_arg", "settings"]
+__all__ = [
+    "JsonFlag", "RunInterrupted", "console", "errors", "fail", "print_json", "read_text_arg",
+    "settings", "stop_on_interrupt", "strip_controls", "utf8_problem",
+]
 
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)  # never break paths in messages
@@ -43,8 +50,69 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
-def read_text_arg(text: str) -> str:
-    """The argument itself, or standard input when it is ``-``."""
+def read_text_arg(text: str, what: str = "prompt") -> str:
+    """The argument itself, or standard input when it is ``-``, as clean text.
+
+    Text that is not valid UTF-8 is refused with one line (exit 2); control characters
+    other than tab and newline are removed, with a note.
+    """
     if text == "-":
-        return sys.stdin.read()
-    return text
+        text = sys.stdin.buffer.read().decode("utf-8", errors="surrogateescape")
+    problem = utf8_problem(text)
+    if problem:
+        fail(f"the {what} {problem}; save it as UTF-8 and try again", 2)
+    cleaned = strip_controls(text)
+    if len(cleaned) != len(text):
+        errors.print(f"note: removed {len(text) - len(cleaned)} control character(s) from "
+                     f"the {what}", highlight=False)
+    return cleaned
+
+
+def utf8_problem(text: str) -> str | None:
+    """Why ``text`` is not valid UTF-8 (undecodable bytes arrive as lone surrogates)."""
+    for position, char in enumerate(text):
+        if "\ud800" <= char <= "\udfff":
+            byte = ord(char) - 0xDC00 if "\udc80" <= char <= "\udcff" else None
+            shown = f"byte 0x{byte:02x}" if byte is not None else "a lone surrogate"
+            return f"is not valid UTF-8 ({shown} at character {position + 1})"
+    return None
+
+
+def strip_controls(text: str) -> str:
+    """``text`` without C0/C1 control characters, keeping tab, newline and carriage return."""
+    return "".join(c for c in text if c in "\t\n\r" or not (
+        ord(c) < 32 or 0x7F <= ord(c) <= 0x9F))
+
+
+class RunInterrupted(Exception):
+    """The user pressed Ctrl-C; the run was saved and marked interrupted."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"run {run_id} interrupted")
+        self.run_id = run_id
+
+
+@contextmanager
+def stop_on_interrupt(stop: threading.Event, console: Any = None) -> Iterator[None]:
+    """On the first Ctrl-C: say so at once, set ``stop`` and raise ``KeyboardInterrupt``.
+
+    Workers that watch ``stop`` finish their current model call and return, so the run
+    ends in seconds; a second Ctrl-C is the default one again.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def first_interrupt(_signum: int, _frame: Any) -> None:
+        signal.signal(signal.SIGINT, previous)
+        stop.set()
+        (console or errors).print("stopping: finishing the model calls in flight "
+                                  "(Ctrl-C again to quit at once) ...", highlight=False)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, first_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

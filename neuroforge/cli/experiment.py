@@ -12,7 +12,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from neuroforge.cli.common import JsonFlag, console, errors, fail, print_json, settings
+from neuroforge.cli.common import (
+    JsonFlag,
+    RunInterrupted,
+    console,
+    errors,
+    fail,
+    print_json,
+    settings,
+    stop_on_interrupt,
+)
 from neuroforge.knowledge.experiment_spec import ExperimentSpec
 from neuroforge.settings import Settings
 
@@ -51,8 +60,11 @@ def experiment_run(
     try:
         state = run_experiment(current, spec, no_cache=no_cache, resume=resume,
                                show_progress=not as_json, console=errors)
-    except (ExperimentError, DatabaseError) as exc:
+    except (ExperimentError, DatabaseError, LookupError) as exc:
         fail(str(exc), 2)
+    except RunInterrupted as stopped:
+        fail(f"interrupted; finished cells are saved. Continue with `neuroforge experiment run "
+             f"{file} --resume {stopped.run_id}`", 130)
     summary = state["summary"]
     if as_json:
         print_json({"run_id": state["run_id"], "experiment": spec.name, **summary})
@@ -159,13 +171,22 @@ def experiment_report(
 def run_experiment(settings: Settings, spec: ExperimentSpec, *, no_cache: bool = False,
                    resume: str | None = None, show_progress: bool = True,
                    console: Console | None = None) -> dict[str, Any]:
-    """Run (or resume) an experiment under the SQLite checkpointer; returns the final state."""
+    """Run (or resume) an experiment under the SQLite checkpointer; returns the final state.
+
+    Raises ``LookupError`` when ``resume`` names no experiment run, and
+    ``RunInterrupted`` (with the run id) after Ctrl-C, the run marked interrupted.
+    """
     from neuroforge.graphs.experiment import create_experiment_graph, experiment_config
+    from neuroforge.knowledge.experiments import resumable_run
+    from neuroforge.knowledge.records import mark_interrupted
     from neuroforge.knowledge.schema import new_id
     from neuroforge.wiring import checkpointer, experiment_deps, open_store
 
     store = open_store(settings)
     run_id = resume or new_id()
+    if resume:
+        with store.session() as session:
+            stored = resumable_run(session, resume)
     config = experiment_config(spec, run_id)
     request: dict[str, Any] | None = {"spec": spec.model_dump(), "run_id": run_id,
                                       "no_cache": no_cache}
@@ -175,9 +196,16 @@ def run_experiment(settings: Settings, spec: ExperimentSpec, *, no_cache: bool =
         app = create_experiment_graph(deps).compile(checkpointer=saver)
         if resume and app.get_state(config).next:
             request = None  # continue the interrupted superstep; finished branches stay done
-        for update in app.stream(request, config, stream_mode="updates"):
-            if "plan" in update:
-                progress.planned(update["plan"] or {})
+            progress.planned({"planned": stored["planned"], "skipped": stored["finished"]})
+        try:
+            with stop_on_interrupt(deps.stop, console):
+                for update in app.stream(request, config, stream_mode="updates"):
+                    if "plan" in update:
+                        progress.planned(update["plan"] or {})
+        except KeyboardInterrupt:
+            with store.session() as session:
+                mark_interrupted(session, run_id)
+            raise RunInterrupted(run_id) from None
         return dict(app.get_state(config).values)
 
 

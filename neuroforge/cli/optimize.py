@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from typing import Annotated, Any
 
 import typer
@@ -13,12 +14,14 @@ from rich.table import Table
 from neuroforge.agents.consensus import RULES
 from neuroforge.cli.common import (
     JsonFlag,
+    RunInterrupted,
     console,
     errors,
     fail,
     print_json,
     read_text_arg,
     settings,
+    stop_on_interrupt,
 )
 from neuroforge.settings import Settings
 
@@ -57,7 +60,7 @@ def optimize(
         state = {"prompt": read_text_arg(prompt), "task": task, "generations": generations,
                  "population": population, "voters": voters, "min_agreement": min_agreement,
                  "vote_rule": vote_rule, "debate_rounds": debate_rounds, "seed": seed,
-                 "budget": budget or current.budgets.max_model_calls}
+                 "budget": current.budgets.max_model_calls if budget is None else budget}
         try:
             resolve_options(state)  # type: ignore[arg-type]
             if task:
@@ -67,10 +70,12 @@ def optimize(
     try:
         result = run_optimize(current, state, resume=resume,
                               progress=None if as_json else errors)
-    except KeyboardInterrupt:
+    except RunInterrupted as stopped:
         fail("interrupted; progress is saved. Continue with "
-             f"`neuroforge optimize --resume {resume or '<run id shown above>'}`", 130)
-    except (LookupError, DatabaseError, ModelError) as exc:
+             f"`neuroforge optimize --resume {stopped.run_id}`", 130)
+    except LookupError as exc:
+        fail(str(exc), 2)
+    except (DatabaseError, ModelError) as exc:
         fail(str(exc))
     if as_json:
         print_json(result)
@@ -126,8 +131,8 @@ def run_optimize(settings: Settings, state: dict[str, Any] | None, *, resume: st
                  progress: Console | None) -> dict[str, Any]:
     """Run (or resume) one optimization under the checkpointer; returns the result dict.
 
-    Raises ``KeyboardInterrupt`` after marking the run interrupted, and
-    ``LookupError`` when ``resume`` names no resumable run.
+    Raises ``RunInterrupted`` (with the run id) after Ctrl-C, the run marked
+    interrupted, and ``LookupError`` when ``resume`` names no resumable run.
     """
     from langchain_core.runnables import RunnableConfig
 
@@ -146,17 +151,21 @@ def run_optimize(settings: Settings, state: dict[str, Any] | None, *, resume: st
         if resume:
             snapshot = graph.get_state(config)
             if not snapshot.values:
-                raise LookupError(f"no optimization run {resume!r} to resume")
-            if not snapshot.next:
+                raise LookupError(f"no optimization run {resume!r} to resume; "
+                                  "`neuroforge runs` lists run ids")
+            # Finished means a result, not an empty `next`: pending Send branches (a
+            # parallel step cut short) show up in `tasks` while `next` is empty.
+            if "result" in snapshot.values and not snapshot.tasks:
                 return dict(snapshot.values["result"])
             inputs = None
         try:
-            for update in graph.stream(inputs, config, stream_mode="updates"):
-                _show_progress(progress, update)
+            with stop_on_interrupt(threading.Event(), progress):
+                for update in graph.stream(inputs, config, stream_mode="updates"):
+                    _show_progress(progress, update)
         except KeyboardInterrupt:
             with store.session() as session:
                 mark_interrupted(session, run_id)
-            raise
+            raise RunInterrupted(run_id) from None
         return dict(graph.get_state(config).values["result"])
 
 

@@ -39,7 +39,7 @@ def route(
     from neuroforge.wiring import load_router, route_deps
 
     current = settings()
-    text = read_text_arg(task)
+    text = read_text_arg(task, "task")
     _router, why = load_router(current)
     try:
         graph = create_route_graph(route_deps(current)).compile()
