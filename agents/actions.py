@@ -16,7 +16,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 
 from neuroforge.agents.prompts import ACTION_VOTE_SYSTEM, ACTION_VOTE_USER
 from neuroforge.agents.schemas import Ballot, BallotReply
-from neuroforge.agents.validator import VoterSpec
+from neuroforge.agents.validator import VoterSpec, contradicts_itself
 from neuroforge.models.structured import StructuredOutputError, structured_reply
 
 __all__ = ["ACTION_KINDS", "Action", "Facts", "propose_actions", "vote_on_action"]
@@ -99,6 +99,10 @@ def vote_on_action(model: BaseChatModel, voter: VoterSpec, action: Action,
     except StructuredOutputError as exc:
         return Ballot(**base, decision="abstain", valid=False,
                       rationale=f"invalid ballot: {exc.error}"), exc.attempts
+    contradiction = contradicts_itself(reply.value.decision, reply.value.score)
+    if contradiction:
+        return Ballot(**base, decision="abstain", score=float(reply.value.score), valid=False,
+                      rationale=f"invalid ballot: {contradiction}"), reply.attempts
     return Ballot(**base, decision=reply.value.decision, score=float(reply.value.score),
                   rationale=reply.value.rationale), reply.attempts
 

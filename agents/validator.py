@@ -18,7 +18,7 @@ from neuroforge.agents.schemas import Ballot, BallotReply
 from neuroforge.models.backends import ModelError
 from neuroforge.models.structured import StructuredOutputError, structured_reply
 
-__all__ = ["VoterSpec", "cast_ballot", "make_voters"]
+__all__ = ["VoterSpec", "cast_ballot", "contradicts_itself", "make_voters"]
 
 
 @dataclass(frozen=True)
@@ -83,5 +83,22 @@ def cast_ballot(
     except ModelError:
         raise
     value = reply.value
+    contradiction = contradicts_itself(value.decision, value.score)
+    if contradiction:
+        return Ballot(**base, decision="abstain", score=float(value.score), valid=False,
+                      rationale=f"invalid ballot: {contradiction}"), reply.attempts
     return Ballot(**base, decision=value.decision, score=float(value.score),
                   rationale=value.rationale), reply.attempts
+
+
+def contradicts_itself(decision: str, score: float) -> str | None:
+    """Why a ballot's decision and score disagree ("accept" scored 2, "reject" scored 10).
+
+    Small models often emit both fields independently; counting such a ballot would let
+    noise decide. The margin (<= 3 / >= 7 of 10) leaves borderline scores to the voter.
+    """
+    if decision == "accept" and score <= 3:
+        return f"accept with a score of {score:g}/10 contradicts itself"
+    if decision == "reject" and score >= 7:
+        return f"reject with a score of {score:g}/10 contradicts itself"
+    return None

@@ -49,14 +49,18 @@ from neuroforge.tools.prompt_eval import AnswerCache, evaluate_prompt
 
 __all__ = [
     "DEFAULT_OPTIONS",
+    "DEV_SIZE",
     "MAX_PROMPT_CHARS",
     "OptimizeDeps",
     "OptimizeInputError",
+    "check_budget",
     "create_optimize_graph",
+    "minimum_budget",
     "resolve_options",
 ]
 
 MAX_PROMPT_CHARS = 4000
+DEV_SIZE = 32  # dev examples a candidate is scored on
 
 
 class OptimizeOptions(BaseModel):
@@ -92,7 +96,7 @@ class OptimizeDeps:
     memory: LongTermMemory | None = None
     attempts: int = 3
     scorer: str = "contains"
-    dev_size: int = 32
+    dev_size: int = DEV_SIZE
     answer_cache: AnswerCache = field(default_factory=AnswerCache)
     _tasks: dict[str, TaskData] = field(default_factory=dict)
 
@@ -128,6 +132,28 @@ def resolve_options(state: OptimizeInput) -> dict[str, Any]:
     if opts["vote_rule"] not in RULES:
         raise OptimizeInputError(f"vote rule must be one of {', '.join(RULES)}")
     return opts
+
+
+def minimum_budget(opts: Mapping[str, Any], dev_examples: int, attempts: int) -> int:
+    """Model calls one generation needs at the least, so a run never stops before a vote.
+
+    Original scored on dev, every analyst's worst case (with retries), one rewrite per
+    population slot, each candidate scored on dev, and one ballot per voter and candidate.
+    """
+    population, voters = int(opts["population"]), int(opts["voters"])
+    return (dev_examples + len(PERSPECTIVES) * attempts + population
+            + population * dev_examples + voters * population)
+
+
+def check_budget(opts: Mapping[str, Any], dev_examples: int, attempts: int) -> None:
+    """Raise ``OptimizeInputError`` when the budget cannot pay for one generation."""
+    needed = minimum_budget(opts, dev_examples, attempts)
+    if int(opts["budget"]) < needed:
+        on_dev = f" ({dev_examples} dev examples per candidate)" if dev_examples else ""
+        raise OptimizeInputError(
+            f"a budget of {opts['budget']} calls cannot pay for one generation: this run needs "
+            f"at least {needed}{on_dev}; raise --budget to {needed} or more, or lower "
+            "--population / --voters")
 
 
 def _candidate(data: dict[str, Any]) -> Candidate:
@@ -183,6 +209,7 @@ def _vote_cost(opts: dict[str, Any], population: list[str]) -> int:
 
 def prepare(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
     opts = resolve_options(state)
+    check_budget(opts, len(deps.task(opts["task"]).dev) if opts["task"] else 0, deps.attempts)
     opts["started_at"] = time.time()
     run_id = state.get("run_id") or new_id()
     original = Candidate(id=new_id(), text=state["prompt"].strip(), origin="original")

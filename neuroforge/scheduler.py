@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from neuroforge.settings import Settings
 
 __all__ = ["AutopilotBusyError", "autopilot_lock", "missed_fire_times", "parse_cron",
-           "run_scheduler"]
+           "run_scheduler", "scheduler_lock"]
 
 MAX_MISSED_RECORDED = 100
 
@@ -28,22 +29,33 @@ class AutopilotBusyError(RuntimeError):
 
 
 @contextmanager
-def autopilot_lock(settings: Settings) -> Iterator[None]:
-    """Hold the cross-process autopilot lock, or raise ``AutopilotBusyError`` at once."""
+def _exclusive(path: Path, busy: str) -> Iterator[None]:
+    """Hold the file lock at ``path``, or raise ``AutopilotBusyError(busy)`` at once."""
     from filelock import FileLock, Timeout
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    path = settings.data_dir / "autopilot.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(path), blocking=False)
     try:
         lock.acquire()
     except Timeout:
-        raise AutopilotBusyError(
-            f"another autopilot run is in progress (lock {path} is held)") from None
+        raise AutopilotBusyError(f"{busy} (lock {path} is held)") from None
     try:
         yield
     finally:
         lock.release()
+
+
+def autopilot_lock(settings: Settings) -> AbstractContextManager[None]:
+    """Hold the cross-process autopilot lock, or raise ``AutopilotBusyError`` at once."""
+    return _exclusive(settings.data_dir / "autopilot.lock",
+                      "another autopilot run is in progress")
+
+
+def scheduler_lock(settings: Settings) -> AbstractContextManager[None]:
+    """Held for a scheduler's lifetime: one scheduler per data directory."""
+    return _exclusive(settings.data_dir / "scheduler.lock",
+                      "an autopilot scheduler is already running for this data directory; "
+                      "stop it first (SIGTERM) or use another NEUROFORGE_DATA_DIR")
 
 
 def parse_cron(expression: str) -> Any:

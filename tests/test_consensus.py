@@ -1,7 +1,11 @@
+import json
+
 import pytest
 
 from neuroforge.agents.consensus import RULES, make_rule
 from neuroforge.agents.schemas import Ballot
+from neuroforge.agents.validator import cast_ballot, make_voters
+from tests.fakes import FunctionChatModel
 
 
 def b(voter: str, cand: str, decision: str, score: float | None = None, valid: bool = True
@@ -83,3 +87,19 @@ def test_unknown_rule_and_bad_agreement_are_rejected() -> None:
         make_rule("dictator")
     with pytest.raises(ValueError, match="min_agreement"):
         make_rule("supermajority", 1.5)
+
+
+@pytest.mark.parametrize(("reply", "valid"), [
+    ({"score": 2, "decision": "accept", "rationale": "weak"}, False),
+    ({"score": 10, "decision": "reject", "rationale": "perfect"}, False),
+    ({"score": 8, "decision": "accept", "rationale": "clearer"}, True),
+    ({"score": 5, "decision": "reject", "rationale": "no better"}, True),
+])
+def test_a_ballot_whose_decision_contradicts_its_score_is_invalid(reply: dict, valid: bool
+                                                                  ) -> None:
+    model = FunctionChatModel(respond=lambda _messages: json.dumps(reply))
+    ballot, _ = cast_ballot(model, make_voters(1)[0], "Write about dogs.", "c1",
+                            "Write three facts about dogs.")
+    assert ballot.valid is valid
+    if not valid:
+        assert ballot.decision == "abstain" and "contradicts itself" in ballot.rationale

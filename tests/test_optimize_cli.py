@@ -118,3 +118,43 @@ def test_resume_after_an_interrupt_at_any_step(stop_after: str) -> None:
 def test_resume_refuses_an_unknown_run() -> None:
     result = runner.invoke(app, ["optimize", "--resume", "no-such-run"])
     assert result.exit_code == 2 and "no optimization run 'no-such-run'" in result.output
+
+
+def test_json_mode_shows_progress_on_stderr_only() -> None:
+    result = runner.invoke(app, ["optimize", "Summarize the text.", "--generations", "1",
+                                 "--json"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["run_id"]  # stdout is exactly one JSON object
+    assert "analyst/clarity" in result.stderr and "consensus" in result.stderr
+
+
+def test_the_printed_winner_is_always_the_final_prompt() -> None:
+    import io
+
+    from rich.console import Console
+
+    from neuroforge.cli.optimize import render_result
+
+    vote = {"candidate_id": "c1", "voter": "validator-1", "round": 0, "decision": "accept",
+            "score": 8.0, "rationale": "clearer"}
+    result = {"optimized": "Write three facts about dogs.", "optimized_id": "c1",
+              "score_kind": "validator score (0-1)", "original_score": 0.5,
+              "optimized_score": 0.8, "changed": True, "votes": [vote],
+              "consensus": {"rule": "majority", "winner": "c2", "reason": "c2 wins (3/3)"},
+              "stop_reason": "generation limit", "generations": 2, "calls_used": 40,
+              "seconds": 1.0, "run_id": "r"}
+    out = io.StringIO()
+    render_result(Console(file=out, width=120), result)
+    text = out.getvalue()
+    assert "c2 wins" not in text and "final prompt c1" in text
+    assert "candidate" in text and "c1" in text.split("candidate", 1)[1]
+
+
+def test_a_task_run_says_the_budget_it_needs(tmp_path: Path) -> None:
+    task = tmp_path / "words.jsonl"
+    task.write_text("".join(json.dumps({"input": f"w{i}", "output": f"W{i}"}) + "\n"
+                            for i in range(60)))
+    result = runner.invoke(app, ["optimize", "Uppercase the word.", "--task", str(task),
+                                 "--budget", "60"])
+    assert result.exit_code == 2 and "cannot pay for one generation" in result.output
+    assert "needs at least" in result.output and "dev examples per candidate" in result.output

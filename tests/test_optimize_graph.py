@@ -90,13 +90,19 @@ def test_injected_instructions_stay_data_and_do_not_steer_votes() -> None:
     assert all(v["score"] != 10 for v in result["votes"])
 
 
+def test_a_budget_below_one_generation_is_refused_up_front() -> None:
+    factory, fake = world()
+    with pytest.raises(OptimizeInputError, match="needs at least 28"):
+        run(factory, {"prompt": "Summarize the text.", "budget": 12, "generations": 5})
+    assert fake.calls == []  # refused before any model call
+
+
 def test_budget_exhaustion_stops_early_with_best_so_far() -> None:
     factory, fake = world()
-    result = run(factory, {"prompt": "Summarize the text.", "budget": 12, "generations": 5}
+    result = run(factory, {"prompt": "Summarize the text.", "budget": 30, "generations": 5}
                  )["result"]
-    assert result["stop_reason"] == "budget exhausted"
-    assert result["calls_used"] == len(fake.calls) <= 12 + 3  # one structured call may retry
-    assert result["optimized"] == "Summarize the text."
+    assert result["stop_reason"] == "budget exhausted" and result["generations"] == 1
+    assert result["calls_used"] == len(fake.calls) <= 30  # never overspent
 
 
 def test_backend_down_mid_run_returns_best_so_far_without_raising() -> None:

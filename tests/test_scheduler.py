@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from neuroforge.knowledge.db import open_database
 from neuroforge.knowledge.schema import Run
-from neuroforge.scheduler import autopilot_lock, missed_fire_times, parse_cron
+from neuroforge.scheduler import autopilot_lock, missed_fire_times, parse_cron, scheduler_lock
 from neuroforge.settings import load_settings
 
 NEUROFORGE = str(Path(sys.executable).parent / "neuroforge")
@@ -79,3 +79,16 @@ def test_scheduler_runs_on_cron_records_missed_runs_and_stops_on_sigterm(
     assert statuses.count("missed") >= 2  # the minutes nobody was scheduling
     assert sum(1 for r in runs if r.status == "succeeded"
                and (r.inputs or {}).get("scheduled_for") and r.outputs.get("run_id")) == 1
+
+
+def test_a_second_scheduler_is_refused_while_one_runs() -> None:
+    settings = load_settings()
+    with scheduler_lock(settings):
+        second = subprocess.run([NEUROFORGE, "autopilot", "schedule", "--cron", "* * * * *"],
+                                capture_output=True, text=True, timeout=60,
+                                env=os.environ.copy())
+    assert second.returncode == 1 and "scheduler is already running" in second.stderr
+    assert "Traceback" not in second.stderr
+    db = open_database(settings.effective_database_url)
+    with db.session() as session:  # refused before it could record skipped runs
+        assert session.scalars(select(Run).where(Run.graph == "autopilot")).all() == []

@@ -122,7 +122,7 @@ def autopilot_schedule(
     = False,
 ) -> None:
     """Run the autopilot on a cron schedule until SIGTERM; one run at a time."""
-    from neuroforge.scheduler import parse_cron, run_scheduler
+    from neuroforge.scheduler import AutopilotBusyError, parse_cron, run_scheduler, scheduler_lock
 
     current = settings()
     try:
@@ -133,7 +133,11 @@ def autopilot_schedule(
     def log(message: str) -> None:
         errors.print(f"[dim]scheduler[/] {message}", highlight=False)
 
-    run_scheduler(current, cron, lambda fire: run_autopilot(current, dry_run, fire), log)
+    try:
+        with scheduler_lock(current):
+            run_scheduler(current, cron, lambda fire: run_autopilot(current, dry_run, fire), log)
+    except AutopilotBusyError as exc:
+        fail(str(exc))
 
 
 def print_report(console: Console, report: dict[str, Any]) -> None:

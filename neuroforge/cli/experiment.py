@@ -59,7 +59,7 @@ def experiment_run(
         fail("; ".join(problems), 2)
     try:
         state = run_experiment(current, spec, no_cache=no_cache, resume=resume,
-                               show_progress=not as_json, console=errors)
+                               show_progress=True, console=errors)
     except (ExperimentError, DatabaseError, LookupError) as exc:
         fail(str(exc), 2)
     except RunInterrupted as stopped:

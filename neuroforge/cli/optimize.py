@@ -49,7 +49,12 @@ def optimize(
     as_json: JsonFlag = False,
 ) -> None:
     """Improve a prompt: analysts, rewrites, validator votes and evolution; prints the result."""
-    from neuroforge.graphs.optimize import OptimizeInputError, resolve_options
+    from neuroforge.graphs.optimize import (
+        DEV_SIZE,
+        OptimizeInputError,
+        check_budget,
+        resolve_options,
+    )
     from neuroforge.knowledge.datasets import TaskFileError, load_task
     from neuroforge.knowledge.db import DatabaseError
     from neuroforge.models.backends import ModelError
@@ -62,14 +67,14 @@ def optimize(
                  "vote_rule": vote_rule, "debate_rounds": debate_rounds, "seed": seed,
                  "budget": current.budgets.max_model_calls if budget is None else budget}
         try:
-            resolve_options(state)  # type: ignore[arg-type]
-            if task:
-                load_task(task)
+            opts = resolve_options(state)  # type: ignore[arg-type]
+            dev = len(load_task(task, dev_size=DEV_SIZE).dev) if task else 0
+            check_budget(opts, dev, current.budgets.structured_attempts)
         except (OptimizeInputError, TaskFileError) as exc:
             fail(str(exc), 2)
     try:
-        result = run_optimize(current, state, resume=resume,
-                              progress=None if as_json else errors)
+        # Progress goes to stderr in --json mode too: stdout stays one JSON object.
+        result = run_optimize(current, state, resume=resume, progress=errors)
     except RunInterrupted as stopped:
         fail("interrupted; progress is saved. Continue with "
              f"`neuroforge optimize --resume {stopped.run_id}`", 130)
@@ -187,14 +192,21 @@ def render_result(console: Console, result: dict[str, Any]) -> None:
         console.print(f"held-out test accuracy: original {result['test_original']:.0%} -> "
                       f"optimized {result['test_optimized']:.0%}")
     consensus = result.get("consensus") or {}
-    if consensus:
+    if consensus and consensus.get("winner") == result.get("optimized_id"):
         console.print(f"consensus ({consensus['rule']}): {consensus['reason']}", highlight=False)
+    elif consensus:
+        # The last round's vote is not the final word: the final prompt is the best
+        # accepted candidate over every round (the original when none was accepted).
+        console.print(f"final prompt {result.get('optimized_id')}: the best accepted candidate "
+                      f"by {result['score_kind']} over all rounds (the last round's vote, "
+                      f"{consensus['rule']}, did not pick it)", highlight=False)
     if result["votes"]:
-        table = Table("voter", "round", "decision", "score", "rationale")
+        table = Table("candidate", "voter", "round", "decision", "score", "rationale")
         for vote in result["votes"]:
-            table.add_row(vote["voter"], str(vote["round"]), vote["decision"],
+            table.add_row(vote["candidate_id"], vote["voter"], str(vote["round"]),
+                          vote["decision"],
                           "-" if vote["score"] is None else f"{vote['score']:.0f}",
-                          vote["rationale"][:80])
+                          vote["rationale"][:70])
         console.print(table)
     console.print(f"stopped: {result['stop_reason']}; {result['generations']} generation(s), "
                   f"{result['calls_used']} model calls, {result['seconds']:.1f} s; "
