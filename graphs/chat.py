@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, Any, NotRequired
 
 from langchain_core.language_models import BaseChatModel
@@ -86,62 +87,66 @@ def _last_user_text(state: ChatState) -> str:
     return ""
 
 
+def recall(state: ChatState, deps: ChatDeps) -> dict[str, Any]:
+    text = _last_user_text(state)
+    if not text.strip():
+        raise ValueError("the message is empty; type something to say")
+    if len(text) > MAX_TURN_CHARS:
+        raise ValueError(f"the message has {len(text)} characters; the limit is "
+                         f"{MAX_TURN_CHARS}")
+    reset: dict[str, Any] = {"error": None, "notes": [], "remembered": [], "recalled": []}
+    if deps.memory is None:
+        return reset
+    try:
+        found = deps.memory.recall(text, deps.recall_k, kind="fact",
+                                   min_similarity=deps.min_similarity)
+    except MemoryError_ as exc:
+        return {**reset, "notes": [f"recall failed: {exc}"]}
+    return {**reset, "recalled": [m.as_dict() | {"provenance": m.provenance()}
+                                  for m in found]}
+
+
+def route(state: ChatState, deps: ChatDeps) -> dict[str, Any]:
+    return {"route": _route(deps, state)}
+
+
+def condense(state: ChatState, deps: ChatDeps) -> dict[str, Any]:
+    messages = state["messages"]
+    window = split_for_context(messages, state.get("folded", 0), deps.context_tokens,
+                               deps.count_tokens)
+    start = len(messages) - len(window.recent)
+    update: dict[str, Any] = {"window_start": start}
+    if window.to_fold:
+        summary, method = summarize_turns(deps.summarizer, state.get("summary", ""),
+                                          window.to_fold)
+        update |= {"summary": summary, "folded": start,
+                   "notes": [*state.get("notes", []),
+                             f"folded {len(window.to_fold)} older message(s) ({method})"]}
+    return update
+
+
+def answer(state: ChatState, deps: ChatDeps) -> dict[str, Any]:
+    return _answer(deps, state)
+
+
+def remember(state: ChatState, deps: ChatDeps) -> dict[str, Any]:
+    facts = salient_facts(_last_user_text(state))
+    if deps.memory is None or not facts:
+        return {"remembered": []}
+    try:
+        stored = deps.memory.remember_many(
+            [NewMemory(f, "fact", state.get("session_id"), {"source": "chat"})
+             for f in facts])
+    except MemoryError_ as exc:
+        return {"notes": [*state.get("notes", []), f"not remembered: {exc}"]}
+    return {"remembered": [m.id for m, _merged in stored]}
+
+
 def create_chat_graph(deps: ChatDeps) -> StateGraph:
     """The chat graph, uncompiled. Compile with a checkpointer to keep sessions."""
-
-    def recall(state: ChatState) -> dict[str, Any]:
-        text = _last_user_text(state)
-        if not text.strip():
-            raise ValueError("the message is empty; type something to say")
-        if len(text) > MAX_TURN_CHARS:
-            raise ValueError(f"the message has {len(text)} characters; the limit is "
-                             f"{MAX_TURN_CHARS}")
-        reset: dict[str, Any] = {"error": None, "notes": [], "remembered": [], "recalled": []}
-        if deps.memory is None:
-            return reset
-        try:
-            found = deps.memory.recall(text, deps.recall_k, kind="fact",
-                                       min_similarity=deps.min_similarity)
-        except MemoryError_ as exc:
-            return {**reset, "notes": [f"recall failed: {exc}"]}
-        return {**reset, "recalled": [m.as_dict() | {"provenance": m.provenance()}
-                                      for m in found]}
-
-    def route(state: ChatState) -> dict[str, Any]:
-        return {"route": _route(deps, state)}
-
-    def condense(state: ChatState) -> dict[str, Any]:
-        messages = state["messages"]
-        window = split_for_context(messages, state.get("folded", 0), deps.context_tokens,
-                                   deps.count_tokens)
-        start = len(messages) - len(window.recent)
-        update: dict[str, Any] = {"window_start": start}
-        if window.to_fold:
-            summary, method = summarize_turns(deps.summarizer, state.get("summary", ""),
-                                              window.to_fold)
-            update |= {"summary": summary, "folded": start,
-                       "notes": [*state.get("notes", []),
-                                 f"folded {len(window.to_fold)} older message(s) ({method})"]}
-        return update
-
-    def answer(state: ChatState) -> dict[str, Any]:
-        return _answer(deps, state)
-
-    def remember(state: ChatState) -> dict[str, Any]:
-        facts = salient_facts(_last_user_text(state))
-        if deps.memory is None or not facts:
-            return {"remembered": []}
-        try:
-            stored = deps.memory.remember_many(
-                [NewMemory(f, "fact", state.get("session_id"), {"source": "chat"})
-                 for f in facts])
-        except MemoryError_ as exc:
-            return {"notes": [*state.get("notes", []), f"not remembered: {exc}"]}
-        return {"remembered": [m.id for m, _merged in stored]}
-
     graph = StateGraph(ChatState, input_schema=ChatInput)
-    graph.add_sequence([("recall", recall), ("route", route), ("condense", condense),
-                        ("answer", answer), ("remember", remember)])
+    graph.add_sequence([(node.__name__, partial(node, deps=deps))
+                        for node in (recall, route, condense, answer, remember)])
     graph.add_edge(START, "recall")
     graph.add_edge("remember", END)
     return graph

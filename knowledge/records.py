@@ -9,7 +9,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from neuroforge.knowledge.schema import AgentMessage, PromptVersion, Run, Vote, utcnow
+from neuroforge.knowledge.schema import (
+    AgentMessage,
+    PromptVersion,
+    RoutingDecision,
+    Run,
+    Vote,
+    utcnow,
+)
 
 __all__ = [
     "finish_run",
@@ -114,11 +121,21 @@ def voter_reliability(session: Session, voters: Iterable[str]) -> dict[str, floa
 
 
 def recent_runs(session: Session, limit: int = 20) -> list[dict[str, Any]]:
-    """The newest ``limit`` runs of every graph, as plain dicts."""
+    """The newest ``limit`` runs of every graph, routing decisions included, as dicts.
+
+    A route call records a decision rather than a run; it is listed as graph "route"
+    with the model it chose.
+    """
     rows = session.scalars(select(Run).order_by(Run.started_at.desc()).limit(limit)).all()
-    return [{"id": r.id, "graph": r.graph, "status": r.status,
-             "started_at": r.started_at.isoformat(), "seconds": r.seconds,
-             "calls_used": r.calls_used} for r in rows]
+    found = [{"id": r.id, "graph": r.graph, "status": r.status,
+              "started_at": r.started_at.isoformat(), "seconds": r.seconds,
+              "calls_used": r.calls_used} for r in rows]
+    decisions = session.scalars(select(RoutingDecision).where(RoutingDecision.run_id.is_(None))
+                                .order_by(RoutingDecision.created_at.desc()).limit(limit)).all()
+    found += [{"id": d.id, "graph": "route", "status": f"chose {d.chosen_model}",
+               "started_at": d.created_at.isoformat(), "seconds": None, "calls_used": None}
+              for d in decisions]
+    return sorted(found, key=lambda r: r["started_at"], reverse=True)[:limit]
 
 
 def mark_interrupted(session: Session, run_id: str) -> None:

@@ -103,3 +103,14 @@ def test_memory_commands_explain_bad_input(tmp_path: Path) -> None:
     folder = run(["memory", "export", str(tmp_path / "no" / "such" / "f.jsonl")], tmp_path)
     assert folder.returncode == 2 and "does not exist" in folder.stderr
     assert "Traceback" not in both.stderr + kind.stderr + folder.stderr
+
+
+def test_piped_mode_prints_answers_only_and_the_session_on_stderr(tmp_path: Path) -> None:
+    done = run(["chat", "--session", "pipe1"], tmp_path, "Say hello.\n/exit\n")
+    assert done.returncode == 0, done.stderr
+    assert "session pipe1" in done.stderr
+    assert "->" not in done.stdout + done.stderr  # routing lines are for a terminal
+    assert "ai>" not in done.stdout and done.stdout.strip()  # the answer, nothing else
+    runs = json.loads(run(["runs", "--json"], tmp_path).stdout)["runs"]
+    chat = next(r for r in runs if r["graph"] == "chat")
+    assert chat["status"] == "succeeded" and chat["calls_used"] == 1  # one turn

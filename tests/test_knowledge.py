@@ -1,3 +1,4 @@
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from neuroforge.knowledge.db import (
     open_database,
     upgrade_database,
 )
+from neuroforge.knowledge.records import recent_runs
 from neuroforge.knowledge.registry import (
     DiscoveredModel,
     Discovery,
@@ -18,7 +20,7 @@ from neuroforge.knowledge.registry import (
     record_profile,
     sync_models,
 )
-from neuroforge.knowledge.schema import PromptVersion, Run, Vote
+from neuroforge.knowledge.schema import PromptVersion, RoutingDecision, Run, Vote, utcnow
 
 
 def test_new_database_is_created_at_head(tmp_path: Path) -> None:
@@ -145,3 +147,15 @@ def test_registry_sync_marks_vanished_models_and_keeps_profiles(tmp_path: Path) 
     assert [s.backend for s in by_name.values()][0] == "embedded"
     with db.session() as session, pytest.raises(KeyError, match="not in the registry"):
         record_profile(session, "ghost", _stats(1))
+
+
+def test_recent_runs_lists_route_decisions_beside_graph_runs(tmp_path: Path) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'nf.db'}")
+    with db.session() as session:
+        session.add(Run(id="old", graph="optimize", status="succeeded",
+                        started_at=utcnow() - timedelta(minutes=5)))
+        session.add(RoutingDecision(id="d1", task="2+2?", chosen_model="tiny", method="rules"))
+    with db.session() as session:
+        listed = recent_runs(session)
+    assert [(r["id"], r["graph"]) for r in listed] == [("d1", "route"), ("old", "optimize")]
+    assert listed[0]["status"] == "chose tiny"

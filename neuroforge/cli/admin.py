@@ -187,5 +187,6 @@ def runs(
     table = Table("run", "graph", "status", "started", "seconds", "calls")
     for r in data:
         table.add_row(r["id"], r["graph"], r["status"], r["started_at"][:19],
-                      "-" if r["seconds"] is None else f"{r['seconds']:.1f}", str(r["calls_used"]))
+                      "-" if r["seconds"] is None else f"{r['seconds']:.1f}",
+                      "-" if r["calls_used"] is None else str(r["calls_used"]))
     console.print(table)

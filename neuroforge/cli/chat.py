@@ -44,6 +44,8 @@ class ChatContext:
     memory: Any
     out: Callable[[str], None]
     info: Console
+    interactive: bool = False
+    turns: int = 0
     commands: dict[str, Callable[[ChatContext, str], None]] = field(default_factory=dict)
 
     @property
@@ -59,6 +61,9 @@ def stream_turn(ctx: ChatContext, text: str) -> dict[str, Any]:
     inputs = {"messages": [HumanMessage(text)], "session_id": ctx.session_id,
               "model": ctx.model}
     said: list[str] = []
+    ctx.turns += 1
+    if ctx.interactive:
+        ctx.out("ai> ")
     stream: Iterator[Any] = ctx.graph.stream(inputs, ctx.config,
                                              stream_mode=["messages", "updates"])
     try:
@@ -68,8 +73,8 @@ def stream_turn(ctx: ChatContext, text: str) -> dict[str, Any]:
                 if meta.get("langgraph_node") == "answer" and isinstance(chunk, AIMessageChunk):
                     said.append(chunk.text)
                     ctx.out(chunk.text)
-            elif "route" in payload and payload["route"]:
-                route = payload["route"]["route"]
+            elif "route" in payload and payload["route"] and ctx.interactive:
+                route = payload["route"]["route"]  # for a person; scripts get answers only
                 ctx.info.print(f"[dim]-> {route.get('model') or 'default'}: "
                                f"{route.get('reason', '')}[/]", highlight=False)
     except KeyboardInterrupt:
@@ -230,13 +235,13 @@ def _read_lines(interactive: bool, history_file: Any) -> Iterator[str]:
 
 def chat_loop(ctx: ChatContext, interactive: bool) -> None:
     """Read lines until /exit or end of input."""
+    ctx.interactive = interactive
     if interactive:
         ctx.info.print(f"NeuroForge chat, session [bold]{ctx.session_id}[/] "
                        f"(resume with --session {ctx.session_id}); /help for commands")
+    else:  # scripts read answers on stdout and find the session id on stderr
+        ctx.info.print(f"session {ctx.session_id}", highlight=False)
     for line in _read_lines(interactive, ctx.settings.data_dir / "chat_history"):
-        if interactive:
-            sys.stdout.write("ai> ")
-            sys.stdout.flush()
         if not handle_line(ctx, line):
             break
 
@@ -244,11 +249,15 @@ def chat_loop(ctx: ChatContext, interactive: bool) -> None:
 def run_chat(settings: Settings, session_id: str | None, model: str | None) -> None:
     """Open the stores and the checkpointer, then chat until the user leaves."""
     from neuroforge.graphs.chat import create_chat_graph
+    from neuroforge.knowledge import records
     from neuroforge.knowledge.schema import new_id
     from neuroforge.wiring import chat_deps, checkpointer, long_term_memory, open_store
 
     store = open_store(settings)
     memory = long_term_memory(settings, store)
+    session_id = session_id or new_id()
+    with store.session() as session:  # the session shows in `neuroforge runs`
+        run_id = records.start_run(session, "chat", {"session_id": session_id, "model": model})
 
     def out(text: str) -> None:
         sys.stdout.write(text)
@@ -257,10 +266,15 @@ def run_chat(settings: Settings, session_id: str | None, model: str | None) -> N
     with checkpointer(settings) as saver:
         graph = create_chat_graph(chat_deps(settings, store, memory)).compile(
             checkpointer=saver)
-        ctx = ChatContext(settings=settings, graph=graph, session_id=session_id or new_id(),
+        ctx = ChatContext(settings=settings, graph=graph, session_id=session_id,
                           model=model, memory=memory, out=out,
                           info=Console(stderr=True, soft_wrap=True))
-        chat_loop(ctx, interactive=sys.stdin.isatty())
+        try:
+            chat_loop(ctx, interactive=sys.stdin.isatty())
+        finally:
+            with store.session() as session:
+                records.finish_run(session, run_id, status="succeeded", calls_used=ctx.turns,
+                                   outputs={"session_id": ctx.session_id, "turns": ctx.turns})
 
 
 def chat(
