@@ -39,9 +39,14 @@ def _source(memory: dict[str, Any]) -> str:
 
 
 def answer_context(recent: Sequence[BaseMessage], summary: str,
-                   memories: Sequence[dict[str, Any]]) -> list[BaseMessage]:
-    """System prompt (with recalled memories and the running summary) plus recent turns."""
-    parts = [CHAT_SYSTEM]
+                   memories: Sequence[dict[str, Any]], system: str | None = None
+                   ) -> list[BaseMessage]:
+    """System prompt (with recalled memories and the running summary) plus recent turns.
+
+    ``system`` replaces the default assistant instructions; memories and the summary
+    are added to it all the same.
+    """
+    parts = [system.strip() if system and system.strip() else CHAT_SYSTEM]
     if memories:
         # Provenance without the clock time: the same memories give the model the same input.
         lines = "\n".join(f"- {second_person(m['text'])} (from {_source(m)})" for m in memories)

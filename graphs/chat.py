@@ -45,6 +45,7 @@ class ChatInput(TypedDict):
     messages: Annotated[list[AnyMessage], add_messages]
     session_id: NotRequired[str]
     model: NotRequired[str | None]
+    system: NotRequired[str | None]  # the session's system prompt; kept once given
 
 
 class ChatState(ChatInput):
@@ -173,7 +174,8 @@ def _answer(deps: ChatDeps, state: ChatState) -> dict[str, Any]:
     """Stream the reply; on a backend failure keep what was said and report the error."""
     route = state.get("route") or {}
     recent = state["messages"][state.get("window_start", 0):]
-    context = answer_context(recent, state.get("summary", ""), state.get("recalled", []))
+    context = answer_context(recent, state.get("summary", ""), state.get("recalled", []),
+                             system=state.get("system"))
     model: BaseChatModel | None = None
     parts: list[str] = []
     started = time.perf_counter()

@@ -19,6 +19,7 @@ from neuroforge.knowledge.schema import (
 )
 
 __all__ = [
+    "chat_sessions",
     "finish_run",
     "mark_interrupted",
     "recent_runs",
@@ -143,3 +144,18 @@ def mark_interrupted(session: Session, run_id: str) -> None:
     run = session.get(Run, run_id)
     if run is not None and run.status == "running":
         run.status = "interrupted"
+
+
+def chat_sessions(session: Session, limit: int = 20) -> list[dict[str, Any]]:
+    """Chat sessions, most recently used first: id, last use, turns over all visits."""
+    rows = session.scalars(select(Run).where(Run.graph == "chat")
+                           .order_by(Run.started_at.desc())).all()
+    found: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        session_id = (r.inputs or {}).get("session_id")
+        if not session_id:
+            continue
+        entry = found.setdefault(session_id, {"session_id": session_id, "turns": 0,
+                                              "last_used": r.started_at.isoformat()})
+        entry["turns"] += int((r.outputs or {}).get("turns") or 0)
+    return list(found.values())[:limit]

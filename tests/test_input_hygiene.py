@@ -7,7 +7,8 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from neuroforge.cli import app
-from neuroforge.cli.chat import ChatContext, handle_line
+from neuroforge.cli.chat_commands import handle_line
+from neuroforge.cli.chat_session import ChatContext
 from neuroforge.cli.common import strip_controls, utf8_problem
 from neuroforge.settings import load_settings
 

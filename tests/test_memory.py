@@ -123,3 +123,21 @@ def test_salience_keeps_facts_about_the_user_not_questions() -> None:
         "The deploy window is Friday."]
     assert salient_facts("/memory colour") == []
     assert salient_facts("The sky is blue.") == []
+
+
+@pytest.mark.parametrize("text", [
+    "Tell me a long story about a dragon.",
+    "Please write me a poem about my cat.",
+    "Can you summarize my notes for the meeting.",
+    "I want you to act as my travel agent.",
+    "My password is hunter2.",
+    "Our API key is sk-live-abcdef123456.",
+    "My card number is 4111 1111 1111 1111.",
+])
+def test_requests_and_secrets_are_not_facts(text: str) -> None:
+    assert salient_facts(text) == []
+
+
+def test_facts_still_count_beside_a_request() -> None:
+    assert salient_facts("I live in Oslo. Tell me about its museums.") == ["I live in Oslo."]
+    assert salient_facts("My sister lives in Toronto.") == ["My sister lives in Toronto."]

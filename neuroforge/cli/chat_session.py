@@ -1,0 +1,92 @@
+"""One chat session in the shell: what it holds, and one turn streamed to the terminal."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Console
+
+from neuroforge.settings import Settings
+
+__all__ = ["ChatContext", "stream_turn"]
+
+
+@dataclass
+class ChatContext:
+    """What one terminal session holds: the compiled graph, the session and the outputs."""
+
+    settings: Settings
+    graph: Any
+    session_id: str
+    model: str | None
+    memory: Any
+    out: Callable[[str], None]
+    info: Console
+    interactive: bool = False
+    turns: int = 0
+    system: str | None = None  # sent with every turn; the graph keeps it for the session
+    commands: dict[str, Callable[[ChatContext, str], None]] = field(default_factory=dict)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The LangGraph config: one thread per session."""
+        return {"configurable": {"thread_id": f"chat-{self.session_id}"}}
+
+
+def stream_turn(ctx: ChatContext, text: str) -> dict[str, Any]:
+    """Send one user message and print the answer as it streams; returns the new state."""
+    from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage
+
+    inputs: dict[str, Any] = {"messages": [HumanMessage(text)], "session_id": ctx.session_id,
+                              "model": ctx.model}
+    if ctx.system is not None:
+        inputs["system"] = ctx.system
+    said: list[str] = []
+    ctx.turns += 1
+    # A person sees that something is happening until the first token arrives.
+    thinking = ctx.info.status("thinking ...") if ctx.interactive else None
+    if thinking is not None:
+        thinking.start()
+    stream: Iterator[Any] = ctx.graph.stream(inputs, ctx.config,
+                                             stream_mode=["messages", "updates"])
+    try:
+        for mode, payload in stream:
+            if mode == "messages":
+                chunk, meta = payload
+                if meta.get("langgraph_node") == "answer" and isinstance(chunk, AIMessageChunk):
+                    if not said and ctx.interactive:
+                        _stop(thinking)
+                        ctx.out("ai> ")
+                    said.append(chunk.text)
+                    ctx.out(chunk.text)
+            elif "route" in payload and payload["route"] and ctx.interactive:
+                route = payload["route"]["route"]  # for a person; scripts get answers only
+                ctx.info.print(f"[dim]-> {route.get('model') or 'default'}: "
+                               f"{route.get('reason', '')}[/]", highlight=False)
+    except KeyboardInterrupt:
+        _stop(thinking)
+        with suppress(Exception):
+            stream.close()  # type: ignore[attr-defined]
+        partial = "".join(said).strip()
+        ctx.graph.update_state(
+            ctx.config, {"messages": [AIMessage(partial or "[stopped before answering]",
+                                                response_metadata={"error": "stopped"})],
+                         "error": "stopped by the user"}, as_node="answer")
+        ctx.out("\n")
+        ctx.info.print("[yellow]stopped[/] (the partial answer is kept)")
+        return dict(ctx.graph.get_state(ctx.config).values)
+    _stop(thinking)
+    ctx.out("\n")
+    values = dict(ctx.graph.get_state(ctx.config).values)
+    if values.get("error"):
+        ctx.info.print(f"[red]the answer failed:[/] {values['error']} (the session goes on)",
+                       highlight=False)
+    return values
+
+
+def _stop(status: Any) -> None:
+    if status is not None:
+        status.stop()

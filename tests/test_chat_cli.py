@@ -1,0 +1,99 @@
+"""The chat shell on scripted models: system prompt, /clear, /save, multi-line input,
+session listing and --continue."""
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.messages import SystemMessage
+from langgraph.checkpoint.memory import InMemorySaver
+from rich.console import Console
+from typer.testing import CliRunner
+
+from neuroforge.cli import app
+from neuroforge.cli import chat as chat_cli
+from neuroforge.cli.chat import read_lines
+from neuroforge.cli.chat_commands import handle_line
+from neuroforge.cli.chat_session import ChatContext
+from neuroforge.graphs.chat import ChatDeps, create_chat_graph
+from neuroforge.knowledge import records
+from neuroforge.settings import load_settings
+from neuroforge.wiring import open_store
+from tests.fakes import StreamingChatModel
+
+runner = CliRunner()
+
+
+def session(system: str | None = None) -> tuple[ChatContext, StreamingChatModel, io.StringIO]:
+    model = StreamingChatModel(reply="Hello!")
+    graph = create_chat_graph(ChatDeps(chat_model=lambda name: model)).compile(
+        checkpointer=InMemorySaver())
+    said = io.StringIO()
+    ctx = ChatContext(settings=load_settings(), graph=graph, session_id="s1", model=None,
+                      memory=None, out=said.write, info=Console(file=io.StringIO()),
+                      system=system)
+    return ctx, model, said
+
+
+def test_a_system_prompt_replaces_the_default_and_stays_with_the_session() -> None:
+    ctx, model, _ = session(system="You answer like a pirate.")
+    handle_line(ctx, "Hi there, how are you today?")
+    ctx.system = None  # a resumed session without --system keeps the one it had
+    handle_line(ctx, "And tomorrow?")
+    for seen in model.seen:
+        assert isinstance(seen[0], SystemMessage)
+        assert seen[0].text.startswith("You answer like a pirate.")
+
+
+def test_clear_forgets_the_conversation_and_save_writes_it(tmp_path: Path) -> None:
+    ctx, _, said = session()
+    handle_line(ctx, "My plan is a trip to Kyoto in May.")
+    target = tmp_path / "chat.md"
+    handle_line(ctx, f"/save {target}")
+    saved = target.read_text()
+    assert "**you:** My plan is a trip to Kyoto in May." in saved and "**ai:** Hello!" in saved
+    handle_line(ctx, "/clear")
+    assert ctx.graph.get_state(ctx.config).values["messages"] == []
+    handle_line(ctx, f"/save {tmp_path / 'no' / 'such' / 'f.md'}")  # one line, no crash
+    assert "cannot write" in ctx.info.file.getvalue()
+
+
+def test_multi_line_input_by_backslash_and_by_block(tmp_path: Path) -> None:
+    typed = iter(["first line \\", "second line", '"""', "a", "b", '"""', "/exit"])
+
+    def ask(_prompt: str) -> str:
+        line = next(typed, None)
+        if line is None:
+            raise EOFError  # Ctrl-D
+        return line
+
+    got = list(read_lines(True, tmp_path / "history", ask=ask))
+    assert got == ["first line \nsecond line", "a\nb", "/exit"]
+
+
+def test_list_and_continue_find_the_latest_session(monkeypatch: pytest.MonkeyPatch) -> None:
+    nothing = runner.invoke(app, ["chat", "--continue"])
+    assert nothing.exit_code == 2 and "no chat session to continue" in nothing.output
+    store = open_store(load_settings())
+    for sid, turns in (("older", 2), ("newer", 3)):
+        with store.session() as s:
+            run_id = records.start_run(s, "chat", {"session_id": sid})
+        with store.session() as s:
+            records.finish_run(s, run_id, status="succeeded", calls_used=turns,
+                               outputs={"session_id": sid, "turns": turns})
+    listed = json.loads(runner.invoke(app, ["chat", "--list", "--json"]).stdout)["sessions"]
+    assert [(s["session_id"], s["turns"]) for s in listed] == [("newer", 3), ("older", 2)]
+    seen: dict[str, Any] = {}
+
+    def fake_run_chat(settings: Any, session_id: str | None, model: str | None,
+                      system: str | None = None) -> None:
+        seen.update(session=session_id, temperature=settings.temperature_for("chat"),
+                    system=system)
+
+    monkeypatch.setattr(chat_cli, "run_chat", fake_run_chat)
+    result = runner.invoke(app, ["chat", "--continue", "--temperature", "0.2",
+                                 "--system", "Be terse."])
+    assert result.exit_code == 0, result.output
+    assert seen == {"session": "newer", "temperature": 0.2, "system": "Be terse."}
