@@ -68,13 +68,18 @@ class Anomaly:
 
     def message(self) -> str:
         """A sentence a person can act on."""
-        return (f"{self.subject}: {self.metric} {self.value:.3g} against a median of "
-                f"{self.baseline:.3g} (robust z {self.z:.1f}) in the window from "
-                f"{self.window_start}")
+        return (f"{self.subject}: {self.metric} {_readable(self.value)} against a median of "
+                f"{_readable(self.baseline)} (robust z {self.z:.1f}) in the window from "
+                f"{self.window_start[:16].replace('T', ' ')}")
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return asdict(self) | {"message": self.message()}
+
+
+def _readable(value: float) -> str:
+    """9000.0 -> "9,000", 0.0123 -> "0.0123": whole numbers where they are large."""
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
 
 def _robust_z(value: float, history: Sequence[float]) -> tuple[float, float]:

@@ -38,12 +38,18 @@ def _cell_rows(summary: Mapping[str, Any]) -> list[list[str]]:
 
 _CELL_HEADER = ["cell (prompt @ model)", "accuracy [95% CI]", "quality [95% CI]", "p50 ms",
                 "p95 ms", "tokens", "consistency", "examples", "errors"]
-_TEST_HEADER = ["A", "B", "metric", "test", "mean A", "mean B", "effect", "effect size",
-                "p", "p (Holm)"]
+_TEST_HEADER = ["A", "B", "metric", "test", "examples", "mean A", "mean B", "effect",
+                "effect size", "p", "p (Holm)"]
+# Said under every significance table, so its means are never read as different numbers.
+TESTS_NOTE = ("Means are over the examples both cells answered (the cell table uses all of "
+              "a cell's examples), each example's repeats averaged first, as in the cell "
+              "table. Accuracy: McNemar when each example was asked once, paired permutation "
+              "otherwise; quality and latency: paired permutation.")
 
 
 def _test_rows(summary: Mapping[str, Any]) -> list[list[str]]:
-    return [[t["a"], t["b"], t["metric"], t["test"], _fmt(t["mean_a"]), _fmt(t["mean_b"]),
+    return [[t["a"], t["b"], t["metric"], t["test"], str(t.get("examples", "-")),
+             _fmt(t["mean_a"]), _fmt(t["mean_b"]),
              _fmt(t["effect"]), _fmt(t["effect_size"], 2), _fmt(t["p_value"], 4),
              _fmt(t["p_holm"], 4) + (" *" if t["significant"] else "")]
             for t in summary["comparisons"]]
@@ -72,7 +78,7 @@ def markdown_summary(summary: Mapping[str, Any], meta: Mapping[str, Any]) -> str
         parts.append(f"- category **{category}**: best model {best['model']}{versus}")
     if summary["comparisons"]:
         parts += ["", "## Paired tests (* = significant after Holm correction)", "",
-                  _markdown_table(_TEST_HEADER, _test_rows(summary))]
+                  TESTS_NOTE, "", _markdown_table(_TEST_HEADER, _test_rows(summary))]
     if summary["change_vs_previous"]:
         previous = summary["trend"][-1]["run_id"]
         parts += ["", f"## Change against the previous run ({previous})", ""]
@@ -186,8 +192,8 @@ started {html.escape(str(meta.get('started_at', '?')))};
 <h2>Cells</h2>{_html_table(_CELL_HEADER, _cell_rows(summary))}
 <h2>Best model per category</h2><ul>{best}</ul>
 {figures}
-<h2>Significance</h2><p>McNemar for accuracy, paired permutation for quality and latency;
-* = significant at 0.05 after Holm correction.</p>
+<h2>Significance</h2><p>{html.escape(TESTS_NOTE)} * = significant at 0.05 after Holm
+correction.</p>
 {_html_table(_TEST_HEADER, _test_rows(summary))}
 {no_trend}
 </body></html>

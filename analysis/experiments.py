@@ -82,10 +82,15 @@ def _paired(a_rows: Sequence[Mapping[str, Any]], b_rows: Sequence[Mapping[str, A
     if "accuracy" in metrics:
         a, b = _by_example(a_rows, "correct"), _by_example(b_rows, "correct")
         shared = sorted(set(a) & set(b))
-        if shared:
-            test = mcnemar([np.mean(a[k]) >= 0.5 for k in shared],
-                           [np.mean(b[k]) >= 0.5 for k in shared])
-            tests.append({"metric": "accuracy", **test.as_dict()})
+        if shared and all(len(a[k]) == len(b[k]) == 1 for k in shared):
+            test = mcnemar([bool(a[k][0]) for k in shared], [bool(b[k][0]) for k in shared])
+            tests.append({"metric": "accuracy", "examples": len(shared), **test.as_dict()})
+        elif len(shared) >= 2:
+            # With repeats an example's accuracy is the mean over its repeats, as in the
+            # cell table; a majority vote per example (McNemar) would report other means.
+            test = paired_permutation([float(np.mean(a[k])) for k in shared],
+                                      [float(np.mean(b[k])) for k in shared])
+            tests.append({"metric": "accuracy", "examples": len(shared), **test.as_dict()})
     for metric, field in (("quality", "score"), ("latency", "latency_ms")):
         if metric not in metrics:
             continue
@@ -94,7 +99,7 @@ def _paired(a_rows: Sequence[Mapping[str, Any]], b_rows: Sequence[Mapping[str, A
         if len(shared) >= 2:
             test = paired_permutation([float(np.mean(a[k])) for k in shared],
                                       [float(np.mean(b[k])) for k in shared])
-            tests.append({"metric": metric, **test.as_dict()})
+            tests.append({"metric": metric, "examples": len(shared), **test.as_dict()})
     return tests
 
 

@@ -257,3 +257,31 @@ def test_stop_ends_branches_at_a_cell_boundary_and_resume_finishes(
     deps.stop.clear()
     out = app.invoke(None, experiment_config(request["spec"], "stop"))
     assert out["done"] == 96 and out["summary"]["cells"]["plain @ good"]["examples"] == 12
+
+
+def test_the_significance_means_are_the_cell_table_means(store: Database,
+                                                         dataset: Path) -> None:
+    """With repeats, a half-right example counts 0.5 in both tables (not 1 by majority)."""
+    models = Models()
+    flips: dict[str, int] = {}
+
+    def flaky(name: str, temperature: float, max_tokens: int) -> FunctionChatModel:
+        def answer(messages: list[BaseMessage]) -> str:
+            word = _input(messages)
+            flips[word] = flips.get(word, 0) + 1
+            # Right on the first ask of every third word only: 2 repeats -> 0.5 there.
+            return WORDS[word] if flips[word] == 1 and word in ("hot", "big", "light") else word
+        return FunctionChatModel(respond=answer if name == "bad" else models.respond(name),
+                                 name_=name)
+
+    request = {"spec": spec(dataset, prompts=[{"key": "plain", "text": "Give the opposite."}],
+                            cache=False), "no_cache": True}
+    graph = create_experiment_graph(ExperimentDeps(store=store, model_for_name=flaky))
+    summary = graph.compile().invoke({**request, "run_id": "means"},
+                                     experiment_config(request["spec"], "means"))["summary"]
+    cells = summary["cells"]
+    [test] = [t for t in summary["comparisons"] if t["metric"] == "accuracy"]
+    assert test["test"] != "mcnemar" and test["examples"] == 12
+    assert {test["mean_a"], test["mean_b"]} == {cells["plain @ good"]["accuracy"],
+                                                cells["plain @ bad"]["accuracy"]}
+    assert cells["plain @ bad"]["accuracy"] == pytest.approx(1.5 / 12, abs=1e-4)

@@ -79,3 +79,23 @@ def test_monitor_command_reports_json_and_text(tmp_path: Path, monkeypatch) -> N
     assert data["series"][0]["subject"] == "graph:optimize" and data["anomalies"] == []
     text = runner.invoke(app, ["monitor", "--days", "100000"])
     assert text.exit_code == 0 and "graph:optimize" in text.stdout
+
+
+def test_the_monitor_table_fits_80_columns_with_every_metric() -> None:
+    import io
+
+    from rich.console import Console
+
+    from neuroforge.analysis.metrics import MetricWindow, Series
+    from neuroforge.cli.autopilot import _series_table
+
+    full = {"latency_p50_ms": 12345.0, "latency_p95_ms": 23456.0, "error_rate": 0.05,
+            "invalid_rate": 0.1, "quality": 0.83, "regret": 0.12, "tokens_per_s": 102.0}
+    series = [Series("model:llama3.2:3b-instruct-q4_K_M", [MetricWindow(NOW, full)]),
+              Series("graph:optimize", [MetricWindow(NOW, {"latency_p50_ms": 900.0})])]
+    out = io.StringIO()
+    Console(file=out, width=80).print(_series_table(series))
+    lines = [line for line in out.getvalue().splitlines() if line.strip()]
+    assert all(len(line) <= 80 for line in lines)
+    assert any("12,345" in line and "83" in line and "102" in line for line in lines)
+    assert any("graph:optimize" in line and "900" in line for line in lines)  # one line each

@@ -52,25 +52,38 @@ def monitor(
         print_json({"series": [series_as_dict(s) for s in series],
                     "anomalies": [a.as_dict() for a in seen["anomalies"]], "alerts": alerts})
         return
-    table = Table("subject", "windows", "p50 ms", "p95 ms", "errors", "invalid", "quality",
-                  "regret", "tok/s")
-    table.columns[0].overflow = "fold"  # a model name must stay readable in a narrow terminal
-    for s in series:
-        v = s.latest()
-
-        def cell(key: str, fmt: str = "{:.0f}", values: dict[str, float] = v) -> str:
-            return fmt.format(values[key]) if key in values else "-"
-
-        table.add_row(s.subject, str(len(s.windows)), cell("latency_p50_ms"),
-                      cell("latency_p95_ms"), cell("error_rate", "{:.0%}"),
-                      cell("invalid_rate", "{:.0%}"), cell("quality", "{:.2f}"),
-                      cell("regret", "{:.2f}"), cell("tokens_per_s"))
-    console.print(table if series else "no runs, outcomes or votes recorded in this period")
+    console.print(_series_table(series) if series else
+                  "no runs, outcomes or votes recorded in this period")
     for alert in alerts:
         if not alert["resolved"]:
             console.print(f"[{'red' if alert['severity'] == 'critical' else 'yellow'}]"
                           f"{alert['severity']}[/] {alert['message']} (seen {alert['count']}x)",
                           highlight=False)
+
+
+# (header, metric key, format); a column no subject has a value for is left out.
+_COLUMNS = [("p50 ms", "latency_p50_ms", "{:,.0f}"), ("p95 ms", "latency_p95_ms", "{:,.0f}"),
+            ("err", "error_rate", "{:.0%}"), ("inv", "invalid_rate", "{:.0%}"),
+            ("qual", "quality", "{:.2f}"), ("regret", "regret", "{:.2f}"),
+            ("tok/s", "tokens_per_s", "{:.0f}")]
+
+
+def _series_table(series: list[Any]) -> Table:
+    """The latest window per subject, compact enough for an 80-column terminal."""
+    from rich import box
+
+    latest = [s.latest() for s in series]
+    shown = [c for c in _COLUMNS if any(c[1] in values for values in latest)]
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("subject", overflow="fold", min_width=14)
+    table.add_column("win", justify="right", no_wrap=True)
+    for header, _key, _fmt in shown:
+        table.add_column(header, justify="right", no_wrap=True)
+    for s, values in zip(series, latest, strict=True):
+        table.add_row(s.subject, str(len(s.windows)),
+                      *(fmt.format(values[key]) if key in values else "-"
+                        for _h, key, fmt in shown))
+    return table
 
 
 @autopilot_app.command("run")
