@@ -12,7 +12,10 @@ from neuroforge.agents.prompts import CREATIVE_SYSTEM, CREATIVE_USER, REWRITE_ST
 from neuroforge.agents.schemas import Finding, RewriteReply
 from neuroforge.models.structured import structured_reply
 
-__all__ = ["PARAPHRASE_JACCARD", "format_findings", "is_distinct", "propose_rewrite", "word_set"]
+__all__ = [
+    "PARAPHRASE_JACCARD", "format_findings", "is_distinct", "is_instruction", "keeps_the_task",
+    "propose_rewrite", "word_set",
+]
 
 # Two prompts sharing this share of their content words are paraphrases of each other.
 PARAPHRASE_JACCARD = 0.7
@@ -40,6 +43,36 @@ def is_distinct(
 ) -> bool:
     """True when ``text`` is not a paraphrase (or copy) of any of ``others``."""
     return bool(text.strip()) and all(similarity(text, other) < threshold for other in others)
+
+
+# Cues that a text asks for something rather than saying something: an imperative
+# verb opening a sentence, addressing the reader, or stating a requirement.
+_IMPERATIVE = re.compile(
+    r"(?:^|[.!?:\n]\s*)(?:please\s+)?(write|summari[sz]e|explain|describe|list|give|generate|"
+    r"create|translate|answer|classify|extract|identify|find|name|rewrite|convert|compare|"
+    r"draft|compose|outline|suggest|provide|produce|return|output|respond|reply|tell|make|"
+    r"state|label|rate|score|count|calculate|compute|solve|determine|choose|select|pick|"
+    r"sort|rank|fix|correct|edit|complete|fill|format|use|include|avoid|keep|focus|act|"
+    r"imagine|consider|read|analy[sz]e|evaluate|review|check|decide|predict|spell|define|"
+    r"do|don't|never|always|only|start|begin|end|add|remove|turn|change|map)\b",
+    re.IGNORECASE)
+_DIRECTIVE = re.compile(r"\b(you|your|please|must|should|shall|need to|task|instruction|"
+                        r"respond|answer with|in the format|the following|given)\b",
+                        re.IGNORECASE)
+
+
+def is_instruction(text: str) -> bool:
+    """True when ``text`` reads as an instruction to a model, not as a statement.
+
+    A rule, not the judge: a 135M validator scores "The most common dog is probably a
+    Labrador Retriever." (an answer to "Write about dogs.") as a great prompt.
+    """
+    return bool(_IMPERATIVE.search(text.strip()) or _DIRECTIVE.search(text))
+
+
+def keeps_the_task(candidate: str, original: str) -> bool:
+    """A rewrite must still be an instruction wherever the original was one."""
+    return is_instruction(candidate) or not is_instruction(original)
 
 
 def format_findings(findings: Sequence[Finding]) -> str:

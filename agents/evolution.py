@@ -12,7 +12,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
-from neuroforge.agents.creative import is_distinct
+from neuroforge.agents.creative import is_distinct, keeps_the_task
 from neuroforge.agents.optimizer import (
     add_demonstrations,
     add_output_constraint,
@@ -77,7 +77,8 @@ def offspring(population: Sequence[Candidate], scores: Mapping[str, float], *,
     calls, errors = 0, []
 
     def add(text: str, origin: str, parents: list[str]) -> None:
-        if len(children) < size and is_distinct(text, known, threshold=0.98):
+        if (len(children) < size and is_distinct(text, known, threshold=0.98)
+                and keeps_the_task(text, first.text)):
             known.append(text)
             children.append(Candidate(id=new_id(), text=text, origin=origin,  # type: ignore[arg-type]
                                       generation=generation, parents=parents))

@@ -25,7 +25,11 @@ from neuroforge.agents.prompts import CREATIVE_SYSTEM, MUTATION_USER, quote_prom
 from neuroforge.agents.schemas import Candidate, RewriteReply
 from neuroforge.knowledge.datasets import Example
 from neuroforge.models.structured import structured_reply
-from neuroforge.tools.prompt_eval import format_demonstrations, split_demonstrations
+from neuroforge.tools.prompt_eval import (
+    evaluate_prompt,
+    format_demonstrations,
+    split_demonstrations,
+)
 
 __all__ = [
     "OUTPUT_CONSTRAINT",
@@ -35,6 +39,7 @@ __all__ = [
     "apply_pattern",
     "crossover",
     "fitness",
+    "few_shot_baseline",
     "mutate_with_feedback",
     "next_patterns",
     "plateaued",
@@ -131,3 +136,21 @@ def plateaued(best_by_generation: Sequence[float], patience: int = 1,
         return False
     before = max(best_by_generation[:-patience])
     return max(best_by_generation[-patience:]) < before + epsilon
+
+
+def few_shot_baseline(target: BaseChatModel, instruction: str, train: Sequence[Example],
+                      test: Sequence[Example], *, k: int = 3, seeds: Sequence[int] = (0, 1, 2),
+                      scorer: str = "contains") -> dict[str, float | int | list[float]]:
+    """What a user gets for free: ``instruction`` plus ``k`` random train demonstrations.
+
+    Scored on ``test`` once per seed, rendered exactly as the optimizer renders its own
+    demonstrations; returns the mean accuracy, each seed's, and the calls it took.
+    """
+    accuracies, calls = [], 0
+    for seed in seeds:
+        prompt = add_demonstrations(instruction, train, k, random.Random(seed))
+        result = evaluate_prompt(target, prompt, test, scorer=scorer)
+        accuracies.append(result.accuracy)
+        calls += result.calls
+    return {"accuracy": round(sum(accuracies) / len(accuracies), 4),
+            "per_seed": [round(a, 4) for a in accuracies], "calls": calls}

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from neuroforge.agents.analyst import analyse_perspective
 from neuroforge.agents.consensus import RULES, make_rule
-from neuroforge.agents.creative import is_distinct, propose_rewrite
+from neuroforge.agents.creative import is_distinct, keeps_the_task, propose_rewrite
 from neuroforge.agents.evolution import fill_population, mean_scores, offspring, stop_reason
 from neuroforge.agents.optimizer import (
     fitness,
@@ -43,7 +43,7 @@ from neuroforge.knowledge.datasets import TaskData, load_task
 from neuroforge.knowledge.db import Database
 from neuroforge.knowledge.schema import new_id
 from neuroforge.memory.long_term import LongTermMemory, MemoryError_
-from neuroforge.models.backends import ModelError, as_model_error
+from neuroforge.models.backends import ModelError, as_model_error, model_identity
 from neuroforge.models.structured import StructuredOutputError
 from neuroforge.tools.prompt_eval import AnswerCache, evaluate_prompt
 
@@ -417,7 +417,10 @@ def _new_rewrites(deps: OptimizeDeps, state: OptimizeState, original: Candidate,
         except ModelError as exc:
             return new, calls + 1, [f"creative: {exc}"], events
         calls += used
-        if is_distinct(reply.prompt, [original.text] + [c.text for c in new]):
+        if not keeps_the_task(reply.prompt, original.text):
+            events.append(f"creative: style {style} wrote a statement, not an instruction; "
+                          "dropped")
+        elif is_distinct(reply.prompt, [original.text] + [c.text for c in new]):
             new.append(Candidate(id=new_id(), text=reply.prompt, origin="rewrite", generation=1,
                                  parents=[original.id], addresses=reply.addresses))
         else:
@@ -444,6 +447,8 @@ def finish(state: OptimizeState, deps: OptimizeDeps) -> dict[str, Any]:
     final = max(eligible, key=lambda c: (fitness(c, scores), c.id == original.id))
     test, calls, errors = _test_scores(deps, opts, original, final)
     result = _result(state, original, final, scores, test, calls)
+    if not opts.get("task"):  # who gave the scores: a reader must know how much they weigh
+        result["judge"] = model_identity(deps.model_for("validator", None))[0]
     flagged = [c.model_dump() | {"score": fitness(c, scores), "accepted": c.id in accepted,
                                  "final": c.id == final.id} for c in candidates.values()]
     deps.record(lambda s: records.save_candidates(s, state["run_id"], flagged))

@@ -250,10 +250,11 @@ def test_stop_ends_branches_at_a_cell_boundary_and_resume_finishes(
     deps.on_cell = count
     request = {"spec": spec(dataset, concurrency=1), "run_id": "stop"}
     app = create_experiment_graph(deps).compile(checkpointer=saver)
-    with pytest.raises(ExperimentStopped, match="stopped after 5"):
+    # Whichever branch notices first raises; every branch stops at a cell boundary.
+    with pytest.raises(ExperimentStopped, match=r"stopped after \d+ of \d+ cells"):
         app.invoke(request, experiment_config(request["spec"], "stop"))
     with store.session() as session:
-        assert len(stored_cells(session, "stop")) == 5
+        assert 5 <= len(stored_cells(session, "stop")) < 96
     deps.stop.clear()
     out = app.invoke(None, experiment_config(request["spec"], "stop"))
     assert out["done"] == 96 and out["summary"]["cells"]["plain @ good"]["examples"] == 12

@@ -40,7 +40,7 @@ def test_text_output_shows_progress_votes_and_lineage_hint() -> None:
     result = runner.invoke(app, ["optimize", "Summarize the text.", "--generations", "1"])
     assert result.exit_code == 0, result.output
     for expected in ("analyst/clarity", "consensus", "optimized prompt", "validator-1",
-                     "neuroforge lineage"):
+                     "neuroforge lineage", "not measurements", "--task FILE"):
         assert expected in result.output
 
 

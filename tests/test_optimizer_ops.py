@@ -1,6 +1,9 @@
 import random
 from pathlib import Path
 
+import pytest
+
+from neuroforge.agents.creative import is_instruction, keeps_the_task
 from neuroforge.agents.optimizer import (
     OUTPUT_CONSTRAINT,
     add_demonstrations,
@@ -76,3 +79,18 @@ def test_voter_reliability_counts_agreement_with_final_decisions(tmp_path: Path)
         ])
         weights = voter_reliability(s, ["wise", "contrary", "broken", "new"])
     assert weights == {"wise": 0.75, "contrary": 0.25, "broken": 0.5, "new": 0.5}
+
+
+@pytest.mark.parametrize(("text", "instruction"), [
+    ("Write about dogs.", True),
+    ("Summarize the following email in one sentence.", True),
+    ("You are a travel agent. Plan a weekend in Lyon.", True),
+    ("Antonym of the input word. Answer with one word.", True),
+    ("The most common dog is probably a Labrador Retriever.", False),
+    ("The previous prompt was unclear and could be avoided.", False),
+    ("Dogs are loyal animals that love their owners.", False),
+])
+def test_is_instruction_tells_a_prompt_from_an_answer(text: str, instruction: bool) -> None:
+    assert is_instruction(text) is instruction
+    assert keeps_the_task(text, "Write about dogs.") is instruction
+    assert keeps_the_task(text, "Dogs.")  # no rule to keep when the original is no instruction

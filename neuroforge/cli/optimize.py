@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -25,9 +26,11 @@ from neuroforge.cli.common import (
 )
 from neuroforge.settings import Settings
 
-__all__ = ["demo", "lineage", "optimize", "render_result", "run_optimize"]
+__all__ = ["demo", "free_baseline", "lineage", "optimize", "render_result", "run_optimize"]
 
-DEMO_PROMPT = "Write about dogs."
+# The demo's task ships in the repository (MIT, see examples/data/.../README.md).
+DEMO_TASK = (Path(__file__).resolve().parents[2] / "examples" / "data" /
+             "instruction_induction" / "raw" / "induce" / "first_word_letter.json")
 
 
 def optimize(
@@ -117,19 +120,50 @@ def lineage(
 
 
 def demo() -> None:
-    """The main job offline: optimize a prompt with the embedded model, then show its lineage."""
+    """The main job offline: optimize an instruction on a small labelled task with the
+    embedded model, and compare it on held-out examples with what you get for free."""
     from neuroforge.doctor import run_checks
+    from neuroforge.knowledge.datasets import human_instructions
 
     current = settings().model_copy(update={"backend": "embedded"})
+    if not DEMO_TASK.is_file():
+        fail(f"the demo's data ships with the repository ({DEMO_TASK}); run `make demo` "
+             "from a clone", 2)
     console.rule("NeuroForge demo: prompt optimization on the embedded model (offline)")
     for check in run_checks(current):
         console.print(f"{check.status:4} {check.name}: {check.detail}", highlight=False)
-    console.print(f"\noptimizing: [bold]{DEMO_PROMPT}[/]\n")
-    state = {"prompt": DEMO_PROMPT, "generations": 2, "population": 3, "voters": 3,
-             "budget": 120}
+    instruction = human_instructions(DEMO_TASK)[0]  # the first human annotation, as written
+    console.print(f"\ntask: {DEMO_TASK.stem} (examples/data, instruction induction)\n"
+                  f"starting instruction (a person's): [bold]{instruction}[/]\n")
+    state = {"prompt": instruction, "task": str(DEMO_TASK), "generations": 1,
+             "population": 3, "voters": 3, "budget": 200}
     result = run_optimize(current, state, resume=None, progress=errors)
     render_result(console, result)
+    errors.print("scoring the free baseline (the instruction plus 3 random training "
+                 "examples, 3 seeds) on the same held-out examples ...")
+    free = free_baseline(current, instruction)
+    table = Table("held-out test accuracy", "", title=f"{free['examples']} held-out examples, "
+                  "scorer 'contains', same target model", title_justify="left")
+    table.add_row("the instruction alone", f"{result['test_original']:.0%}")
+    table.add_row("+ 3 random training examples (free)",
+                  f"{free['accuracy']:.0%} (seeds: "
+                  + ", ".join(f"{a:.0%}" for a in free["per_seed"]) + ")")
+    table.add_row("optimized", f"{result['test_optimized']:.0%}")
+    console.print(table)
     lineage(result["run_id"], mermaid=False, as_json=False)
+
+
+def free_baseline(current: Settings, instruction: str) -> dict[str, Any]:
+    """The free few-shot baseline on the demo task's held-out split, same target model."""
+    from neuroforge.agents.optimizer import few_shot_baseline
+    from neuroforge.graphs.optimize import DEV_SIZE
+    from neuroforge.knowledge.datasets import load_task
+    from neuroforge.wiring import model_factory
+
+    task = load_task(DEMO_TASK, dev_size=DEV_SIZE)
+    target = model_factory(current)("target", 0.0)
+    return {**few_shot_baseline(target, instruction, task.train, task.test),
+            "examples": len(task.test)}
 
 
 def run_optimize(settings: Settings, state: dict[str, Any] | None, *, resume: str | None,
@@ -211,6 +245,13 @@ def render_result(console: Console, result: dict[str, Any]) -> None:
     console.print(f"stopped: {result['stop_reason']}; {result['generations']} generation(s), "
                   f"{result['calls_used']} model calls, {result['seconds']:.1f} s; "
                   f"run {result['run_id']} (see `neuroforge lineage {result['run_id']}`)")
+    if result.get("judge"):
+        console.print(f"[yellow]note:[/] without a task these are the judgements of "
+                      f"{result['judge']}, not measurements. A small model's judgement is weak "
+                      "(it can score an answer as a good prompt), so read them as a hint: give "
+                      "--task FILE to measure accuracy on labelled examples, or set a stronger "
+                      "judge (NEUROFORGE_MODELS__VALIDATOR=<a larger Ollama model>).",
+                      highlight=False)
     if result["stop_reason"] == "budget exhausted":
         console.print("[yellow]note:[/] the call budget ran out; this is the best prompt so far. "
                       "Raise --budget (or NEUROFORGE_BUDGETS__MAX_MODEL_CALLS) to search further.")
