@@ -24,25 +24,31 @@ from neuroforge.agents.optimizer import (
     select_elites,
 )
 from neuroforge.agents.schemas import Ballot, Candidate
+from neuroforge.analysis.stats import mcnemar
 from neuroforge.knowledge.datasets import Example
 from neuroforge.knowledge.schema import new_id
 from neuroforge.models.backends import ModelError
 from neuroforge.models.structured import StructuredOutputError
 
-__all__ = ["fill_population", "mean_scores", "offspring", "stop_reason"]
+__all__ = [
+    "GUARD_ALPHA", "fill_population", "guarded_choice", "mean_scores", "offspring",
+    "stop_reason",
+]
 
 
 def fill_population(original: Candidate, new: Sequence[Candidate], train: Sequence[Example] | None,
                     population: int, seed: int) -> list[Candidate]:
     """Operator-made candidates that fill the population when rewrites fell short.
 
-    With a labelled task (``train`` given): demonstrations from train and an output
-    constraint; without one: well-known prompt patterns.
+    With a labelled task (``train`` given): demonstrations from train (two draws of
+    three, one of five) and an output constraint; without one: well-known patterns.
     """
     rng = random.Random(seed)
     texts = [original.text, *(c.text for c in new)]
     if train is not None:
+        # Two draws of three examples (draws vary a lot on small models), then five.
         options = [("demonstrations", add_demonstrations(original.text, train, 3, rng)),
+                   ("demonstrations", add_demonstrations(original.text, train, 3, rng)),
                    ("demonstrations", add_demonstrations(original.text, train, 5, rng)),
                    ("mutation", add_output_constraint(original.text))]
     else:
@@ -124,3 +130,32 @@ def mean_scores(ballots: Sequence[Ballot]) -> dict[str, float]:
         if b.valid and b.score is not None:
             sums.setdefault(b.candidate_id, []).append(b.score / 10)
     return {c: round(sum(v) / len(v), 4) for c, v in sums.items()}
+
+
+GUARD_ALPHA = 0.05
+
+
+def guarded_choice(original: Candidate, candidates: Sequence[Candidate]
+                   ) -> tuple[Candidate, dict[str, Any]]:
+    """The final prompt on a labelled task, and why.
+
+    The candidate with the best dev accuracy replaces the original only when a paired
+    McNemar test on the same dev examples says it is better (p < 0.05): a candidate
+    that is ahead on 32 examples by chance is not adopted.
+    """
+    scored = [c for c in candidates if c.dev_hits is not None and c.id != original.id]
+    if original.dev_hits is None or not scored:
+        return original, {"adopted": False, "reason": "no candidate was scored on dev"}
+    best = max(scored, key=lambda c: (c.dev_score or 0.0, c.origin == "demonstrations"))
+    if (best.dev_score or 0.0) <= (original.dev_score or 0.0):
+        return original, {"adopted": False, "candidate": best.id,
+                          "reason": "no candidate beat the original on dev"}
+    test = mcnemar(list(best.dev_hits or []), list(original.dev_hits or []))
+    verdict = {"candidate": best.id, "test": "mcnemar", "p_value": round(test.p_value, 6),
+               "dev_gain": round((best.dev_score or 0.0) - (original.dev_score or 0.0), 4)}
+    if test.p_value < GUARD_ALPHA:
+        return best, {**verdict, "adopted": True,
+                      "reason": f"better on dev by a paired test (p = {test.p_value:.3g})"}
+    return original, {**verdict, "adopted": False,
+                      "reason": f"ahead on dev but not significantly (p = {test.p_value:.3g} "
+                                f">= {GUARD_ALPHA}); the original stays"}

@@ -67,6 +67,7 @@ class Candidate(BaseModel):
     addresses: list[str] = Field(default_factory=list)
     note: str = ""
     dev_score: float | None = None
+    dev_hits: list[bool] | None = None  # right/wrong per dev example, for the paired guard
 
 
 class Ballot(BaseModel):

@@ -23,7 +23,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from neuroforge.agents.analyst import analyse_perspective
 from neuroforge.agents.consensus import RULES, make_rule
 from neuroforge.agents.creative import is_distinct, keeps_the_task, propose_rewrite
-from neuroforge.agents.evolution import fill_population, mean_scores, offspring, stop_reason
+from neuroforge.agents.evolution import (
+    fill_population,
+    guarded_choice,
+    mean_scores,
+    offspring,
+    stop_reason,
+)
 from neuroforge.agents.optimizer import (
     fitness,
     select_elites,
@@ -184,7 +190,8 @@ def _score_on_dev(deps: OptimizeDeps, opts: dict[str, Any], candidates: list[Can
             if typed is None:
                 raise
             return calls, [f"target model failed: {typed}"]
-        candidate.dev_score, calls = result.accuracy, calls + result.calls
+        candidate.dev_score, candidate.dev_hits = result.accuracy, result.hits
+        calls += result.calls
     return calls, []
 
 
@@ -253,9 +260,16 @@ def propose(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
     opts = state["options"]
     original = _candidate(state["candidates"][state["population_ids"][0]])
     findings = [Finding.model_validate(f) for f in state.get("findings", [])]
-    new, calls, errors, events = _new_rewrites(deps, state, original, findings)
     train = deps.task(opts["task"]).train if opts["task"] else None
-    new += fill_population(original, new, train, opts["population"], opts["seed"])
+    # With a labelled task the cheap, strong candidates come first (the instruction with
+    # training demonstrations: what a user gets for free); rewrites take what is left.
+    seeds = (fill_population(original, [], train, max(opts["population"] - 1, 1), opts["seed"])
+             if train is not None else [])
+    new, calls, errors, events = _new_rewrites(deps, state, original, findings,
+                                               opts["population"] - len(seeds))
+    new = seeds + new
+    if train is None:
+        new += fill_population(original, new, None, opts["population"], opts["seed"])
     dev_calls, dev_errors = _score_on_dev(deps, opts, new, _remaining(state, calls))
     population = [original.id] + [c.id for c in new]
     update: dict[str, Any] = {
@@ -398,13 +412,14 @@ def _after_candidates(state: Mapping[str, Any], update: dict[str, Any]) -> Comma
 
 
 def _new_rewrites(deps: OptimizeDeps, state: OptimizeState, original: Candidate,
-                  findings: list[Finding]) -> tuple[list[Candidate], int, list[str], list[str]]:
-    """Up to ``population`` model-written rewrites, each distinct from the rest."""
-    opts, model = state["options"], deps.model_for("creative", None)
+                  findings: list[Finding], slots: int
+                  ) -> tuple[list[Candidate], int, list[str], list[str]]:
+    """Up to ``slots`` model-written rewrites, each distinct from the rest."""
+    model = deps.model_for("creative", None)
     new: list[Candidate] = []
     calls, events = 0, []
-    for style in range(opts["population"] * 2):
-        if len(new) >= opts["population"] or _remaining(state, calls) < deps.attempts:
+    for style in range(slots * 2):
+        if len(new) >= slots or _remaining(state, calls) < deps.attempts:
             break
         try:
             reply, used = propose_rewrite(model, original.text, findings, style,
@@ -442,11 +457,16 @@ def finish(state: OptimizeState, deps: OptimizeDeps) -> dict[str, Any]:
     original = candidates[state["population_ids"][0]]
     scores = state.get("consensus_scores", {})
     accepted = set(state.get("accepted_ids", []))
-    eligible = [original] + [c for c in candidates.values() if c.id in accepted]
-    # The original wins ties: a change must earn its place.
-    final = max(eligible, key=lambda c: (fitness(c, scores), c.id == original.id))
+    guard: dict[str, Any] | None = None
+    if opts.get("task"):
+        # Measured accuracy decides, behind a paired test; ballots stay on record as advice.
+        final, guard = guarded_choice(original, list(candidates.values()))
+    else:
+        eligible = [original] + [c for c in candidates.values() if c.id in accepted]
+        # The original wins ties: a change must earn its place.
+        final = max(eligible, key=lambda c: (fitness(c, scores), c.id == original.id))
     test, calls, errors = _test_scores(deps, opts, original, final)
-    result = _result(state, original, final, scores, test, calls)
+    result = _result(state, original, final, scores, test, calls) | {"guard": guard}
     if not opts.get("task"):  # who gave the scores: a reader must know how much they weigh
         result["judge"] = model_identity(deps.model_for("validator", None))[0]
     flagged = [c.model_dump() | {"score": fitness(c, scores), "accepted": c.id in accepted,

@@ -195,3 +195,35 @@ def test_a_run_remembers_its_gain_and_the_next_similar_run_recalls_it(tmp_path: 
     creative_prompts = [m.text for call in fake.calls for m in call
                         if "Findings:" in m.text and "M1 [memory" in m.text]
     assert creative_prompts, "the creative agent saw the recalled optimization"
+
+
+def test_seeds_beat_rewrites_and_the_guard_adopts_them(upper_task: Path) -> None:
+    """A target that only answers right after demonstrations: the seeds win on dev
+    although every validator prefers the rewrites, and the guard's test says why."""
+    factory, _ = world({"validator": lambda m: json.dumps(
+        {"score": 9 if "Examples:" not in m[-1].text.rpartition("candidate")[2] else 2,
+         "decision": "accept" if "Examples:" not in m[-1].text.rpartition("candidate")[2]
+         else "reject", "rationale": "judged"})})
+    result = run(factory, {"prompt": "Repeat the word in capitals.", "task": str(upper_task),
+                           "generations": 1, "population": 3, "budget": 400},
+                 dev_size=16)["result"]
+    assert "Examples:" in result["optimized"] and result["test_optimized"] == 1.0
+    guard = result["guard"]
+    assert guard["adopted"] and guard["test"] == "mcnemar" and guard["p_value"] < 0.05
+
+
+def test_the_guard_keeps_the_original_against_a_chance_lead() -> None:
+    from neuroforge.agents.evolution import guarded_choice
+    from neuroforge.agents.schemas import Candidate
+
+    hits = [True] * 10 + [False] * 22
+    original = Candidate(id="o", text="x", origin="original", dev_score=10 / 32,
+                         dev_hits=hits)
+    lucky = Candidate(id="l", text="y", origin="rewrite", dev_score=12 / 32,
+                      dev_hits=[True] * 12 + [False] * 20)  # two more right: chance
+    better = Candidate(id="b", text="z", origin="demonstrations", dev_score=28 / 32,
+                       dev_hits=[True] * 28 + [False] * 4)
+    kept, why = guarded_choice(original, [original, lucky])
+    assert kept.id == "o" and not why["adopted"] and why["p_value"] >= 0.05
+    chosen, why = guarded_choice(original, [original, lucky, better])
+    assert chosen.id == "b" and why["adopted"]

@@ -138,6 +138,7 @@ class EvalResult:
     total: int
     calls: int
     answers: list[str]
+    hits: list[bool] = field(default_factory=list)  # per example, for paired tests
 
 
 def evaluate_prompt(
@@ -159,8 +160,9 @@ def evaluate_prompt(
     match = SCORERS[scorer]
     model_key = str(getattr(model, "model_name", None) or getattr(model, "model", None) or
                     type(model).__name__)
-    correct = calls = 0
-    answers = []
+    calls = 0
+    answers: list[str] = []
+    hits: list[bool] = []
     for example in examples:
         key = (model_key, prompt, example.input)
         answer = cache.get(key) if cache else None
@@ -172,8 +174,9 @@ def evaluate_prompt(
             if cache:
                 cache.put(key, answer)
         answers.append(answer)
-        correct += match(answer, example.output)
-    return EvalResult(correct / len(examples), correct, len(examples), calls, answers)
+        hits.append(bool(match(answer, example.output)))
+    correct = sum(hits)
+    return EvalResult(correct / len(examples), correct, len(examples), calls, answers, hits)
 
 
 def make_prompt_scoring_tool(

@@ -222,10 +222,14 @@ def render_result(console: Console, result: dict[str, Any]) -> None:
     console.print(f"{result['score_kind']}: original {result['original_score']:.2f} -> "
                   f"optimized {result['optimized_score']:.2f}"
                   + ("" if result["changed"] else " (no candidate beat the original)"))
+    guard = result.get("guard")
+    if guard:
+        console.print(f"{'adopted' if guard['adopted'] else 'kept the original'}: "
+                      f"{guard['reason']}", highlight=False)
     if result.get("test_original") is not None:
         console.print(f"held-out test accuracy: original {result['test_original']:.0%} -> "
                       f"optimized {result['test_optimized']:.0%}")
-    consensus = result.get("consensus") or {}
+    consensus = {} if guard else result.get("consensus") or {}  # with a task the guard decides
     if consensus and consensus.get("winner") == result.get("optimized_id"):
         console.print(f"consensus ({consensus['rule']}): {consensus['reason']}", highlight=False)
     elif consensus:
