@@ -9,6 +9,7 @@ failure, plateau) still finishes with the best prompt found so far.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -59,6 +60,7 @@ __all__ = [
     "MAX_PROMPT_CHARS",
     "OptimizeDeps",
     "OptimizeInputError",
+    "OptimizeStopped",
     "check_budget",
     "create_optimize_graph",
     "minimum_budget",
@@ -89,6 +91,10 @@ DEFAULT_OPTIONS: dict[str, Any] = OptimizeOptions().model_dump()
 ModelFactory = Callable[[str, float | None], BaseChatModel]
 
 
+class OptimizeStopped(RuntimeError):
+    """A branch stopped before its next model call because the caller asked."""
+
+
 class OptimizeInputError(ValueError):
     """The caller's input cannot be optimized; the message says what to change."""
 
@@ -104,6 +110,8 @@ class OptimizeDeps:
     scorer: str = "contains"
     dev_size: int = DEV_SIZE
     answer_cache: AnswerCache = field(default_factory=AnswerCache)
+    # Set by the caller (Ctrl-C): loops stop before their next model call.
+    stop: threading.Event = field(default_factory=threading.Event)
     _tasks: dict[str, TaskData] = field(default_factory=dict)
 
     def task(self, path: str) -> TaskData:
@@ -184,7 +192,7 @@ def _score_on_dev(deps: OptimizeDeps, opts: dict[str, Any], candidates: list[Can
             return calls, []
         try:
             result = evaluate_prompt(target, candidate.text, task.dev, scorer=deps.scorer,
-                                     cache=deps.answer_cache)
+                                     cache=deps.answer_cache, stop=deps.stop)
         except Exception as exc:
             typed = as_model_error(exc, target)
             if typed is None:
@@ -290,6 +298,8 @@ def vote(task: VoteTask, deps: OptimizeDeps) -> dict[str, Any]:
     ballots: list[Ballot] = []
     calls = 0
     for candidate in task["candidates"]:
+        if deps.stop.is_set():  # fail the branch: a resume casts these ballots again
+            raise OptimizeStopped(f"{voter.name} stopped after {len(ballots)} ballots")
         evidence = ""
         if candidate.get("dev_score") is not None and original_score is not None:
             evidence = (f"Measured on the task's dev examples: candidate "
@@ -419,6 +429,8 @@ def _new_rewrites(deps: OptimizeDeps, state: OptimizeState, original: Candidate,
     new: list[Candidate] = []
     calls, events = 0, []
     for style in range(slots * 2):
+        if deps.stop.is_set():
+            raise OptimizeStopped(f"creative stopped after {len(new)} rewrites")
         if len(new) >= slots or _remaining(state, calls) < deps.attempts:
             break
         try:

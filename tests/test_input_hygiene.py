@@ -15,9 +15,10 @@ from neuroforge.settings import load_settings
 runner = CliRunner()
 
 
-def test_version() -> None:
+def test_version_and_shell_completion() -> None:
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and result.stdout.startswith("neuroforge 0.")
+    assert "--install-completion" in runner.invoke(app, ["--help"]).output
 
 
 def test_budget_zero_is_refused_not_replaced() -> None:

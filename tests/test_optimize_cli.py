@@ -158,3 +158,27 @@ def test_a_task_run_says_the_budget_it_needs(tmp_path: Path) -> None:
                                  "--budget", "60"])
     assert result.exit_code == 2 and "cannot pay for one generation" in result.output
     assert "needs at least" in result.output and "dev examples per candidate" in result.output
+
+
+def test_ctrl_c_prints_the_resume_command_with_the_id_and_marks_the_run(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from neuroforge.cli import optimize as optimize_cli
+
+    seen: list[str] = []
+    show = optimize_cli._show_progress
+
+    def interrupt_after_analysis(_console, update) -> None:
+        seen.extend(update)
+        if "analyse" in update:
+            raise KeyboardInterrupt  # what the SIGINT handler raises in the main thread
+
+    monkeypatch.setattr(optimize_cli, "_show_progress", interrupt_after_analysis)
+    result = runner.invoke(app, ["optimize", "Summarize the text.", "--generations", "1"])
+    assert result.exit_code == 130
+    run_id = result.output.split("--resume ", 1)[1].split("`", 1)[0]
+    runs = json.loads(runner.invoke(app, ["runs", "--json"]).stdout)["runs"]
+    assert {"id": run_id, "status": "interrupted"}.items() <= next(
+        r for r in runs if r["id"] == run_id).items()
+    monkeypatch.setattr(optimize_cli, "_show_progress", show)  # no more interrupts
+    resumed = runner.invoke(app, ["optimize", "--resume", run_id, "--json"])
+    assert resumed.exit_code == 0 and json.loads(resumed.stdout)["run_id"] == run_id

@@ -227,3 +227,31 @@ def test_the_guard_keeps_the_original_against_a_chance_lead() -> None:
     assert kept.id == "o" and not why["adopted"] and why["p_value"] >= 0.05
     chosen, why = guarded_choice(original, [original, lucky, better])
     assert chosen.id == "b" and why["adopted"]
+
+
+def test_stop_ends_the_branches_before_their_next_call_and_resume_finishes() -> None:
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from neuroforge.graphs.optimize import OptimizeStopped
+    from tests.optimize_world import obedient_validator
+
+    deps: OptimizeDeps | None = None
+    ballots = 0
+
+    def validator(messages):
+        nonlocal ballots
+        ballots += 1
+        if ballots == 2 and deps is not None:
+            deps.stop.set()  # what Ctrl-C does
+        return obedient_validator(messages)
+
+    factory, fake = world({"validator": validator})
+    deps = OptimizeDeps(model_for=factory)
+    app = create_optimize_graph(deps).compile(checkpointer=InMemorySaver())
+    config = {"configurable": {"thread_id": "stop"}}
+    with pytest.raises(OptimizeStopped):
+        app.invoke({"prompt": "Summarize the text.", "generations": 1}, config)
+    cut = len(fake.calls)
+    deps.stop.clear()
+    result = app.invoke(None, config)["result"]
+    assert result["stop_reason"] == "generation limit" and len(fake.calls) > cut

@@ -27,6 +27,7 @@ __all__ = [
     "TARGET_TEMPLATE",
     "AnswerCache",
     "EvalResult",
+    "EvaluationStopped",
     "evaluate_prompt",
     "extract_answer",
     "format_demonstrations",
@@ -129,6 +130,10 @@ class AnswerCache:
             self.answers[key] = answer
 
 
+class EvaluationStopped(RuntimeError):
+    """The caller asked to stop (Ctrl-C) while a prompt was being scored."""
+
+
 @dataclass(frozen=True)
 class EvalResult:
     """Accuracy of one prompt on a set of examples."""
@@ -148,10 +153,12 @@ def evaluate_prompt(
     *,
     scorer: str = "contains",
     cache: AnswerCache | None = None,
+    stop: threading.Event | None = None,
 ) -> EvalResult:
     """Run ``prompt`` on each example with ``model``; cached answers cost no call.
 
-    Backend failures propagate unchanged (callers turn them into ``ModelError``).
+    Backend failures propagate unchanged (callers turn them into ``ModelError``);
+    ``stop``, once set, ends the run before the next example (``EvaluationStopped``).
     """
     if scorer not in SCORERS:
         raise ValueError(f"unknown scorer {scorer!r}; choose from {', '.join(SCORERS)}")
@@ -164,6 +171,8 @@ def evaluate_prompt(
     answers: list[str] = []
     hits: list[bool] = []
     for example in examples:
+        if stop is not None and stop.is_set():
+            raise EvaluationStopped(f"stopped after {len(hits)} of {len(examples)} examples")
         key = (model_key, prompt, example.input)
         answer = cache.get(key) if cache else None
         if answer is None:

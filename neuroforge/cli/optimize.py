@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -185,7 +184,8 @@ def run_optimize(settings: Settings, state: dict[str, Any] | None, *, resume: st
     config: RunnableConfig = {"configurable": {"thread_id": f"optimize-{run_id}"},
                               "recursion_limit": 200}
     with checkpointer(settings) as saver:
-        graph = create_optimize_graph(optimize_deps(settings, store)).compile(checkpointer=saver)
+        deps = optimize_deps(settings, store)
+        graph = create_optimize_graph(deps).compile(checkpointer=saver)
         inputs: dict[str, Any] | None = {**(state or {}), "run_id": run_id}
         if resume:
             snapshot = graph.get_state(config)
@@ -198,7 +198,7 @@ def run_optimize(settings: Settings, state: dict[str, Any] | None, *, resume: st
                 return dict(snapshot.values["result"])
             inputs = None
         try:
-            with stop_on_interrupt(threading.Event(), progress):
+            with stop_on_interrupt(deps.stop, progress):
                 for update in graph.stream(inputs, config, stream_mode="updates"):
                     _show_progress(progress, update)
         except KeyboardInterrupt:
