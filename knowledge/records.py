@@ -128,7 +128,7 @@ def recent_runs(session: Session, limit: int = 20) -> list[dict[str, Any]]:
     with the model it chose.
     """
     rows = session.scalars(select(Run).order_by(Run.started_at.desc()).limit(limit)).all()
-    found = [{"id": r.id, "graph": r.graph, "status": r.status,
+    found: list[dict[str, Any]] = [{"id": r.id, "graph": r.graph, "status": r.status,
               "started_at": r.started_at.isoformat(), "seconds": r.seconds,
               "calls_used": r.calls_used} for r in rows]
     decisions = session.scalars(select(RoutingDecision).where(RoutingDecision.run_id.is_(None))
@@ -136,7 +136,7 @@ def recent_runs(session: Session, limit: int = 20) -> list[dict[str, Any]]:
     found += [{"id": d.id, "graph": "route", "status": f"chose {d.chosen_model}",
                "started_at": d.created_at.isoformat(), "seconds": None, "calls_used": None}
               for d in decisions]
-    return sorted(found, key=lambda r: r["started_at"], reverse=True)[:limit]
+    return sorted(found, key=lambda r: str(r["started_at"]), reverse=True)[:limit]
 
 
 def mark_interrupted(session: Session, run_id: str) -> None:
