@@ -207,11 +207,14 @@ def _vote_sends(state: Mapping[str, Any], population: list[str], round_number: i
                 debate: str = "") -> list[Send]:
     opts, candidates = state["options"], state["candidates"]
     original_id = population[0]
+    # Each voter gets an equal share of what is left, so retries can never overspend.
+    share = max(0, int(opts["budget"]) - int(state.get("calls_used", 0))) // opts["voters"]
     return [
         Send("vote", VoteTask(
             voter=voter.__dict__, original=candidates[original_id]["text"],
             candidates=[candidates[c] for c in population], round=round_number,
             generation=state["generation"], debate=debate, run_id=state["run_id"],
+            budget=share,
         ))
         for voter in make_voters(opts["voters"])
     ]
@@ -297,9 +300,16 @@ def vote(task: VoteTask, deps: OptimizeDeps) -> dict[str, Any]:
     original_score = task["candidates"][0].get("dev_score")
     ballots: list[Ballot] = []
     calls = 0
+    cap = task.get("budget", len(task["candidates"]) * deps.attempts)
     for candidate in task["candidates"]:
         if deps.stop.is_set():  # fail the branch: a resume casts these ballots again
             raise OptimizeStopped(f"{voter.name} stopped after {len(ballots)} ballots")
+        if cap - calls < 1:
+            ballots.append(Ballot(voter=voter.name, candidate_id=candidate["id"],
+                                  decision="abstain", valid=False, round=task["round"],
+                                  generation=task["generation"],
+                                  rationale="invalid ballot: no budget left for it"))
+            continue
         evidence = ""
         if candidate.get("dev_score") is not None and original_score is not None:
             evidence = (f"Measured on the task's dev examples: candidate "
@@ -308,7 +318,8 @@ def vote(task: VoteTask, deps: OptimizeDeps) -> dict[str, Any]:
             ballot, used = cast_ballot(model, voter, task["original"], candidate["id"],
                                        candidate["text"], evidence=evidence,
                                        debate=task["debate"], round_number=task["round"],
-                                       generation=task["generation"], attempts=deps.attempts)
+                                       generation=task["generation"],
+                                       attempts=min(deps.attempts, cap - calls))
         except ModelError as exc:
             return {"ballots": [b.model_dump() for b in ballots], "calls_used": calls + 1,
                     "errors": [f"{voter.name}: {exc}"]}

@@ -92,6 +92,7 @@ class VoteTask(TypedDict):
     generation: int
     debate: str
     run_id: str
+    budget: NotRequired[int]  # this branch's share of the calls left; never exceeded
 
 
 class RouteInput(TypedDict):

@@ -255,3 +255,11 @@ def test_stop_ends_the_branches_before_their_next_call_and_resume_finishes() -> 
     deps.stop.clear()
     result = app.invoke(None, config)["result"]
     assert result["stop_reason"] == "generation limit" and len(fake.calls) > cut
+
+
+def test_ballot_retries_never_overspend_the_budget() -> None:
+    """A validator that always answers garbage makes every ballot retry to the limit."""
+    factory, fake = world({"validator": lambda m: "this is not a ballot"})
+    result = run(factory, {"prompt": "Summarize the text.", "budget": 30, "generations": 3}
+                 )["result"]
+    assert result["calls_used"] == len(fake.calls) <= 30
