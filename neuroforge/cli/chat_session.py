@@ -46,10 +46,9 @@ def stream_turn(ctx: ChatContext, text: str) -> dict[str, Any]:
         inputs["system"] = ctx.system
     said: list[str] = []
     ctx.turns += 1
-    # A person sees that something is happening until the first token arrives.
-    thinking = ctx.info.status("thinking ...") if ctx.interactive else None
-    if thinking is not None:
-        thinking.start()
+    # A person sees that something is happening until the first token arrives. A plain
+    # line, erased later: a live spinner's thread got in the way of Ctrl-C mid-turn.
+    thinking = _show(ctx) if ctx.interactive else False
     stream: Iterator[Any] = ctx.graph.stream(inputs, ctx.config,
                                              stream_mode=["messages", "updates"])
     try:
@@ -58,16 +57,18 @@ def stream_turn(ctx: ChatContext, text: str) -> dict[str, Any]:
                 chunk, meta = payload
                 if meta.get("langgraph_node") == "answer" and isinstance(chunk, AIMessageChunk):
                     if not said and ctx.interactive:
-                        _stop(thinking)
+                        thinking = _stop(ctx, thinking)
                         ctx.out("ai> ")
                     said.append(chunk.text)
                     ctx.out(chunk.text)
             elif "route" in payload and payload["route"] and ctx.interactive:
                 route = payload["route"]["route"]  # for a person; scripts get answers only
+                thinking = _stop(ctx, thinking)
                 ctx.info.print(f"[dim]-> {route.get('model') or 'default'}: "
                                f"{route.get('reason', '')}[/]", highlight=False)
+                thinking = _show(ctx) if not said else False
     except KeyboardInterrupt:
-        _stop(thinking)
+        thinking = _stop(ctx, thinking)
         with suppress(Exception):
             stream.close()  # type: ignore[attr-defined]
         partial = "".join(said).strip()
@@ -78,7 +79,7 @@ def stream_turn(ctx: ChatContext, text: str) -> dict[str, Any]:
         ctx.out("\n")
         ctx.info.print("[yellow]stopped[/] (the partial answer is kept)")
         return dict(ctx.graph.get_state(ctx.config).values)
-    _stop(thinking)
+    _stop(ctx, thinking)
     ctx.out("\n")
     values = dict(ctx.graph.get_state(ctx.config).values)
     if values.get("error"):
@@ -87,6 +88,18 @@ def stream_turn(ctx: ChatContext, text: str) -> dict[str, Any]:
     return values
 
 
-def _stop(status: Any) -> None:
-    if status is not None:
-        status.stop()
+_THINKING = "thinking ..."
+
+
+def _show(ctx: ChatContext) -> bool:
+    ctx.info.file.write(_THINKING)
+    ctx.info.file.flush()
+    return True
+
+
+def _stop(ctx: ChatContext, thinking: bool) -> bool:
+    """Erase the thinking line if it is shown; returns that it no longer is."""
+    if thinking:
+        ctx.info.file.write("\r" + " " * len(_THINKING) + "\r")
+        ctx.info.file.flush()
+    return False
