@@ -79,27 +79,23 @@ def _cell(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str]) -> dict[str
 def _paired(a_rows: Sequence[Mapping[str, Any]], b_rows: Sequence[Mapping[str, Any]],
             metrics: Sequence[str]) -> list[dict[str, Any]]:
     tests = []
-    if "accuracy" in metrics:
-        a, b = _by_example(a_rows, "correct"), _by_example(b_rows, "correct")
-        shared = sorted(set(a) & set(b))
-        if shared and all(len(a[k]) == len(b[k]) == 1 for k in shared):
-            test = mcnemar([bool(a[k][0]) for k in shared], [bool(b[k][0]) for k in shared])
-            tests.append({"metric": "accuracy", "examples": len(shared), **test.as_dict()})
-        elif len(shared) >= 2:
-            # With repeats an example's accuracy is the mean over its repeats, as in the
-            # cell table; a majority vote per example (McNemar) would report other means.
-            test = paired_permutation([float(np.mean(a[k])) for k in shared],
-                                      [float(np.mean(b[k])) for k in shared])
-            tests.append({"metric": "accuracy", "examples": len(shared), **test.as_dict()})
-    for metric, field in (("quality", "score"), ("latency", "latency_ms")):
+    for metric, field in (("accuracy", "correct"), ("quality", "score"),
+                          ("latency", "latency_ms")):
         if metric not in metrics:
             continue
         a, b = _by_example(a_rows, field), _by_example(b_rows, field)
         shared = sorted(set(a) & set(b))
-        if len(shared) >= 2:
+        if metric == "accuracy" and shared and all(len(a[k]) == len(b[k]) == 1
+                                                   for k in shared):
+            test = mcnemar([bool(a[k][0]) for k in shared], [bool(b[k][0]) for k in shared])
+        elif len(shared) >= 2:
+            # An example's value is the mean over its repeats, as in the cell table (for
+            # accuracy a majority vote per example, McNemar's input, reports other means).
             test = paired_permutation([float(np.mean(a[k])) for k in shared],
                                       [float(np.mean(b[k])) for k in shared])
-            tests.append({"metric": metric, "examples": len(shared), **test.as_dict()})
+        else:
+            continue
+        tests.append({"metric": metric, "examples": len(shared), **test.as_dict()})
     return tests
 
 
