@@ -29,3 +29,13 @@ def test_text_features_spot_code_and_math() -> None:
     math = text_features("Solve the equation 3 + 4 = x")
     plain = text_features("Tell me about whales")
     assert code[2] > 0 and math[3] > 0 and plain[2] == plain[3] == 0
+
+
+def test_progress_is_reported_while_embedding_and_not_on_a_cache_hit(tmp_path) -> None:
+    calls: list[tuple[int, int]] = []
+    prompts = [f"Question number {i}: what is {i} squared?" for i in range(5)]
+    first = featurize(prompts, cache_dir=tmp_path, progress=lambda d, t: calls.append((d, t)))
+    assert calls == [(5, 5)]
+    again = featurize(prompts, cache_dir=tmp_path, progress=lambda d, t: calls.append((d, t)))
+    assert calls == [(5, 5)] and np.array_equal(first, again)  # read from disk, not embedded
+    assert not list(tmp_path.glob("*.partial.npy"))

@@ -4,14 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from neuroforge.tools.router.evaluate import (
-    apgr_metrics,
-    cost_quality_curve,
-    knn_predict,
-    pgr_curve,
-)
+from neuroforge.tools.router.baselines import knn_predict
+from neuroforge.tools.router.evaluate import apgr_summary, pgr_curve
 from neuroforge.tools.router.features import FEATURE_DIM, FEATURE_VERSION
 from neuroforge.tools.router.net import (
+    LinearRouter,
+    RouterEnsemble,
     RouterFileError,
     RouterMeta,
     RouterNet,
@@ -41,9 +39,9 @@ def test_training_learns_and_is_deterministic() -> None:
     for a, b in zip(net.state_dict().values(), again.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     p = 1 / (1 + np.exp(-predict_logits(net, x[450:])))
-    result = apgr_metrics({"router": p[:, 1] - p[:, 0]}, q[450:], weak=0, strong=1)
-    assert result["router"]["apgr"] > 0.75 and report.best_epoch >= 1
-    assert 0.25 <= report.temperature <= 4
+    result = apgr_summary(p[:, 1] - p[:, 0], q[450:, 0], q[450:, 1])
+    assert result["apgr"] > 0.75 and report.best_epoch >= 1
+    assert len(report.temperature) == 2 and all(0.25 <= t <= 4 for t in report.temperature)
 
 
 def test_pgr_curve_on_a_hand_checked_example() -> None:
@@ -52,42 +50,52 @@ def test_pgr_curve_on_a_hand_checked_example() -> None:
     curve = pgr_curve(np.array([0.0, 0.9, 0.8, 0.1]), weak, strong)
     # Gap is 0.5; sending 2 of 4 prompts (the two the strong model wins) recovers all of it.
     assert curve[0] == 0 and curve[50] == 1.0 and curve[100] == 1.0 and curve[25] == 0.5
-    metrics = apgr_metrics({"perfect": np.array([0.0, 0.9, 0.8, 0.1])},
-                           np.stack([weak, strong], axis=1), 0, 1)
-    assert metrics["perfect"]["cpt50"] == 0.25 and metrics["perfect"]["cpt80"] == 0.5
-    assert metrics["random"]["apgr"] == 0.5 and metrics["oracle"]["apgr"] >= metrics[
-        "perfect"]["apgr"]
+    perfect = apgr_summary(np.array([0.0, 0.9, 0.8, 0.1]), weak, strong)
+    assert perfect["cpt50"] == 0.25 and perfect["cpt80"] == 0.5
+    backwards = apgr_summary(np.array([0.9, 0.0, 0.1, 0.8]), weak, strong)
+    assert backwards["apgr"] < 0.5 < perfect["apgr"]
 
-
-def test_knn_and_cost_quality_curve() -> None:
+def test_knn_uses_the_nearest_prompts() -> None:
     train_x = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
     train_q = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
     predicted = knn_predict(train_x, train_q, np.array([[1.0, 0.05], [0.05, 1.0]]), k=2)
     assert predicted.tolist() == [[1.0, 0.0], [0.0, 1.0]]
-    quality = np.array([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]])
-    curve = cost_quality_curve(quality, quality, np.array([0.0, 0.5, 1.0]))
-    assert curve["points"][0] == {"cost": 0.0, "quality": 1.0} or curve["auc"] >= 0.5
-    assert 0 <= curve["auc"] <= 1
+    # k larger than the training set averages everything instead of failing.
+    assert knn_predict(train_x, train_q, train_x[:1], k=50).tolist() == [[0.5, 0.5]]
 
 
 def test_save_load_and_refusals(tmp_path: Path) -> None:
-    net = RouterNet(2)
-    meta = RouterMeta(models=["a", "b"], costs=[0.0, 1.0], temperature=1.3)
+    torch.manual_seed(0)
+    linear = LinearRouter(2)
+    ensemble = RouterEnsemble([RouterNet(2), linear], [[1.3, 1.1], [0.7, 0.7]], [0.25, 0.75])
+    meta = RouterMeta(models=["a", "b"], costs=[0.0, 1.0], provenance={"seed": 3})
     path = tmp_path / "router.pt"
-    save_router(path, net, meta)
+    save_router(path, ensemble, meta)
     loaded, loaded_meta = load_router(path)
-    assert loaded_meta.models == ["a", "b"] and loaded_meta.temperature == 1.3
-    x = np.zeros((1, FEATURE_DIM), dtype=np.float32)
-    assert np.allclose(predict_logits(net, x), predict_logits(loaded, x))
+    assert loaded_meta.temperatures == [[1.3, 1.1], [0.7, 0.7]]
+    assert loaded_meta.member_kinds == ["mlp", "linear"]
+    assert loaded_meta.provenance == {"seed": 3}
+    x = np.random.default_rng(0).normal(size=(3, FEATURE_DIM)).astype(np.float32)
+    assert np.allclose(ensemble.predict(x), loaded.predict(x))
+    one = 1 / (1 + np.exp(-predict_logits(ensemble.members[0], x) / np.array([1.3, 1.1])))
+    two = 1 / (1 + np.exp(-linear(torch.from_numpy(x)).detach().numpy() / 0.7))
+    assert np.allclose(loaded.predict(x), 0.25 * one + 0.75 * two, atol=1e-6)
+    net = ensemble.members[0]
     with pytest.raises(RouterFileError, match="no trained router"):
         load_router(tmp_path / "none.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(RouterFileError, match="not a readable router file"):
         load_router(tmp_path / "junk.pt")
     old = RouterMeta(models=["a", "b"], costs=[0, 1], feature_version=FEATURE_VERSION - 1)
-    save_router(tmp_path / "old.pt", net, old)
+    save_router(tmp_path / "old.pt", RouterEnsemble([net], [[1.0, 1.0]]), old)
     with pytest.raises(RouterFileError, match="feature version"):
         load_router(tmp_path / "old.pt")
+    # A single-net file from before ensembles says to retrain, not a key error.
+    torch.save({"state_dict": net.state_dict(), "meta": {"models": ["a", "b"], "costs": [0, 1],
+                                                        "temperature": 1.0, "file_format": 1}},
+               tmp_path / "v1.pt")
+    with pytest.raises(RouterFileError, match="format 1.*Retrain"):
+        load_router(tmp_path / "v1.pt")
 
 
 def test_new_model_learns_from_a_few_outcomes_without_disturbing_others() -> None:
@@ -115,10 +123,12 @@ def test_decisions_fallback_and_tool() -> None:
     net = RouterNet(2)
     with torch.no_grad():
         net.model_bias.copy_(torch.tensor([-6.0, -6.0]))  # hopeless on everything
-    low = NeuralRouter(net, RouterMeta(models=["tiny", "big"], costs=[0, 1]))
+    low = NeuralRouter(RouterEnsemble([net], [[1.0, 1.0]]), RouterMeta(models=["tiny", "big"],
+                                                                costs=[0, 1]))
     decision = low.route("Say hello", options)
     assert decision.method == "fallback" and "confidence" in decision.reason
-    unknown = NeuralRouter(net, RouterMeta(models=["x", "y"], costs=[0, 1]))
+    unknown = NeuralRouter(RouterEnsemble([net], [[1.0, 1.0]]), RouterMeta(models=["x", "y"],
+                                                                    costs=[0, 1]))
     assert "knows none" in unknown.route("Say hello", options).reason
     tool = make_route_task_tool(rules, lambda: options)
     assert set(tool.args) == {"task"}

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from neuroforge.cli.common import (
     JsonFlag,
@@ -17,6 +17,7 @@ from neuroforge.cli.common import (
     read_text_arg,
     settings,
 )
+from neuroforge.cli.router_tables import print_metrics
 from neuroforge.settings import Settings
 
 __all__ = ["route", "router_app"]
@@ -67,91 +68,143 @@ def route(
             errors.print(f"[red]{event}[/]", highlight=False)
 
 
+DataOption = Annotated[str | None, typer.Option(
+    help="Routing table: RouteLLM CSV (file or folder) or JSONL; a seeded share is held out.")]
+TrainOption = Annotated[str | None, typer.Option(
+    "--train", help="Table to train on (with --test: no split, the test file is held out).")]
+TestOption = Annotated[str | None, typer.Option(
+    "--test", help="Held-out table scored after training on --train.")]
+HeldOut = Annotated[float, typer.Option(min=0.05, max=0.9, help="Share held out of --data.")]
+
+
 @router_app.command("train")
 def router_train(
-    data: Annotated[str | None, typer.Option(help="Routing table: RouteLLM CSV (file or "
-                                             "folder) or JSONL.")] = None,
+    data: DataOption = None,
+    train: TrainOption = None,
+    test: TestOption = None,
     from_records: Annotated[bool, typer.Option("--from-records", help="Train on recorded "
                                                "outcomes; adopt only if better.")] = False,
-    held_out: Annotated[float, typer.Option(min=0.05, max=0.9)] = 0.3,
+    held_out: HeldOut = 0.3,
     seed: int = 0,
     as_json: JsonFlag = False,
 ) -> None:
-    """Train the neural router, measure it on held-out data, and save it."""
-    if (data is None) == (not from_records):
-        fail("give exactly one of --data PATH or --from-records", 2)
-    metrics = train_command(settings(), data, from_records, held_out, seed)
+    """Train the neural router, measure it on held-out data, and save it with its provenance."""
+    if sum([data is not None, train is not None, from_records]) != 1:
+        fail("give exactly one of --data PATH, --train PATH (with --test PATH) or "
+             "--from-records", 2)
+    metrics = train_command(settings(), _split(settings(), data, train, test, held_out, seed),
+                            from_records)
     print_json(metrics) if as_json else print_metrics(console, metrics)
 
 
 @router_app.command("eval")
 def router_eval(
-    data: Annotated[str, typer.Option(help="Routing table to evaluate on.")],
-    held_out: Annotated[float, typer.Option(min=0.05, max=0.9)] = 0.3,
+    data: DataOption = None,
+    train: TrainOption = None,
+    test: TestOption = None,
+    held_out: HeldOut = 0.3,
     seed: int = 0,
+    cost_weight: Annotated[float | None, typer.Option(
+        min=0.0, help="Also show what the router does at this cost weight (0 = quality "
+        "only; costs are unit-free: the most expensive model costs 1).")] = None,
+    report: Annotated[str | None, typer.Option(help="Write the frontier plot and figures "
+                                               "to this HTML file.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Router and baselines (random, always-one, oracle, kNN) on the same held-out split."""
-    metrics = eval_command(settings(), data, held_out, seed)
+    """Router and baselines on the same held-out rows: frontier, AIQ, APGR (two models)."""
+    if (data is None) == (train is None):
+        fail("give --data PATH, or --train PATH and --test PATH", 2)
+    current = settings()
+    metrics = eval_command(current, _split(current, data, train, test, held_out, seed),
+                           cost_weight)
+    if report:
+        metrics["report"] = write_report(metrics, report)
     print_json(metrics) if as_json else print_metrics(console, metrics)
 
 
-def _table(settings: Settings, data: str | None) -> Any:
-    from neuroforge.tools.router.data import RoutingDataError, load_table, table_from_records
+def _load(path: str) -> Any:
+    from neuroforge.tools.router.data import RoutingDataError, load_table
 
     try:
-        if data is not None:
-            return load_table(data)
-        from neuroforge.wiring import open_store
-
-        with open_store(settings).session() as session:
-            return table_from_records(session)
+        return load_table(path)
     except RoutingDataError as exc:
         fail(str(exc), 2)
 
 
-def train_command(settings: Settings, data: str | None, from_records: bool, held_out: float,
-                  seed: int) -> dict[str, Any]:
+def _split(settings: Settings, data: str | None, train: str | None, test: str | None,
+           held_out: float, seed: int) -> Any:
+    """The rows to train on and to hold out, from the options given."""
+    from neuroforge.tools.router.data import RoutingDataError, table_from_records
+    from neuroforge.tools.router.pipeline import file_split, seeded_split
+
+    if test is not None and train is None:
+        fail("--test needs --train", 2)
+    try:
+        if train is not None:
+            if test is None:
+                return seeded_split(_load(train), held_out, seed)
+            return file_split(_load(train), _load(test))
+        if data is not None:
+            return seeded_split(_load(data), held_out, seed)
+        from neuroforge.wiring import open_store
+
+        with open_store(settings).session() as session:
+            return seeded_split(table_from_records(session), held_out, seed)
+    except RoutingDataError as exc:
+        fail(str(exc), 2)
+
+
+@contextmanager
+def _embedding_progress() -> Iterator[Any]:
+    """A progress bar on stderr while prompts are embedded (nothing on a cache hit)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("embedding prompts"), BarColumn(),
+                  TextColumn("{task.completed}/{task.total}"), TimeRemainingColumn(),
+                  console=errors, transient=True) as bar:
+        tasks: dict[int, Any] = {}
+
+        def update(done: int, total: int) -> None:
+            if total not in tasks:
+                tasks[total] = bar.add_task("embed", total=total)
+            bar.update(tasks[total], completed=done)
+
+        yield update
+
+
+def train_command(settings: Settings, split: Any, from_records: bool) -> dict[str, Any]:
     """Train from a file (always saved) or from records (adopted only if better)."""
     from neuroforge.tools.router.pipeline import train_and_save, train_candidate_and_maybe_adopt
     from neuroforge.wiring import router_path
 
-    table = _table(settings, data)
     cache = settings.router_dir / "cache"
-    if from_records:
-        return train_candidate_and_maybe_adopt(table, router_path(settings), cache,
-                                               held_out=held_out, seed=seed)
-    return train_and_save(table, router_path(settings), cache, held_out=held_out, seed=seed)
+    with _embedding_progress() as progress:
+        if from_records:
+            return train_candidate_and_maybe_adopt(split, router_path(settings), cache,
+                                                   progress=progress)
+        return train_and_save(split, router_path(settings), cache, progress=progress)
 
 
-def eval_command(settings: Settings, data: str, held_out: float, seed: int) -> dict[str, Any]:
+def eval_command(settings: Settings, split: Any, cost_weight: float | None = None
+                 ) -> dict[str, Any]:
     """Train on the split's train part and report router and baselines on its held-out part."""
-    from neuroforge.tools.router.pipeline import evaluate_table
+    from neuroforge.tools.router.pipeline import evaluate_split
 
-    _net, _meta, metrics = evaluate_table(_table(settings, data), settings.router_dir / "cache",
-                                          held_out=held_out, seed=seed)
+    with _embedding_progress() as progress:
+        _router, _meta, metrics = evaluate_split(split, settings.router_dir / "cache",
+                                                 progress=progress, cost_weight=cost_weight)
     return metrics
 
 
-def print_metrics(console: Console, metrics: dict[str, Any]) -> None:
-    """A table of router and baseline metrics."""
-    rows_info, models = metrics["rows"], ", ".join(metrics["models"])
-    console.print(f"data: {metrics['source']} ({rows_info['train']} train, "
-                  f"{rows_info['held_out']} held out); models: {models}")
-    rows = {"router": metrics["router"], **metrics["baselines"]}
-    table = Table("router", "APGR / AUC", "CPT(50%)", "CPT(80%)", "quality")
-    for name, m in rows.items():
-        if not isinstance(m, dict) or name == "models":
-            continue
-        table.add_row(name, str(m.get("apgr", m.get("auc", "-"))), str(m.get("cpt50", "-")),
-                      str(m.get("cpt80", "-")), str(m.get("quality", "-")))
-    console.print(table)
-    train = metrics["train"]
-    console.print(f"training: {train['epochs_run']} epochs (best {train['best_epoch']}), "
-                  f"{train['seconds']} s; temperature {train['temperature']:.2f}")
-    if "adopted" in metrics:
-        verdict = "adopted" if metrics["adopted"] else "kept aside (not better than current)"
-        console.print(f"candidate {verdict}: {metrics['candidate_score']} vs current "
-                      f"{metrics['current_score']} -> {metrics['saved_to']}")
-    elif "saved_to" in metrics:
-        console.print(f"saved to {metrics['saved_to']}")
+def write_report(metrics: dict[str, Any], path: str) -> str:
+    """Write the HTML report; a path that cannot be written is one line."""
+    from pathlib import Path
+
+    from neuroforge.tools.router.report import render_html
+
+    target = Path(path).expanduser()
+    try:
+        target.write_text(render_html(metrics), encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write the report to {target}: {exc.strerror or exc}", 2)
+    return str(target)

@@ -1,6 +1,9 @@
-"""The PyTorch neural router: features, network, training, evaluation, decisions, tool,
-and safe adoption of retrained weights (``adoption``)."""
+"""The PyTorch neural router: routing tables, features, network and training, decisions,
+the LangChain tool, and how routers are judged: learned baselines, the accuracy/cost
+frontier with AIQ, RouteLLM's APGR, one scorecard for all, and its HTML report; plus
+safe adoption of retrained weights (``adoption``)."""
 
 __all__ = [
-    "adoption", "data", "evaluate", "features", "net", "pipeline", "router", "tool", "train",
+    "adoption", "baselines", "data", "evaluate", "features", "frontier", "net", "pipeline",
+    "report", "router", "scorecard", "tool", "train",
 ]

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from neuroforge.tools.router.data import RoutingTable
-from neuroforge.tools.router.pipeline import train_candidate_and_maybe_adopt
+from neuroforge.tools.router.pipeline import seeded_split, train_candidate_and_maybe_adopt
 
 __all__ = ["restore_router", "retrain_with_backup"]
 
@@ -27,7 +27,7 @@ def retrain_with_backup(table: RoutingTable, router_file: Path, cache_dir: Path 
         # The nanosecond suffix keeps two retrains within one second apart.
         backup = backups / f"router-{time.strftime('%Y%m%dT%H%M%S')}-{time.time_ns()}.pt"
         shutil.copy2(router_file, backup)
-    metrics = train_candidate_and_maybe_adopt(table, router_file, cache_dir)
+    metrics = train_candidate_and_maybe_adopt(seeded_split(table), router_file, cache_dir)
     return ({"backup": str(backup) if backup else None},
             {"adopted": metrics.get("adopted"), "candidate": metrics.get("candidate_score"),
              "current": metrics.get("current_score"), "saved_to": metrics.get("saved_to")})

@@ -8,9 +8,9 @@ or a folder of them), a generic JSONL ``{"prompt", "scores": {model: score},
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
-import random
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +25,6 @@ __all__ = [
     "RoutingDataError",
     "RoutingTable",
     "load_table",
-    "split_table",
     "table_from_records",
 ]
 
@@ -38,19 +37,39 @@ class RoutingDataError(ValueError):
 
 @dataclass(frozen=True)
 class RoutingTable:
-    """``quality[i, m]`` in [0, 1] (NaN: not observed) and ``costs[m]`` per model."""
+    """``quality[i, m]`` in [0, 1] (NaN: not observed) and ``costs[i, m]``, each prompt's
+    own cost per model (a model's mean where the table gives one price per model)."""
 
     prompts: list[str]
     models: list[str]
     quality: np.ndarray
     costs: np.ndarray
     source: str
+    cost_unit: str = "relative"
 
     def subset(self, rows: list[int] | np.ndarray) -> RoutingTable:
         """The table restricted to ``rows``."""
         index = np.asarray(rows, dtype=int)
         return RoutingTable([self.prompts[i] for i in index], self.models, self.quality[index],
-                            self.costs, self.source)
+                            self.costs[index], self.source, self.cost_unit)
+
+    @property
+    def model_costs(self) -> np.ndarray:
+        """Each model's mean cost per prompt, in the table's own unit."""
+        return np.asarray(self.costs.mean(axis=0), dtype=np.float64)
+
+    @property
+    def cost_scale(self) -> float:
+        """The most expensive model's mean cost: dividing by it makes costs unit-free."""
+        top = float(self.model_costs.max())
+        return top if top > 0 else 1.0
+
+    def fingerprint(self) -> str:
+        """A short content hash: which table (rows, scores and costs) made a router."""
+        digest = hashlib.sha256("\x1e".join(self.prompts + self.models).encode("utf-8"))
+        digest.update(np.nan_to_num(self.quality, nan=-1.0).tobytes())
+        digest.update(self.costs.tobytes())
+        return digest.hexdigest()[:16]
 
 
 def _check(prompts: list[str], models: list[str], quality: np.ndarray, source: str) -> None:
@@ -68,9 +87,23 @@ def _check(prompts: list[str], models: list[str], quality: np.ndarray, source: s
 
 def _default_costs(quality: np.ndarray) -> np.ndarray:
     # RouteLLM tables carry no prices: as RouteLLM does, the stronger model is the
-    # costlier one. Costs are the models' accuracy ranks scaled to [0, 1].
+    # costlier one. Costs are the models' accuracy ranks scaled to [0, 1], per row.
     order = np.argsort(np.argsort(np.nanmean(quality, axis=0)))
-    return order / max(len(order) - 1, 1)
+    return np.tile(order / max(len(order) - 1, 1), (len(quality), 1)).astype(np.float64)
+
+
+def _check_score(value: float, where: str, model: str) -> float:
+    if math.isnan(value) or not 0.0 <= value <= 1.0:
+        raise RoutingDataError(f"{where}: score for {model!r} is {value!r}; scores must be "
+                               "in [0, 1] (rescale the column, e.g. divide a 1-10 grade by 10)")
+    return value
+
+
+def _check_cost(value: float, where: str, model: str) -> float:
+    if not math.isfinite(value) or value < 0:
+        raise RoutingDataError(f"{where}: cost for {model!r} is {value!r}; costs must be "
+                               "finite and not negative")
+    return value
 
 
 def _contaminated(path: Path) -> set[str]:
@@ -96,6 +129,7 @@ def _load_routellm(paths: list[Path], source: str, drop_contaminated: bool) -> R
     prompts: list[str] = []
     rows: list[list[float]] = []
     models: list[str] | None = None
+    dropped = 0
     for path in paths:
         fields, records = _read_csv_rows(path)
         if "prompt" not in fields:
@@ -108,28 +142,51 @@ def _load_routellm(paths: list[Path], source: str, drop_contaminated: bool) -> R
         skip = _contaminated(path) if drop_contaminated else set()
         for number, record in enumerate(records, 2):
             if record["prompt"] in skip:
+                dropped += 1
                 continue
             values = []
             for model in columns:
                 raw = (record.get(model) or "").strip().lower()
                 if raw not in _BOOL:
                     try:
-                        values.append(min(max(float(raw), 0.0), 1.0) if raw else math.nan)
+                        number_value = float(raw) if raw else None
                     except ValueError:
                         raise RoutingDataError(
                             f"{path}:{number}: score for {model!r} is {record.get(model)!r}, "
                             "not True/False or a number") from None
+                    values.append(math.nan if number_value is None else
+                                  _check_score(number_value, f"{path}:{number}", model))
                 else:
                     values.append(_BOOL[raw])
             prompts.append(record["prompt"])
             rows.append(values)
     quality = np.array(rows, dtype=np.float64).reshape(len(rows), len(models or []))
+    if dropped and not prompts:
+        raise RoutingDataError(f"{source}: no rows left after dropping {dropped} contaminated "
+                               "prompts (contaminated_prompts.jsonl lists every one)")
     _check(prompts, models or [], quality, source)
     return RoutingTable(prompts, models or [], quality, _default_costs(quality), source)
 
 
+def _cost_matrix(models: list[str], costs: list[dict[str, float]], source: str
+                 ) -> np.ndarray | None:
+    """Per-row costs; a row without a model's cost takes that model's mean cost."""
+    given = {m: [row[m] for row in costs if m in row] for m in models}
+    missing = [m for m in models if not given[m]]
+    if len(missing) == len(models):
+        return None
+    if missing:
+        raise RoutingDataError(f"{source}: costs are given for some models but never for "
+                               f"{', '.join(missing)}; give every model a cost or none")
+    means = {m: float(np.mean(given[m])) for m in models}
+    return np.array([[row.get(m, means[m]) for m in models] for row in costs],
+                    dtype=np.float64).reshape(len(costs), len(models))
+
+
 def _load_jsonl(path: Path) -> RoutingTable:
-    prompts, scores, costs = [], [], defaultdict(list)
+    prompts: list[str] = []
+    scores: list[dict[str, float]] = []
+    costs: list[dict[str, float]] = []
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
@@ -147,17 +204,22 @@ def _load_jsonl(path: Path) -> RoutingTable:
             isinstance(v, int | float) and not isinstance(v, bool) for v in row_scores.values())
         if not numeric:
             raise RoutingDataError(f"{path}:{number}: scores must map model names to numbers")
+        row_costs = row.get("costs") or {}
+        if not isinstance(row_costs, dict) or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in row_costs.values()):
+            raise RoutingDataError(f"{path}:{number}: costs must map model names to numbers")
+        where = f"{path}:{number}"
         prompts.append(str(prompt))
-        scores.append(row_scores)
-        for model, cost in (row.get("costs") or {}).items():
-            costs[model].append(float(cost))
+        scores.append({m: _check_score(float(v), where, m) for m, v in row_scores.items()})
+        costs.append({m: _check_cost(float(v), where, m) for m, v in row_costs.items()})
     models = sorted({m for row in scores for m in row})
     quality = np.array([[row.get(m, math.nan) for m in models] for row in scores],
                        dtype=np.float64).reshape(len(scores), len(models))
     _check(prompts, models, quality, str(path))
-    cost = (np.array([np.mean(costs[m]) for m in models]) if all(costs[m] for m in models)
-            else _default_costs(quality))
-    return RoutingTable(prompts, models, np.clip(quality, 0, 1), cost, str(path))
+    matrix = _cost_matrix(models, costs, str(path))
+    if matrix is None:
+        return RoutingTable(prompts, models, quality, _default_costs(quality), str(path))
+    return RoutingTable(prompts, models, quality, matrix, str(path), "as given")
 
 
 def load_table(path: str | Path, *, drop_contaminated: bool = True) -> RoutingTable:
@@ -196,19 +258,8 @@ def table_from_records(session: Session, min_models: int = 2) -> RoutingTable:
     quality = np.array([[np.mean(by_task[p][m]) if by_task[p].get(m) else math.nan
                          for m in models] for p in prompts], dtype=np.float64)
     _check(prompts, models, quality, "recorded outcomes")
-    model_costs = (np.array([np.mean(costs[m]) for m in models])
-                   if all(costs[m] for m in models) else _default_costs(quality))
-    return RoutingTable(prompts, models, quality, model_costs, "recorded outcomes")
-
-
-def split_table(table: RoutingTable, held_out: float = 0.3, seed: int = 0
-                ) -> tuple[RoutingTable, RoutingTable]:
-    """(train, held-out) with a fixed seed."""
-    if not 0 < held_out < 1:
-        raise ValueError("held_out must be between 0 and 1")
-    order = list(range(len(table.prompts)))
-    random.Random(seed).shuffle(order)
-    cut = max(1, int(round(len(order) * held_out)))
-    if cut >= len(order):
-        raise RoutingDataError(f"{table.source}: too few rows ({len(order)}) to hold some out")
-    return table.subset(sorted(order[cut:])), table.subset(sorted(order[:cut]))
+    if all(costs[m] for m in models):
+        model_costs = np.tile([np.mean(costs[m]) for m in models], (len(prompts), 1))
+        return RoutingTable(prompts, models, quality, model_costs.astype(np.float64),
+                            "recorded outcomes", "as recorded")
+    return RoutingTable(prompts, models, quality, _default_costs(quality), "recorded outcomes")

@@ -1,36 +1,28 @@
-"""Router evaluation on a held-out split, with baselines on the same split and features.
+"""Two-model routing metrics (RouteLLM's) and bootstrap intervals over test rows.
 
-Two models (RouteLLM's metrics): a router ranks prompts by how much it prefers
-the strong model; sending the top share s of prompts to it gives a quality
-q(s). PGR(s) = (q(s) - q_weak) / (q_strong - q_weak); APGR is the mean of PGR
-over s in [0, 1] (101 points); CPT(x) is the smallest s with PGR >= x. A random
-router has APGR 0.5 by construction. More models: sweep the quality/cost knob
-lambda and report accuracy against average cost, and the normalized area under
-that curve.
+A router ranks prompts by how much it prefers the strong model; sending the top
+share s of prompts to it gives a quality q(s). PGR(s) = (q(s) - q_weak) /
+(q_strong - q_weak); APGR is the mean of PGR over s in [0, 1] (101 points);
+CPT(x) is the smallest s with PGR >= x. A random router has APGR 0.5 by
+construction.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 __all__ = [
     "GRID",
-    "apgr_metrics",
-    "cost_quality_curve",
+    "apgr_summary",
+    "bootstrap_interval",
     "exact_pgr",
-    "knn_predict",
     "pgr_curve",
 ]
 
 GRID = np.linspace(0.0, 1.0, 101)
-
-
-def _filled(quality: np.ndarray) -> np.ndarray:
-    # Unobserved outcomes count as the model's mean (neutral) so rows stay usable.
-    means = np.nanmean(quality, axis=0)
-    return np.where(np.isnan(quality), means, quality)
 
 
 def exact_pgr(preference: np.ndarray, weak: np.ndarray, strong: np.ndarray
@@ -51,7 +43,9 @@ def pgr_curve(preference: np.ndarray, weak: np.ndarray, strong: np.ndarray) -> n
     return np.interp(GRID, shares, pgr)
 
 
-def _summary(preference: np.ndarray, weak: np.ndarray, strong: np.ndarray) -> dict[str, float]:
+def apgr_summary(preference: np.ndarray, weak: np.ndarray, strong: np.ndarray
+                 ) -> dict[str, float]:
+    """APGR, CPT(50 %) and CPT(80 %) of one preference vector."""
     shares, pgr = exact_pgr(preference, weak, strong)
 
     def cpt(target: float) -> float:
@@ -62,49 +56,23 @@ def _summary(preference: np.ndarray, weak: np.ndarray, strong: np.ndarray) -> di
     return {"apgr": round(apgr, 4), "cpt50": cpt(0.5), "cpt80": cpt(0.8)}
 
 
-def apgr_metrics(preferences: dict[str, np.ndarray], quality: np.ndarray, weak: int,
-                 strong: int) -> dict[str, Any]:
-    """APGR/CPT for each named preference vector, plus random/oracle/always-one baselines."""
-    q = _filled(quality)
-    w, s = q[:, weak], q[:, strong]
-    results: dict[str, Any] = {name: _summary(pref, w, s) for name, pref in preferences.items()}
-    results["random"] = {"apgr": 0.5, "cpt50": 0.5, "cpt80": 0.8,
-                         "note": "expected value: PGR(s) = s"}
-    results["oracle"] = _summary(s - w, w, s)
-    results["always_weak"] = {"quality": round(float(w.mean()), 4), "strong_share": 0.0}
-    results["always_strong"] = {"quality": round(float(s.mean()), 4), "strong_share": 1.0}
-    return results
+def bootstrap_interval(statistic: Callable[[np.ndarray], float], rows: int,
+                       rounds: int = 1000, seed: int = 0) -> list[float]:
+    """95 % percentile interval of ``statistic(resampled row indices)`` over ``rounds``."""
+    rng = np.random.default_rng(seed)
+    values = [statistic(rng.integers(0, rows, rows)) for _ in range(rounds)]
+    low, high = np.percentile(values, [2.5, 97.5])
+    return [round(float(low), 4), round(float(high), 4)]
 
 
-def knn_predict(train_x: np.ndarray, train_q: np.ndarray, test_x: np.ndarray, k: int = 10
-                ) -> np.ndarray:
-    """Per-model quality as the mean over the k most similar training prompts (cosine)."""
-    def unit(a: np.ndarray) -> np.ndarray:
-        return a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+def apgr_with_interval(preference: np.ndarray, weak: np.ndarray, strong: np.ndarray,
+                       rounds: int = 1000) -> dict[str, Any]:
+    """``apgr_summary`` plus a bootstrap interval of APGR over the test rows."""
+    summary: dict[str, Any] = apgr_summary(preference, weak, strong)
 
-    q = _filled(train_q)
-    predictions = []
-    for start in range(0, len(test_x), 1024):
-        sims = unit(test_x[start:start + 1024]) @ unit(train_x).T
-        nearest = np.argpartition(-sims, kth=min(k, sims.shape[1] - 1), axis=1)[:, :k]
-        predictions.append(q[nearest].mean(axis=1))
-    return np.concatenate(predictions)
+    def statistic(rows: np.ndarray) -> float:
+        shares, pgr = exact_pgr(preference[rows], weak[rows], strong[rows])
+        return float(np.interp(GRID, shares, pgr).mean())
 
-
-def cost_quality_curve(predicted: np.ndarray, quality: np.ndarray, costs: np.ndarray,
-                       lambdas: np.ndarray | None = None) -> dict[str, Any]:
-    """Accuracy against average cost as lambda sweeps, and the normalized area under it."""
-    q = _filled(quality)
-    lambdas = np.linspace(0, 2, 41) if lambdas is None else lambdas
-    points = []
-    for lam in lambdas:
-        choice = np.argmax(predicted - lam * costs[None, :], axis=1)
-        rows = np.arange(len(choice))
-        points.append((float(costs[choice].mean()), float(q[rows, choice].mean())))
-    points.sort()
-    low, high = float(costs.min()), float(costs.max())
-    xs = np.array([low] + [p[0] for p in points] + [high])
-    ys = np.array([points[0][1]] + [p[1] for p in points] + [points[-1][1]])
-    area = float(np.trapezoid(ys, xs) / (high - low)) if high > low else float(ys.mean())
-    return {"points": [{"cost": round(c, 4), "quality": round(v, 4)} for c, v in points],
-            "auc": round(area, 4)}
+    summary["apgr_95ci"] = bootstrap_interval(statistic, len(preference), rounds)
+    return summary

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -84,8 +84,17 @@ def embed_prompts(prompts: Sequence[str], batch_size: int = 64) -> np.ndarray:
     return np.concatenate([head, tail], axis=1).astype(np.float32)
 
 
-def featurize(prompts: Sequence[str], cache_dir: Path | None = None) -> np.ndarray:
-    """Full router features, shape (n, FEATURE_DIM). Cached on disk by content hash."""
+Progress = Callable[[int, int], None]
+CHUNK = 512  # prompts embedded between two progress reports
+
+
+def featurize(prompts: Sequence[str], cache_dir: Path | None = None,
+              progress: Progress | None = None) -> np.ndarray:
+    """Full router features, shape (n, FEATURE_DIM). Cached on disk by content hash.
+
+    ``progress(done, total)`` is called after each chunk of prompts is embedded (not at
+    all on a cache hit): big tables take minutes on a CPU.
+    """
     path = None
     if cache_dir is not None:
         recipe = f"tail={TAIL_TOKENS};window={WINDOW_TOKENS}\x1e"  # a recipe change misses
@@ -93,11 +102,19 @@ def featurize(prompts: Sequence[str], cache_dir: Path | None = None) -> np.ndarr
         path = cache_dir / f"features-v{FEATURE_VERSION}-{digest}.npy"
         if path.is_file():
             return np.load(path)
-    embeddings = embed_prompts(prompts)
+    chunks = []
+    for start in range(0, len(prompts), CHUNK):
+        chunks.append(embed_prompts(prompts[start:start + CHUNK]))
+        if progress is not None:
+            progress(min(start + CHUNK, len(prompts)), len(prompts))
+    embeddings = (np.concatenate(chunks) if chunks
+                  else np.zeros((0, 2 * EMBEDDING_DIMENSIONS), dtype=np.float32))
     extra = np.array([text_features(p) for p in prompts], dtype=np.float32).reshape(
         len(prompts), len(TEXT_FEATURES))
     features = np.concatenate([embeddings, extra], axis=1)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(path, features)
+        partial = path.with_suffix(".partial.npy")  # a killed run leaves no half file
+        np.save(partial, features)
+        partial.replace(path)
     return features

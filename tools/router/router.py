@@ -14,8 +14,7 @@ import numpy as np
 
 from neuroforge.knowledge.registry import ModelSummary
 from neuroforge.tools.router.features import featurize, text_features
-from neuroforge.tools.router.net import RouterMeta, RouterNet, load_router
-from neuroforge.tools.router.train import predict_logits
+from neuroforge.tools.router.net import RouterEnsemble, RouterMeta, load_router
 
 __all__ = [
     "ModelOption",
@@ -88,9 +87,9 @@ class RuleRouter(Router):
 
 
 class NeuralRouter(Router):
-    """The trained ``RouterNet``; falls back to rules below ``threshold`` confidence."""
+    """The trained ``RouterEnsemble``; falls back to rules below ``threshold`` confidence."""
 
-    def __init__(self, net: RouterNet, meta: RouterMeta, threshold: float = 0.35,
+    def __init__(self, net: RouterEnsemble, meta: RouterMeta, threshold: float = 0.35,
                  cache_dir: Path | None = None) -> None:
         self.net, self.meta, self.threshold, self.cache_dir = net, meta, threshold, cache_dir
         self.fallback = RuleRouter()
@@ -103,8 +102,7 @@ class NeuralRouter(Router):
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """Calibrated predicted quality, shape (n, known models)."""
-        logits = predict_logits(self.net, features) / self.meta.temperature
-        return 1 / (1 + np.exp(-logits))
+        return self.net.predict(features)
 
     def route(self, prompt: str, options: list[ModelOption], cost_weight: float = 0.0
               ) -> RouteDecision:
@@ -114,7 +112,10 @@ class NeuralRouter(Router):
                                        why="the trained router knows none of these models")
         predicted = self.predict(featurize([prompt]))[0]
         quality = {o.name: float(predicted[self.meta.models.index(o.name)]) for o in known}
-        scores = {o.name: quality[o.name] - cost_weight * o.cost for o in known}
+        # Unit costs measured in the training table beat the size-based guess.
+        trained = dict(zip(self.meta.models, self.meta.costs, strict=True))
+        scores = {o.name: quality[o.name] - cost_weight * trained.get(o.name, o.cost)
+                  for o in known}
         best = max(scores, key=lambda name: scores[name])
         confidence = quality[best]
         if confidence < self.threshold:

@@ -9,9 +9,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from neuroforge.tools.router.net import RouterNet
+from neuroforge.tools.router.net import LinearRouter, RouterEnsemble, RouterNet
 
-__all__ = ["TrainConfig", "TrainReport", "calibrate_temperature", "predict_logits", "train_net"]
+__all__ = [
+    "TrainConfig",
+    "TrainReport",
+    "calibrate_temperature",
+    "fit_linear",
+    "fit_router",
+    "predict_logits",
+    "train_net",
+]
 
 
 @dataclass(frozen=True)
@@ -29,6 +37,10 @@ class TrainConfig:
     model_dim: int = 64
     dropout: float = 0.2
     pairwise_weight: float = 1.0
+    members: int = 5
+    # The linear member's L2 strength (None: MLPs only) and its share of the average.
+    linear_l2: float | None = 0.1
+    linear_weight: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -38,7 +50,7 @@ class TrainReport:
     epochs_run: int
     best_epoch: int
     validation_loss: float
-    temperature: float
+    temperature: list[float]
     seconds: float
     examples: int
 
@@ -80,19 +92,48 @@ def predict_logits(net: RouterNet, features: np.ndarray, batch: int = 4096) -> n
     return np.concatenate(outputs) if outputs else np.zeros((0, net.model_bias.shape[0]))
 
 
-def calibrate_temperature(logits: np.ndarray, quality: np.ndarray) -> float:
-    """The temperature T minimizing NLL of sigmoid(logits / T) on observed outcomes."""
-    mask = ~np.isnan(quality)
-    if not mask.any():
-        return 1.0
-    z, y = logits[mask], quality[mask]
-    best, best_nll = 1.0, np.inf
-    for t in np.exp(np.linspace(np.log(0.25), np.log(4.0), 41)):
-        p = np.clip(1 / (1 + np.exp(-z / t)), 1e-6, 1 - 1e-6)
-        nll = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
-        if nll < best_nll:
-            best, best_nll = float(t), nll
-    return best
+def calibrate_temperature(logits: np.ndarray, quality: np.ndarray) -> list[float]:
+    """Per model, the temperature T minimizing NLL of sigmoid(logit / T) on its outcomes.
+
+    Per model rather than one for all: the cost knob compares probabilities across
+    models, so each model's must be calibrated on its own.
+    """
+    grid = np.exp(np.linspace(np.log(0.25), np.log(4.0), 41))
+    temperatures = []
+    for column in range(quality.shape[1]):
+        seen = ~np.isnan(quality[:, column])
+        z, y = logits[seen, column], quality[seen, column]
+        best, best_nll = 1.0, np.inf
+        for t in grid if seen.any() else []:
+            p = np.clip(1 / (1 + np.exp(-z / t)), 1e-6, 1 - 1e-6)
+            nll = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+            if nll < best_nll:
+                best, best_nll = float(t), nll
+        temperatures.append(round(best, 4))
+    return temperatures
+
+
+def fit_linear(features: np.ndarray, quality: np.ndarray, l2: float) -> LinearRouter:
+    """Per-model logistic regression on observed outcomes, full-batch L-BFGS, L2 ``l2``."""
+    torch.manual_seed(0)
+    model = LinearRouter(quality.shape[1], features.shape[1])
+    with torch.no_grad():
+        model.mean.copy_(torch.from_numpy(features.mean(axis=0).astype(np.float32)))
+        model.scale.copy_(torch.from_numpy(features.std(axis=0).astype(np.float32) + 1e-6))
+    x = torch.from_numpy(features.astype(np.float32))
+    y = torch.from_numpy(np.nan_to_num(quality, nan=0.0).astype(np.float32))
+    mask = torch.from_numpy((~np.isnan(quality)).astype(np.float32))
+    optimizer = torch.optim.LBFGS(model.linear.parameters(), max_iter=100,
+                                  line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = _masked_bce(model(x), y, mask) + l2 * model.linear.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return model.eval()
 
 
 def train_net(features: np.ndarray, quality: np.ndarray, config: TrainConfig | None = None,
@@ -152,3 +193,32 @@ def train_net(features: np.ndarray, quality: np.ndarray, config: TrainConfig | N
     temperature = calibrate_temperature(predict_logits(net, features[val]), quality[val])
     return net, TrainReport(epoch, best_epoch, round(best_loss, 5), temperature,
                             round(time.perf_counter() - started, 2), len(features))
+
+
+def fit_router(features: np.ndarray, quality: np.ndarray, config: TrainConfig | None = None
+               ) -> tuple[RouterEnsemble, TrainReport]:
+    """``config.members`` MLPs on seeds seed, seed+1, ... plus the linear member; the report
+    sums their work."""
+    config = config or TrainConfig()
+    started = time.perf_counter()
+    members: list[nn.Module] = []
+    reports = []
+    for member in range(max(config.members, 1)):
+        seeded = TrainConfig(**{**config.__dict__, "seed": config.seed + member})
+        net, report = train_net(features, quality, seeded)
+        members.append(net)
+        reports.append(report)
+    temperatures = [r.temperature for r in reports]
+    weights = [1.0 / len(members)] * len(members)
+    if config.linear_l2 is not None:
+        members.append(fit_linear(features, quality, config.linear_l2))
+        temperatures.append([1.0] * quality.shape[1])  # L2 logistic: calibrated as fitted
+        weights = [w * (1 - config.linear_weight) for w in weights] + [config.linear_weight]
+    ensemble = RouterEnsemble(members, temperatures, weights)
+    first = reports[0]
+    mean_t = np.mean([t for r in reports for t in r.temperature])
+    return ensemble, TrainReport(
+        epochs_run=sum(r.epochs_run for r in reports), best_epoch=first.best_epoch,
+        validation_loss=round(float(np.mean([r.validation_loss for r in reports])), 5),
+        temperature=[round(float(mean_t), 3)],
+        seconds=round(time.perf_counter() - started, 2), examples=first.examples)
