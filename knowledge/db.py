@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
@@ -19,6 +21,8 @@ __all__ = [
     "current_revision",
     "head_revision",
     "open_database",
+    "private_dir",
+    "private_file",
     "upgrade_database",
 ]
 
@@ -109,6 +113,26 @@ def upgrade_database(engine: Engine, revision: str = "head") -> str:
     return reached
 
 
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) readable by its owner only; an existing one is left."""
+    if not path.is_dir():
+        path.mkdir(parents=True, mode=0o700, exist_ok=True)
+        path.chmod(0o700)  # mkdir's mode is filtered by the umask
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Create an empty ``path`` with mode 0600 in a private folder, unless it exists.
+
+    SQLite gives its -wal and -shm files the database file's mode, so they follow.
+    """
+    private_dir(path.parent)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        path.chmod(0o600)
+    return path
+
+
 def open_database(url: str, *, upgrade: bool = True) -> Database:
     """Connect to ``url`` (any SQLAlchemy URL) and bring its schema to head.
 
@@ -119,12 +143,16 @@ def open_database(url: str, *, upgrade: bool = True) -> Database:
         parsed = make_url(url)
     except ArgumentError as exc:
         raise DatabaseError(f"not a database URL: {url!r} ({exc})") from exc
+    lock: Any = nullcontext()
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        folder = Path(parsed.database).expanduser().parent
+        path = Path(parsed.database).expanduser()
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            private_file(path)
         except OSError as exc:
-            raise DatabaseError(f"cannot create {folder} for the database: {exc}") from exc
+            raise DatabaseError(f"cannot create the database file {path}: {exc}") from exc
+        # Several processes opening a new data directory at once would each run the
+        # migrations ("table ... already exists"): one at a time, re-checked under the lock.
+        lock = FileLock(str(path) + ".migrate.lock", timeout=120)
     try:
         engine = create_engine(parsed, future=True)
     except (ArgumentError, ImportError) as exc:
@@ -133,9 +161,13 @@ def open_database(url: str, *, upgrade: bool = True) -> Database:
         event.listen(engine, "connect", _sqlite_pragmas)
     try:
         if upgrade:
-            _upgrade_if_needed(engine)
+            with lock:
+                _upgrade_if_needed(engine)
         else:
             current_revision(engine)
+    except Timeout as exc:
+        raise DatabaseError(f"another process has held {exc.lock_file} for two minutes while "
+                            "upgrading the database; is one stuck?") from exc
     except OperationalError as exc:
         raise DatabaseError(f"cannot open database {parsed!r}: {exc.orig}") from exc
     except SQLAlchemyError as exc:

@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
+from filelock import FileLock, Timeout
 from sqlalchemy import delete, select
 
-from neuroforge.knowledge.db import Database
+from neuroforge.knowledge.db import Database, private_dir
 from neuroforge.knowledge.schema import MemoryRecord, new_id
 from neuroforge.memory.embeddings import embed_texts
 
@@ -39,6 +42,7 @@ __all__ = [
     "open_long_term",
 ]
 
+T = TypeVar("T")
 KINDS = ("fact", "optimization", "routing")
 COLLECTION = "neuroforge_memories"
 MERGE_SIMILARITY = 0.92
@@ -194,14 +198,36 @@ def _merged_details(meta: Mapping[str, Any], new: Mapping[str, Any]) -> str:
 
 @dataclass
 class LongTermMemory:
-    """A Chroma collection plus its mirror table."""
+    """A Chroma collection plus its mirror table.
+
+    Chroma's local store is not safe for several processes at once (concurrent chats
+    crashed with "Error finding id" and lost facts), so with a local directory every
+    Chroma call holds an inter-process file lock, and a call that fails is retried once
+    on a freshly opened client (another process may have changed the index under this
+    one's cache). Whatever still fails is a ``MemoryError_`` naming the operation.
+    """
 
     collection: Any
     db: Database
+    reopen: Callable[[], Any] | None = None
+    lock: Any = field(default_factory=nullcontext)
+
+    def _chroma(self, what: str, operation: Callable[[Any], T]) -> T:
+        with self.lock:
+            try:
+                return operation(self.collection)
+            except Exception as first:  # Chroma raises many types, all "memory failed"
+                if self.reopen is None:
+                    raise MemoryError_(f"long-term memory could not {what}: {first}") from first
+                try:
+                    self.collection = self.reopen()
+                    return operation(self.collection)
+                except Exception as exc:
+                    raise MemoryError_(f"long-term memory could not {what}: {exc}") from exc
 
     def count(self) -> int:
         """How many memories are stored."""
-        return int(self.collection.count())
+        return int(self._chroma("count memories", lambda c: c.count()))
 
     def remember(self, text: str, kind: str = "fact", session_id: str | None = None,
                  details: Mapping[str, Any] | None = None, subject: str | None = None
@@ -252,10 +278,10 @@ class LongTermMemory:
             scopes.setdefault((item.kind, item.session_id or "", item.subject or ""),
                               []).append(index)
         for (kind, session, subject), indexes in scopes.items():  # one query per scope
-            reply = self.collection.query(
-                query_embeddings=[vectors[i] for i in indexes], n_results=1,
-                where={"$and": [{"kind": kind}, {"session": session}, {"subject": subject}]},
-                include=["metadatas", "distances"])
+            query = partial(_query_nearest, vectors=[vectors[i] for i in indexes],
+                            where={"$and": [{"kind": kind}, {"session": session},
+                                            {"subject": subject}]})
+            reply = self._chroma("look for near-duplicates", query)
             for index, ids, dists, metas in zip(indexes, reply["ids"], reply["distances"],
                                                 reply["metadatas"], strict=True):
                 if ids and 1.0 - float(dists[0]) >= MERGE_SIMILARITY:
@@ -279,9 +305,9 @@ class LongTermMemory:
                 if memory_id not in existing:
                     session.add(row)
             # Chroma second: if it fails the transaction rolls back and nothing is half-written.
-            self.collection.upsert(ids=ids, documents=[upserts[i][0] for i in ids],
-                                   embeddings=[upserts[i][1] for i in ids],
-                                   metadatas=[upserts[i][2] for i in ids])
+            self._chroma("store memories", lambda c: c.upsert(
+                ids=ids, documents=[upserts[i][0] for i in ids],
+                embeddings=[upserts[i][1] for i in ids], metadatas=[upserts[i][2] for i in ids]))
 
     def recall(self, query: str, k: int = 5, *, kind: str | None = None,
                session_id: str | None = None, since: float | None = None,
@@ -293,10 +319,11 @@ class LongTermMemory:
             raise MemoryError_(f"unknown memory kind {kind!r}; use one of {', '.join(KINDS)}")
         if k < 1 or self.count() == 0:
             return []
-        reply = self.collection.query(
-            query_embeddings=embed_texts([query[:MAX_MEMORY_CHARS]]), n_results=k,
-            where=_where(kind, session_id, since, subject),
-            include=["documents", "metadatas", "distances"])
+        vector = embed_texts([query[:MAX_MEMORY_CHARS]])
+        where = _where(kind, session_id, since, subject)
+        reply = self._chroma("recall memories", lambda c: c.query(
+            query_embeddings=vector, n_results=k, where=where,
+            include=["documents", "metadatas", "distances"]))
         memories = [_from_chroma(i, d, m, dist) for i, d, m, dist in zip(
             reply["ids"][0], reply["documents"][0], reply["metadatas"][0],
             reply["distances"][0], strict=True)]
@@ -312,11 +339,12 @@ class LongTermMemory:
             ids = list(session.scalars(select(MemoryRecord.id).where(column == value)))
             if memory_id and not ids:
                 # A memory Chroma has but the table lost still gets deleted.
-                ids = list(self.collection.get(ids=[memory_id])["ids"])
+                ids = list(self._chroma("look up a memory",
+                                        lambda c: c.get(ids=[memory_id]))["ids"])
             if not ids:
                 return 0
             session.execute(delete(MemoryRecord).where(MemoryRecord.id.in_(ids)))
-            self.collection.delete(ids=ids)
+            self._chroma("delete memories", lambda c: c.delete(ids=ids))
         return len(ids)
 
     def export(self, path: Path) -> int:
@@ -336,6 +364,12 @@ class LongTermMemory:
         return count
 
 
+def _query_nearest(collection: Any, vectors: list[list[float]], where: dict[str, Any]
+                   ) -> Any:
+    return collection.query(query_embeddings=vectors, n_results=1, where=where,
+                            include=["metadatas", "distances"])
+
+
 def _batch_twin(matrix: np.ndarray, index: int, seen: list[tuple[int, str]]) -> str | None:
     """The id of an earlier item of the same batch that row ``index`` nearly duplicates."""
     if not seen:
@@ -345,27 +379,48 @@ def _batch_twin(matrix: np.ndarray, index: int, seen: list[tuple[int, str]]) -> 
     return seen[best][1] if similarity[best] >= MERGE_SIMILARITY else None
 
 
+def _open_collection(chroma_dir: Path | None, chroma_url: str | None) -> Any:
+    import chromadb
+
+    if chroma_url:
+        from urllib.parse import urlparse
+
+        parsed = urlparse(chroma_url)
+        client: Any = chromadb.HttpClient(host=parsed.hostname or "localhost",
+                                          port=parsed.port or 8000,
+                                          ssl=parsed.scheme == "https")
+    else:
+        assert chroma_dir is not None, "give chroma_dir or chroma_url"
+        private_dir(chroma_dir)
+        client = chromadb.PersistentClient(path=str(chroma_dir))
+    return client.get_or_create_collection(
+        COLLECTION, embedding_function=MiniLMEmbeddingFunction(),
+        configuration={"hnsw": {"space": "cosine"}})
+
+
+def _reopen_local(chroma_dir: Path) -> Any:
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    SharedSystemClient.clear_system_cache()  # else Chroma hands back the cached client
+    return _open_collection(chroma_dir, None)
+
+
 def open_long_term(db: Database, chroma_dir: Path | None = None,
                    chroma_url: str | None = None) -> LongTermMemory:
     """The memory collection in a local directory, or on a Chroma server by URL."""
-    import chromadb
-
+    where = chroma_url or str(chroma_dir)
+    lock: Any = nullcontext()
+    if not chroma_url and chroma_dir is not None:
+        lock = FileLock(str(chroma_dir) + ".lock", timeout=60)
     try:
-        if chroma_url:
-            from urllib.parse import urlparse
-
-            parsed = urlparse(chroma_url)
-            client: Any = chromadb.HttpClient(host=parsed.hostname or "localhost",
-                                              port=parsed.port or 8000,
-                                              ssl=parsed.scheme == "https")
-        else:
-            assert chroma_dir is not None, "give chroma_dir or chroma_url"
-            chroma_dir.mkdir(parents=True, exist_ok=True)
-            client = chromadb.PersistentClient(path=str(chroma_dir))
-        collection = client.get_or_create_collection(
-            COLLECTION, embedding_function=MiniLMEmbeddingFunction(),
-            configuration={"hnsw": {"space": "cosine"}})
+        with lock:
+            collection = _open_collection(chroma_dir, chroma_url)
+    except Timeout as exc:
+        raise MemoryError_(f"long-term memory at {where} has been locked by another process "
+                           "for a minute") from exc
     except Exception as exc:  # Chroma raises many types; the user needs the place and reason
-        where = chroma_url or str(chroma_dir)
         raise MemoryError_(f"cannot open long-term memory at {where}: {exc}") from exc
-    return LongTermMemory(collection=collection, db=db)
+    if chroma_url or chroma_dir is None:
+        return LongTermMemory(collection=collection, db=db)
+    return LongTermMemory(collection=collection, db=db, lock=lock,
+                          reopen=partial(_reopen_local, chroma_dir))

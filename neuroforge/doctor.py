@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from neuroforge.knowledge.db import private_dir
 from neuroforge.settings import Settings
 
 __all__ = ["Check", "run_checks"]
@@ -33,7 +34,7 @@ class Check:
 def _check_data_dir(settings: Settings) -> Check:
     directory = settings.data_dir
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        private_dir(directory)
         probe = directory / ".write-test"
         probe.write_text("ok")
         probe.unlink()

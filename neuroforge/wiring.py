@@ -60,9 +60,9 @@ def llm_config(settings: Settings) -> LLMConfig:
 
 def open_store(settings: Settings) -> Database:
     """The knowledge store at the configured URL, upgraded to the current schema."""
-    from neuroforge.knowledge.db import open_database
+    from neuroforge.knowledge.db import open_database, private_dir
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     return open_database(settings.effective_database_url)
 
 
@@ -119,7 +119,9 @@ def checkpointer(settings: Settings) -> Iterator[BaseCheckpointSaver[Any]]:
 
     from langgraph.checkpoint.sqlite import SqliteSaver
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    from neuroforge.knowledge.db import private_file
+
+    private_file(Path(settings.checkpoint_path))
     connection = sqlite3.connect(settings.checkpoint_path, check_same_thread=False)
     try:
         saver = SqliteSaver(connection)

@@ -114,3 +114,29 @@ def test_piped_mode_prints_answers_only_and_the_session_on_stderr(tmp_path: Path
     runs = json.loads(run(["runs", "--json"], tmp_path).stdout)["runs"]
     chat = next(r for r in runs if r["graph"] == "chat")
     assert chat["status"] == "succeeded" and chat["calls_used"] == 1  # one turn
+
+
+def test_six_chats_at_once_keep_every_fact(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Six chat processes on one data directory: none crashes, all 18 facts are kept."""
+    env = env_for(tmp_path) | {"NEUROFORGE_BUDGETS__MAX_TOKENS": "16"}
+    facts = {i: [f"My cousin number {i} lives in the town of Zorvik{i}.",
+                 f"I keep a pet iguana named Pablo{i} at home.",
+                 f"I work as a lighthouse keeper on island {i}."] for i in range(6)}
+    procs = [subprocess.Popen([NEUROFORGE, "chat", "--session", f"par{i}"], env=env,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for i in range(6)]
+    outcomes = [p.communicate("\n".join(facts[i]) + "\n", timeout=600)
+                for i, p in enumerate(procs)]
+    for p, (_out, err) in zip(procs, outcomes, strict=True):
+        assert p.returncode == 0 and "Traceback" not in err, err[-2000:]
+    from neuroforge.settings import load_settings
+    from neuroforge.wiring import long_term_memory
+
+    monkeypatch.setenv("NEUROFORGE_DATA_DIR", str(tmp_path))
+    memory = long_term_memory(load_settings())
+    for told in facts.values():
+        for fact in told:
+            found = memory.recall(fact, 1, kind="fact")
+            assert found and found[0].text == fact, (fact, found)
+    assert memory.count() == 18

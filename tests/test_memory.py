@@ -141,3 +141,28 @@ def test_requests_and_secrets_are_not_facts(text: str) -> None:
 def test_facts_still_count_beside_a_request() -> None:
     assert salient_facts("I live in Oslo. Tell me about its museums.") == ["I live in Oslo."]
     assert salient_facts("My sister lives in Toronto.") == ["My sister lives in Toronto."]
+
+
+class _Broken:
+    """A Chroma collection whose every call fails the way a stale local index does."""
+
+    def __getattr__(self, name: str):
+        def fail(*args, **kwargs):
+            raise RuntimeError("Error executing plan: Internal error: Error finding id")
+        return fail
+
+
+def test_a_failing_chroma_call_is_retried_on_a_fresh_client_then_named(tmp_path) -> None:
+    from neuroforge.knowledge.db import open_database
+    from neuroforge.memory.long_term import LongTermMemory, MemoryError_, open_long_term
+
+    db = open_database(f"sqlite:///{tmp_path / 'k.db'}")
+    good = open_long_term(db, tmp_path / "chroma")
+    good.remember("My bicycle is painted bright orange.", session_id="s")
+    healed = LongTermMemory(collection=_Broken(), db=db, reopen=lambda: good.collection)
+    assert healed.recall("what colour is my bicycle", 1)[0].text.startswith("My bicycle")
+    broken = LongTermMemory(collection=_Broken(), db=db, reopen=lambda: _Broken())
+    with pytest.raises(MemoryError_, match="could not count memories: Error executing plan"):
+        broken.recall("bicycle", 1)
+    with pytest.raises(MemoryError_, match="could not count memories"):
+        LongTermMemory(collection=_Broken(), db=db).count()
