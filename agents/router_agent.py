@@ -9,6 +9,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field, create_model
 
 from neuroforge.agents.prompts import EXECUTION_JUDGE, ROUTER_SYSTEM, ROUTER_USER
+from neuroforge.agents.quoting import quote, steering
 from neuroforge.models.structured import structured_reply
 
 __all__ = ["ExecutionScore", "judge_answer", "router_vote"]
@@ -43,8 +44,8 @@ def router_vote(model: BaseChatModel, task: str, profiles: list[dict[str, Any]],
         f"valid JSON {p.get('structured_valid_rate', '?')}" for p in profiles)
     reply = structured_reply(
         model,
-        [SystemMessage(ROUTER_SYSTEM), HumanMessage(ROUTER_USER.format(task=task[:2000],
-                                                                       models=lines))],
+        [SystemMessage(ROUTER_SYSTEM),
+         HumanMessage(ROUTER_USER.format(task=quote(task[:2000], "task"), models=lines))],
         _choice_schema(names), max_attempts=attempts,
     )
     value = reply.value
@@ -54,8 +55,17 @@ def router_vote(model: BaseChatModel, task: str, profiles: list[dict[str, Any]],
 
 
 def judge_answer(model: BaseChatModel, task: str, answer: str, *, attempts: int = 3) -> float:
-    """Quality of an executed answer in [0, 1], judged by ``model``."""
+    """Quality of an executed answer in [0, 1], judged by ``model``.
+
+    An answer that tells its judge what to score (and the task did not ask for that
+    text) gets 0 without a call: judged quality trains the router, so an answer must
+    not be able to grade itself.
+    """
+    aimed = [reason for reason in steering(answer) if reason not in steering(task)]
+    if aimed:
+        return 0.0
     reply = structured_reply(
-        model, [HumanMessage(EXECUTION_JUDGE.format(task=task[:2000], answer=answer[:2000]))],
+        model, [HumanMessage(EXECUTION_JUDGE.format(task=quote(task[:2000], "task"),
+                                                    answer=quote(answer[:2000], "answer")))],
         ExecutionScore, max_attempts=attempts)
     return reply.value.score / 10

@@ -14,6 +14,7 @@ from neuroforge.agents.prompts import (
     VOTER_PERSONAS,
     quote_prompt,
 )
+from neuroforge.agents.quoting import echoes_steering, steering
 from neuroforge.agents.schemas import Ballot, BallotReply
 from neuroforge.models.backends import ModelError
 from neuroforge.models.structured import StructuredOutputError, structured_reply
@@ -65,6 +66,13 @@ def cast_ballot(
     A voter that cannot produce a valid ballot casts an invalid one (counted, not
     used); a model that is down raises ``ModelError`` for the caller.
     """
+    base = {"voter": voter.name, "candidate_id": candidate_id, "round": round_number,
+            "generation": generation}
+    aimed = steering(candidate)
+    if aimed:  # never shown to a model that might obey it
+        return Ballot(**base, decision="reject", score=0.0,
+                      rationale=f"the candidate carries instructions aimed at its judge "
+                                f"({'; '.join(aimed)})"), 0
     messages = [
         SystemMessage(VALIDATOR_SYSTEM.format(persona=voter.persona)),
         HumanMessage(VALIDATOR_USER.format(
@@ -73,8 +81,6 @@ def cast_ballot(
             debate=DEBATE_CONTEXT.format(rationales=debate) if debate else "",
         )),
     ]
-    base = {"voter": voter.name, "candidate_id": candidate_id, "round": round_number,
-            "generation": generation}
     try:
         reply = structured_reply(model, messages, BallotReply, max_attempts=attempts)
     except StructuredOutputError as exc:
@@ -83,6 +89,10 @@ def cast_ballot(
     except ModelError:
         raise
     value = reply.value
+    if echoes_steering(value.rationale, original):
+        return Ballot(**base, decision="abstain", score=float(value.score), valid=False,
+                      rationale="invalid ballot: it repeats what the prompt told its judge "
+                                "to say"), reply.attempts
     contradiction = contradicts_itself(value.decision, value.score)
     if contradiction:
         return Ballot(**base, decision="abstain", score=float(value.score), valid=False,
