@@ -5,7 +5,8 @@ Public modules (imported explicitly, so importing the package stays cheap):
 ``optimizer`` (prompt operators), ``evolution`` (the optimizer's evolution policy),
 ``router_agent`` (routing votes and answer judging), ``chat`` (answers with memory),
 ``actions`` (autopilot proposals), ``consensus`` (vote rules), ``prompts``
-(prompt constants), ``schemas`` (pydantic outputs).
+(prompt constants), ``quoting`` (outside text as judges see it), ``schemas``
+(pydantic outputs).
 
 Agents call models through ``neuroforge.models`` and read ``tools``, ``memory`` and
 ``knowledge``; they never import graphs or the shell.
@@ -13,5 +14,5 @@ Agents call models through ``neuroforge.models`` and read ``tools``, ``memory`` 
 
 __all__ = [
     "actions", "analyst", "chat", "consensus", "creative", "evolution", "optimizer", "prompts",
-    "router_agent", "schemas", "validator",
+    "quoting", "router_agent", "schemas", "validator",
 ]

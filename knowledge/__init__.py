@@ -5,12 +5,13 @@ Public modules: ``db`` (open and upgrade a database), ``schema`` (tables), ``rec
 ``experiments`` and ``experiment_spec`` (experiment files and their stored cells),
 ``actions`` (autopilot actions), ``overrides`` (settings the autopilot changed),
 ``lineage`` and ``strengths`` (networkx graphs of prompt lineage and model strengths),
-``datasets`` (labelled task files).
+``datasets`` (labelled task files), ``redaction`` (credentials masked wherever they
+would leave).
 
 Imports nothing from the layers above it.
 """
 
 __all__ = [
     "actions", "datasets", "db", "experiment_spec", "experiments", "lineage", "overrides",
-    "records", "registry", "schema", "strengths",
+    "records", "redaction", "registry", "schema", "strengths",
 ]

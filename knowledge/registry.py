@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from neuroforge.knowledge.redaction import mask_url
 from neuroforge.knowledge.schema import ModelProfile, ModelRecord, utcnow
 
 __all__ = [
@@ -78,10 +79,11 @@ def sync_models(session: Session, discovery: Discovery) -> list[ModelRecord]:
     for model in discovery.models:
         record = records.get(model.name)
         if record is None:
-            record = ModelRecord(name=model.name, backend=model.backend, location=model.location)
+            record = ModelRecord(name=model.name, backend=model.backend,
+                                 location=mask_url(model.location))
             session.add(record)
             records[model.name] = record
-        record.backend, record.location = model.backend, model.location
+        record.backend, record.location = model.backend, mask_url(model.location)
         record.details = model.details
         record.available, record.last_seen_at = True, now
     for record in records.values():

@@ -13,6 +13,7 @@ must not merge, such as outcomes of one task on two different models.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import nullcontext
@@ -329,10 +330,14 @@ class LongTermMemory:
             reply["distances"][0], strict=True)]
         return [m for m in memories if (m.similarity or 0.0) >= min_similarity]
 
-    def forget(self, *, session_id: str | None = None, memory_id: str | None = None) -> int:
-        """Delete a session's memories or one memory, from Chroma and the database."""
-        if (session_id is None) == (memory_id is None):
-            raise MemoryError_("say what to forget: a session id or a memory id")
+    def forget(self, *, session_id: str | None = None, memory_id: str | None = None,
+               matching: str | None = None) -> int:
+        """Delete a session's memories, one memory, or every memory whose text matches the
+        regular expression ``matching`` (case-insensitive), from Chroma and the database."""
+        if sum(x is not None for x in (session_id, memory_id, matching)) != 1:
+            raise MemoryError_("say what to forget: a session id, a memory id or a pattern")
+        if matching is not None:
+            return self._forget_matching(matching)
         column = MemoryRecord.session_id if session_id else MemoryRecord.id
         value = session_id or memory_id
         with self.db.session() as session:
@@ -345,6 +350,21 @@ class LongTermMemory:
                 return 0
             session.execute(delete(MemoryRecord).where(MemoryRecord.id.in_(ids)))
             self._chroma("delete memories", lambda c: c.delete(ids=ids))
+        return len(ids)
+
+    def _forget_matching(self, pattern: str) -> int:
+        try:
+            wanted = re.compile(pattern, re.IGNORECASE)
+        except re.error as exc:
+            raise MemoryError_(f"not a valid pattern {pattern!r}: {exc}") from exc
+        if not pattern.strip():
+            raise MemoryError_("the pattern is empty; it would match every memory")
+        with self.db.session() as session:
+            rows = session.execute(select(MemoryRecord.id, MemoryRecord.text)).all()
+            ids = [row.id for row in rows if wanted.search(row.text)]
+            if ids:
+                session.execute(delete(MemoryRecord).where(MemoryRecord.id.in_(ids)))
+                self._chroma("delete memories", lambda c: c.delete(ids=ids))
         return len(ids)
 
     def export(self, path: Path) -> int:

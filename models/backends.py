@@ -17,6 +17,7 @@ from typing import Any, Literal
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 
+from neuroforge.knowledge.redaction import mask_secrets, mask_url
 from neuroforge.models.embedded import (
     EMBEDDED_MODEL_NAME,
     EmbeddedChatModel,
@@ -64,10 +65,13 @@ class LLMConfig:
 
 @dataclass(frozen=True)
 class BackendChoice:
-    """The backend in force and the reason it was chosen."""
+    """The backend in force and the reason it was chosen (credentials masked)."""
 
     backend: BackendName
     reason: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reason", mask_secrets(self.reason))
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,7 @@ class ModelError(RuntimeError):
     """A model call failed in a way the caller can handle; names the model and where it lives."""
 
     def __init__(self, model: str, location: str, reason: str) -> None:
+        location, reason = mask_url(location), mask_secrets(reason)
         super().__init__(f"model {model!r} at {location}: {reason}")
         self.model, self.location, self.reason = model, location, reason
 

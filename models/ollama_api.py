@@ -7,6 +7,8 @@ from typing import Any
 
 import httpx
 
+from neuroforge.knowledge.redaction import mask_secrets, mask_url
+
 __all__ = ["OllamaModel", "OllamaUnreachableError", "list_ollama_models", "ollama_version"]
 
 
@@ -14,6 +16,7 @@ class OllamaUnreachableError(ConnectionError):
     """The Ollama API did not answer as expected; the message names the URL and why."""
 
     def __init__(self, url: str, reason: str) -> None:
+        url, reason = mask_url(url), mask_secrets(reason)
         super().__init__(f"Ollama at {url} is not reachable: {reason}")
         self.url = url
         self.reason = reason

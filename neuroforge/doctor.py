@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from neuroforge.knowledge.db import private_dir
+from neuroforge.knowledge.redaction import mask_secrets
 from neuroforge.settings import Settings
 
 __all__ = ["Check", "run_checks"]
@@ -25,6 +26,9 @@ class Check:
     detail: str
     fix: str | None = None
     seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.detail = mask_secrets(self.detail)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for ``--json``."""

@@ -18,6 +18,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from neuroforge.knowledge.redaction import mask_url
+
 __all__ = [
     "AGENT_ROLES",
     "Budgets",
@@ -170,23 +172,14 @@ def load_settings(**overrides: Any) -> Settings:
     return Settings(**overrides)
 
 
-def _mask_url(url: str) -> str:
-    # A database URL may carry a password: user:secret@host -> user:***@host.
-    if "://" not in url or "@" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    creds, host = rest.rsplit("@", 1)
-    user = creds.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in creds else url
-
-
 def masked_settings(settings: Settings) -> dict[str, Any]:
     """The settings as plain JSON-ready data with secrets masked."""
     data = settings.model_dump(mode="json")
-    data["database_url"] = _mask_url(settings.effective_database_url)
+    data["database_url"] = mask_url(settings.effective_database_url)
+    data["ollama_base_url"] = mask_url(settings.ollama_base_url)
     data["ollama_api_key"] = "***" if settings.ollama_api_key else None
     if settings.chroma_url:
-        data["chroma_url"] = _mask_url(settings.chroma_url)
+        data["chroma_url"] = mask_url(settings.chroma_url)
     data["config_file"] = str(config_file_path())
     data["config_file_found"] = config_file_path().is_file()
     return data

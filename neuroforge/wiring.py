@@ -259,10 +259,12 @@ def experiment_deps(settings: Settings, store: Database) -> ExperimentDeps:
 
 def unknown_models(settings: Settings, names: list[str]) -> list[str]:
     """Problems with these model names (unknown, or their server down); empty when fine."""
+    from neuroforge.knowledge.redaction import mask_url
+
     discovery = discover(settings)
     known = {m.name for m in discovery.models}
     known |= {n.removesuffix(":latest") for n in known}  # Ollama accepts "name" for it
-    reason = (f"Ollama at {settings.ollama_base_url} is not reachable"
+    reason = (f"Ollama at {mask_url(settings.ollama_base_url)} is not reachable"
               if discovery.ollama_error else "no such model")
     available = ", ".join(sorted(m.name for m in discovery.models))
     return [f"unknown model {name!r} ({reason}); available: {available}"

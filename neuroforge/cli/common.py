@@ -26,8 +26,12 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object in
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    """Print ``message`` as an error and exit with ``code``."""
-    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    """Print ``message`` (credentials masked) as an error and exit with ``code``."""
+    from rich.markup import escape
+
+    from neuroforge.knowledge.redaction import mask_secrets
+
+    errors.print(f"[bold red]error:[/] {escape(mask_secrets(message))}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -46,8 +50,10 @@ def settings() -> Settings:
 
 
 def print_json(data: Any) -> None:
-    """Write ``data`` as JSON to standard output."""
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    """Write ``data`` as JSON to standard output (credential-carrying URLs masked)."""
+    from neuroforge.knowledge.redaction import mask_secrets
+
+    sys.stdout.write(mask_secrets(json.dumps(data, indent=2, default=str)) + "\n")
 
 
 def read_text_arg(text: str, what: str = "prompt") -> str:

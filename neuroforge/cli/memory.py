@@ -60,21 +60,27 @@ def memory_forget(
     session: Annotated[str | None, typer.Option(help="Forget everything from this session.")]
     = None,
     memory_id: Annotated[str | None, typer.Option("--id", help="Forget one memory.")] = None,
+    matching: Annotated[str | None, typer.Option(
+        "--matching", help="Forget every memory whose text matches this regular expression "
+        "(case-insensitive), e.g. 'password|api key'.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Delete memories for good, from Chroma and from the database."""
     from neuroforge.memory.long_term import MemoryError_
 
-    if (session is None) == (memory_id is None):
-        fail("give exactly one of --session ID or --id ID", 2)
+    if sum(x is not None for x in (session, memory_id, matching)) != 1:
+        fail("give exactly one of --session ID, --id ID or --matching PATTERN", 2)
     try:
-        count = _long_term().forget(session_id=session, memory_id=memory_id)
+        count = _long_term().forget(session_id=session, memory_id=memory_id, matching=matching)
     except MemoryError_ as exc:
-        fail(str(exc))
+        fail(str(exc), 2 if matching is not None and "pattern" in str(exc) else 1)
     if count == 0:
-        fail(f"nothing to forget: no memory {'of session ' + session if session else memory_id}")
+        what = (f"of session {session}" if session else f"matching {matching!r}" if matching
+                else memory_id)
+        fail(f"nothing to forget: no memory {what}")
     if as_json:
-        print_json({"forgotten": count, "session": session, "id": memory_id})
+        print_json({"forgotten": count, "session": session, "id": memory_id,
+                    "matching": matching})
     else:
         console.print(f"forgot {count} memor{'y' if count == 1 else 'ies'}")
 
