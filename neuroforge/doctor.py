@@ -28,7 +28,7 @@ class Check:
     seconds: float = 0.0
 
     def __post_init__(self) -> None:
-        self.detail = mask_secrets(self.detail)
+        object.__setattr__(self, "detail", mask_secrets(self.detail))
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for ``--json``."""
