@@ -8,12 +8,14 @@ when its API answers within the probe timeout, otherwise the embedded model, and
 
 from __future__ import annotations
 
+import json
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import pydantic
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 
@@ -33,6 +35,7 @@ __all__ = [
     "LLMConfig",
     "ModelError",
     "ModelNotFoundError",
+    "ModelReplyError",
     "ModelRef",
     "ModelTimeoutError",
     "ModelUnavailableError",
@@ -94,6 +97,10 @@ class ModelError(RuntimeError):
 
 class ModelUnavailableError(ModelError):
     """The model's backend is down or refused the call; fall back or retry later."""
+
+
+class ModelReplyError(ModelUnavailableError):
+    """The backend answered, but not with a usable reply (garbage, wrong types)."""
 
 
 class ModelNotFoundError(ModelUnavailableError):
@@ -249,6 +256,12 @@ def as_model_error(exc: BaseException, model: BaseChatModel) -> ModelError | Non
         return ModelUnavailableError(name, location, f"cannot connect ({exc})")
     if isinstance(exc, EmbeddedModelMissingError):
         return ModelUnavailableError(name, location, str(exc))
+    if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError | pydantic.ValidationError):
+        # Raised inside the client while reading the reply: the backend sent garbage or
+        # fields of the wrong type. Our own structured parsing happens after invoke.
+        detail = " ".join(str(exc).split())[:160]
+        return ModelReplyError(name, location, f"answered with an unusable reply "
+                                               f"({type(exc).__name__}: {detail})")
     try:
         from ollama import ResponseError
     except ImportError:  # pragma: no cover - langchain-ollama always brings ollama

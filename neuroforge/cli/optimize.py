@@ -88,6 +88,10 @@ def optimize(
         print_json(result)
     else:
         render_result(console, result)
+    if result.get("stop_reason") == "model failure":
+        # The result above is what was kept; the job itself failed.
+        fail(f"the run failed: the models did not answer usably (run {result.get('run_id')} "
+             "is marked failed; see the notes above)")
 
 
 def lineage(

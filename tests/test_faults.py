@@ -1,0 +1,72 @@
+"""A backend that answers garbage or wrong types: one line, a failed run, a non-zero exit."""
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from typer.testing import CliRunner
+
+from neuroforge.cli import app
+from neuroforge.knowledge import records
+from neuroforge.settings import load_settings
+from neuroforge.wiring import open_store
+
+runner = CliRunner()
+TAGS = {"models": [{"name": "junk:1b", "model": "junk:1b", "size": 1, "digest": "x",
+                    "modified_at": "2024-01-01T00:00:00Z",
+                    "details": {"parameter_size": "1B", "family": "x", "format": "gguf",
+                                "quantization_level": "Q4"}}]}
+REPLIES = {"garbage": "this is not json {{{",
+           "wrong types": json.dumps({"model": "junk:1b", "message": 5, "done": "maybe"})}
+
+
+def _server(reply: str) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *_args: object) -> None:
+            pass
+
+        def _send(self, body: str) -> None:
+            data = body.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:  # noqa: N802
+            self._send(json.dumps({"version": "0.5.0"} if "version" in self.path else TAGS))
+
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self._send(reply + "\n")
+
+    return ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+
+
+@pytest.fixture(params=sorted(REPLIES))
+def broken_ollama(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+                  ) -> Iterator[str]:
+    server = _server(REPLIES[request.param])
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://admin:hunter2@127.0.0.1:{server.server_address[1]}"
+    monkeypatch.setenv("NEUROFORGE_OLLAMA_BASE_URL", url)
+    monkeypatch.setenv("NEUROFORGE_BACKEND", "ollama")
+    monkeypatch.setenv("NEUROFORGE_MODELS__DEFAULT", "junk:1b")
+    yield request.param
+    server.shutdown()
+
+
+def test_garbage_from_the_backend_fails_the_run_with_one_line(broken_ollama: str) -> None:
+    result = runner.invoke(app, ["optimize", "Say hi to the user.", "--generations", "1",
+                                 "--budget", "40"])
+    said = " ".join(result.output.split())  # the console wraps long lines
+    assert result.exit_code == 1, said
+    assert "Traceback" not in said and "hunter2" not in said
+    assert "answered with an unusable reply" in said
+    assert "model 'junk:1b' at http://admin:***@127.0.0.1" in said
+    assert "error: the run failed" in said
+    with open_store(load_settings()).session() as session:
+        runs = records.recent_runs(session, 5)
+    assert [r["status"] if isinstance(r, dict) else r.status for r in runs] == ["failed"]
