@@ -1,7 +1,8 @@
 """NeuroForge: local-first multi-agent prompt engineering and model routing.
 
 The one installed namespace. Layers, top to bottom (no import runs upwards):
-the shell here (``cli``, ``settings``, ``wiring``, ``scheduler``, ``studio``, ``doctor``),
+the shell here (``cli``, ``settings``, ``wiring``, ``process_cache``, ``scheduler``,
+``studio``, ``doctor``),
 ``graphs``, ``agents``, ``tools``, ``models`` and ``analysis``, ``memory``, ``knowledge``.
 """
 
@@ -19,7 +20,7 @@ for _name, _value in {
     os.environ.setdefault(_name, _value)
 
 __all__ = [
-    "agents", "analysis", "cli", "doctor", "graphs", "knowledge", "memory", "models", "scheduler",
-    "settings", "studio", "tools", "wiring",
+    "agents", "analysis", "cli", "doctor", "graphs", "knowledge", "memory", "models",
+    "process_cache", "scheduler", "settings", "studio", "tools", "wiring",
 ]
 __version__ = "0.2.0"

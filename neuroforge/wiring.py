@@ -31,7 +31,7 @@ __all__ = [
     "autopilot_deps", "autopilot_handlers", "chat_deps", "chat_model_for_role", "checkpointer",
     "discover", "embedded_identity", "experiment_deps", "llm_config", "load_router",
     "long_term_memory", "model_factory", "open_store", "optimize_deps", "overrides_path",
-    "route_deps", "route_options", "router_path", "unknown_models",
+    "route_deps", "route_options", "router_path",
 ]
 
 
@@ -59,11 +59,18 @@ def llm_config(settings: Settings) -> LLMConfig:
 
 
 def open_store(settings: Settings) -> Database:
-    """The knowledge store at the configured URL, upgraded to the current schema."""
+    """The knowledge store at the configured URL, upgraded to the current schema; one
+    engine per URL and process (``process_cache``)."""
     from neuroforge.knowledge.db import open_database, private_dir
+    from neuroforge.process_cache import shared_store
 
-    private_dir(settings.data_dir)
-    return open_database(settings.effective_database_url)
+    url = settings.effective_database_url
+
+    def open_new() -> Database:
+        private_dir(settings.data_dir)
+        return open_database(url)
+
+    return shared_store(url, open_new)
 
 
 def embedded_identity(settings: Settings) -> tuple[str, str]:
@@ -143,21 +150,34 @@ def overrides_path(settings: Settings) -> Path:
 
 def discover(settings: Settings) -> Discovery:
     """Models available now: the embedded one and, unless backend=embedded, Ollama's."""
-    from neuroforge.models.discovery import discover_models
+    return _discover(settings)[0]
 
-    headers = llm_config(settings).ollama_headers or None
-    ollama_url = None if settings.backend == "embedded" else settings.ollama_base_url
-    return discover_models(ollama_url, embedded_identity(settings),
-                           timeout_s=max(settings.ollama_probe_timeout_s, 1.0), headers=headers)
+
+def _discover(settings: Settings, ttl_s: float = 0.0) -> tuple[Discovery, bool]:
+    """(discovery, fresh): reused for ``ttl_s`` seconds within this process."""
+    from neuroforge.models.discovery import discover_models
+    from neuroforge.process_cache import recent_discovery
+
+    headers, embedded = llm_config(settings).ollama_headers or None, embedded_identity(settings)
+    url, wait = (None if settings.backend == "embedded" else settings.ollama_base_url,
+                 max(settings.ollama_probe_timeout_s, 1.0))
+    return recent_discovery((url, embedded, tuple(sorted((headers or {}).items()))), ttl_s,
+                            lambda: discover_models(url, embedded, headers=headers,
+                                                    timeout_s=wait))
 
 
 def route_options(settings: Settings) -> list[dict[str, Any]]:
-    """Available registry models as routing options (size, cost 0-1, profile figures)."""
+    """Available registry models as routing options (size, cost 0-1, profile figures).
+    Discovery is reused for ``DISCOVERY_TTL_S``; the models table is written only when
+    it was refreshed, so routing many tasks in one process costs one probe a window."""
     from neuroforge.knowledge.registry import list_models, sync_models
+    from neuroforge.process_cache import DISCOVERY_TTL_S
     from neuroforge.tools.router.router import route_options as options_from_models
 
+    discovery, fresh = _discover(settings, DISCOVERY_TTL_S)
     with open_store(settings).session() as session:
-        sync_models(session, discover(settings))
+        if fresh:
+            sync_models(session, discovery)
         return options_from_models(list_models(session))
 
 
@@ -255,20 +275,6 @@ def experiment_deps(settings: Settings, store: Database) -> ExperimentDeps:
     return ExperimentDeps(store=store, model_for_name=model_for_name,
                           judge_for_name=judge_for_name,
                           attempts=settings.budgets.structured_attempts)
-
-
-def unknown_models(settings: Settings, names: list[str]) -> list[str]:
-    """Problems with these model names (unknown, or their server down); empty when fine."""
-    from neuroforge.knowledge.redaction import mask_url
-
-    discovery = discover(settings)
-    known = {m.name for m in discovery.models}
-    known |= {n.removesuffix(":latest") for n in known}  # Ollama accepts "name" for it
-    reason = (f"Ollama at {mask_url(settings.ollama_base_url)} is not reachable"
-              if discovery.ollama_error else "no such model")
-    available = ", ".join(sorted(m.name for m in discovery.models))
-    return [f"unknown model {name!r} ({reason}); available: {available}"
-            for name in names if name not in known]
 
 
 def autopilot_handlers(settings: Settings, store: Database) -> dict[str, ActionHandler]:

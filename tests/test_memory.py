@@ -57,7 +57,7 @@ def test_forget_deletes_from_chroma_and_database(memory: LongTermMemory) -> None
         assert list(session.scalars(select(MemoryRecord.id))) == [kept.id]
     assert memory.forget(memory_id=kept.id) == 1
     assert memory.count() == 0 and memory.forget(memory_id="nope") == 0
-    with pytest.raises(MemoryError_, match="session id or a memory id"):
+    with pytest.raises(MemoryError_, match="a session id, a memory id or a pattern"):
         memory.forget()
 
 

@@ -46,7 +46,6 @@ def experiment_run(
     from neuroforge.graphs.experiment import ExperimentError
     from neuroforge.knowledge.db import DatabaseError
     from neuroforge.knowledge.experiment_spec import ExperimentSpecError, load_spec
-    from neuroforge.wiring import unknown_models
 
     current = settings()
     try:
@@ -54,7 +53,7 @@ def experiment_run(
     except ExperimentSpecError as exc:
         fail(str(exc), 2)
     judge = [spec.judge_model] if spec.judge_model else []
-    problems = unknown_models(current, [*spec.models, *judge])
+    problems = _unknown_models(current, [*spec.models, *judge])
     if problems:
         fail("; ".join(problems), 2)
     try:
@@ -252,3 +251,18 @@ class _progress:
 def report_paths(out: Path) -> Path:
     """Where the HTML goes: ``out`` itself, or ``out/report.html`` for a directory."""
     return out / "report.html" if out.is_dir() else out
+
+
+def _unknown_models(settings: Settings, names: list[str]) -> list[str]:
+    """Problems with these model names (unknown, or their server down); empty when fine."""
+    from neuroforge.knowledge.redaction import mask_url
+    from neuroforge.wiring import discover
+
+    discovery = discover(settings)
+    known = {m.name for m in discovery.models}
+    known |= {n.removesuffix(":latest") for n in known}  # Ollama accepts "name" for it
+    reason = (f"Ollama at {mask_url(settings.ollama_base_url)} is not reachable"
+              if discovery.ollama_error else "no such model")
+    available = ", ".join(sorted(m.name for m in discovery.models))
+    return [f"unknown model {name!r} ({reason}); available: {available}"
+            for name in names if name not in known]

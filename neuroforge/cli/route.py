@@ -50,6 +50,8 @@ def route(
     out["router_note"] = why
     if as_json:
         print_json(out)
+        if execute and "answer" not in out:
+            raise typer.Exit(1)  # the JSON says why; the exit status says it failed
         return
     decision = out["decision"]
     if why:
@@ -64,8 +66,10 @@ def route(
         if out.get("outcome", {}).get("quality") is not None:
             console.print(f"judged quality {out['outcome']['quality']:.1f}, recorded")
     for event in out.get("events", []):
-        if event.startswith("execute: failed"):
+        if event.startswith("execute: failed") or "unjudged (" in event:
             errors.print(f"[red]{event}[/]", highlight=False)
+    if execute and "answer" not in out:
+        fail("the task did not run: the chosen model failed (see above)")
 
 
 DataOption = Annotated[str | None, typer.Option(
