@@ -190,10 +190,12 @@ def load_report(session: Session, run_id: str
     return summary, cell_rows(session, run_id), meta
 
 
-def resumable_run(session: Session, run_id: str) -> dict[str, Any]:
+def resumable_run(session: Session, run_id: str, fingerprint: str | None = None
+                  ) -> dict[str, Any]:
     """What a resume needs of a stored experiment run: planned and finished cell counts.
 
-    Raises ``LookupError`` when there is no such run, or it is not an experiment.
+    Raises ``LookupError`` when there is no such run, it is not an experiment, or it ran
+    another experiment file (``fingerprint`` differs): resuming it would mix two matrices.
     """
     run = session.get(Run, run_id)
     if run is None:
@@ -201,6 +203,10 @@ def resumable_run(session: Session, run_id: str) -> dict[str, Any]:
                           "`neuroforge experiment list` shows run ids")
     if run.graph != "experiment":
         raise LookupError(f"run {run_id} is a {run.graph} run, not an experiment")
+    stored = run.inputs.get("fingerprint")
+    if fingerprint is not None and stored is not None and stored != fingerprint:
+        raise LookupError(f"run {run_id} ran a different experiment file (its prompts, models "
+                          "or dataset differ); resume it with the file it was started with")
     finished = sum(1 for failed in stored_cells(session, run_id).values() if not failed)
     return {"status": run.status, "planned": int(run.inputs.get("planned_cells") or 0),
             "finished": finished}

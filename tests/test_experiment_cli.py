@@ -153,6 +153,11 @@ def test_killed_run_resumes_without_redoing_cells(tmp_path: Path, isolated_env: 
     listed = json.loads(runner.invoke(app, ["experiment", "list", "--json"]).stdout)["runs"]
     run_id = listed[0]["run_id"]
     assert listed[0]["status"] == "running"
+    (tmp_path / "other").mkdir()
+    other = _spec_file(tmp_path / "other", repeats=2, metrics=["accuracy"],
+                       dataset=yaml.safe_load(spec.read_text())["dataset"])
+    foreign = runner.invoke(app, ["experiment", "run", str(other), "--resume", run_id])
+    assert foreign.exit_code == 2 and "different experiment file" in foreign.output
     result = runner.invoke(app, ["experiment", "run", str(spec), "--resume", run_id, "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)

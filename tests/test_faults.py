@@ -70,3 +70,22 @@ def test_garbage_from_the_backend_fails_the_run_with_one_line(broken_ollama: str
     with open_store(load_settings()).session() as session:
         runs = records.recent_runs(session, 5)
     assert [r["status"] if isinstance(r, dict) else r.status for r in runs] == ["failed"]
+
+
+@pytest.mark.parametrize("args", [["runs"], ["lineage", "abc"], ["models", "list"],
+                                  ["experiment", "list"], ["memory", "search", "x"],
+                                  ["router", "train", "--from-records"]])
+@pytest.mark.parametrize("url", ["postgresql+psycopg://nf:hunter2@127.0.0.1:1/nf",
+                                 "sqlite:////proc/no-such-dir/store.db"])
+def test_a_store_that_cannot_be_opened_is_one_line(args: list[str], url: str,
+                                                   isolated_env) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NEUROFORGE_DATABASE_URL": url, "PYTHONWARNINGS": "ignore"}
+    done = subprocess.run([sys.executable, "-m", "neuroforge", *args], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode in (1, 2), done.stderr
+    assert "Traceback" not in done.stderr and "hunter2" not in done.stderr + done.stdout
+    assert "cannot" in done.stderr and len(done.stderr.strip().splitlines()) <= 3

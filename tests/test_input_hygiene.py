@@ -54,3 +54,14 @@ def test_a_chat_line_that_is_not_utf8_is_refused_and_the_session_goes_on() -> No
                       memory=None, out=said.write, info=Console(file=info))
     assert handle_line(ctx, "where \udcff is it?") is True
     assert "not valid UTF-8" in info.getvalue() and said.getvalue() == ""
+
+
+@pytest.mark.parametrize("session", ["../../etc/passwd", "a b", "x" * 65, "", "-dash"])
+def test_chat_refuses_unusable_session_ids(session: str) -> None:
+    from typer.testing import CliRunner
+
+    from neuroforge.cli import app
+
+    result = CliRunner().invoke(app, ["chat", "--session", session], input="/exit\n")
+    assert result.exit_code == 2 and "is not usable" in result.output
+    assert "Traceback" not in result.output

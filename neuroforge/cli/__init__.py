@@ -7,10 +7,12 @@ that need them, so ``neuroforge --help`` starts fast.
 
 from __future__ import annotations
 
+import errno
 import sys
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from neuroforge import __version__
 from neuroforge.cli import admin, autopilot, chat, experiment, memory, optimize, route
@@ -57,10 +59,32 @@ app.command("doctor")(admin.doctor)
 app.command("runs")(admin.runs)
 
 
+# Disk full, read-only file system, permission denied, quota: the store cannot be written.
+STORAGE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT}
+
+
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point.
+
+    Storage failures any command can meet (a bad database URL, a server that is down, a
+    read-only or full disk) end here as one line, not a traceback.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from neuroforge.knowledge.db import DatabaseError
+    from neuroforge.knowledge.redaction import mask_secrets
+
     try:
         app()
     except KeyboardInterrupt:
         errors.print("interrupted")
         sys.exit(130)
+    except (DatabaseError, SQLAlchemyError, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno not in STORAGE_ERRNOS:
+            raise
+        reason = " ".join(str(getattr(exc, "orig", None) or exc).split())[:300]
+        errors.print(f"[bold red]error:[/] storage failed: {escape(mask_secrets(reason))}. "
+                     "Finished work is kept; `neuroforge runs` lists interrupted runs, and "
+                     "`--resume RUN_ID` continues one once the cause is fixed.",
+                     highlight=False)
+        sys.exit(1)

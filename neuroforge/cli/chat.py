@@ -8,6 +8,7 @@ scripts can drive a session (answers on stdout, the session id on stderr).
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import suppress
@@ -25,6 +26,8 @@ from neuroforge.settings import Settings
 __all__ = ["chat", "chat_loop", "read_lines", "run_chat"]
 
 BLOCK = '"""'
+# Session ids name checkpoint threads and show up in listings: short and plain.
+SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 
 
 def chat(
@@ -51,6 +54,9 @@ def chat(
         return
     if session and resume_last:
         fail("give --session ID or --continue, not both", 2)
+    if session is not None and not SESSION_ID.fullmatch(session):
+        fail(f"session id {session[:80]!r} is not usable: use 1-64 letters, digits, '.', '_', "
+             "'-' or ':', starting with a letter or digit", 2)
     if resume_last:
         session = _last_session(current)
     if temperature is not None:

@@ -185,7 +185,7 @@ def run_experiment(settings: Settings, spec: ExperimentSpec, *, no_cache: bool =
     run_id = resume or new_id()
     if resume:
         with store.session() as session:
-            stored = resumable_run(session, resume)
+            stored = resumable_run(session, resume, spec.fingerprint())
     config = experiment_config(spec, run_id)
     request: dict[str, Any] | None = {"spec": spec.model_dump(), "run_id": run_id,
                                       "no_cache": no_cache}
