@@ -89,10 +89,12 @@ class ModelRef:
 class ModelError(RuntimeError):
     """A model call failed in a way the caller can handle; names the model and where it lives."""
 
-    def __init__(self, model: str, location: str, reason: str) -> None:
+    def __init__(self, model: str, location: str, reason: str, *, transient: bool = False
+                 ) -> None:
         location, reason = mask_url(location), mask_secrets(reason)
         super().__init__(f"model {model!r} at {location}: {reason}")
         self.model, self.location, self.reason = model, location, reason
+        self.transient = transient  # worth one more try: a 5xx or a garbled reply
 
 
 class ModelUnavailableError(ModelError):
@@ -261,7 +263,8 @@ def as_model_error(exc: BaseException, model: BaseChatModel) -> ModelError | Non
         # fields of the wrong type. Our own structured parsing happens after invoke.
         detail = " ".join(str(exc).split())[:160]
         return ModelReplyError(name, location, f"answered with an unusable reply "
-                                               f"({type(exc).__name__}: {detail})")
+                                               f"({type(exc).__name__}: {detail})",
+                               transient=True)
     try:
         from ollama import ResponseError
     except ImportError:  # pragma: no cover - langchain-ollama always brings ollama
@@ -272,18 +275,33 @@ def as_model_error(exc: BaseException, model: BaseChatModel) -> ModelError | Non
                 name, location, f"not installed on this Ollama host ({exc.error}); "
                 f"run `ollama pull {name}`"
             )
-        return ModelUnavailableError(name, location, f"HTTP {exc.status_code}: {exc.error}")
+        return ModelUnavailableError(name, location, f"HTTP {exc.status_code}: {exc.error}",
+                                     transient=exc.status_code >= 500)
     return None
 
 
+TRANSIENT_ATTEMPTS = 3  # a 5xx or garbled reply is tried at most this often
+TRANSIENT_BACKOFF_S = 0.25  # then 0.5 s: a busy server gets a moment, a user no long wait
+
+
 def invoke_model(model: BaseChatModel, messages: Sequence[BaseMessage], **kwargs: Any) -> AIMessage:
-    """``model.invoke`` with backend failures turned into ``ModelError``s."""
-    try:
-        reply = model.invoke(list(messages), **kwargs)
-    except Exception as exc:
-        typed = as_model_error(exc, model)
-        if typed is None:
-            raise
-        raise typed from exc
-    assert isinstance(reply, AIMessage)
-    return reply
+    """``model.invoke`` with backend failures turned into ``ModelError``s.
+
+    Transient failures (HTTP 5xx, a garbled reply) are retried up to
+    ``TRANSIENT_ATTEMPTS`` times with backoff; a refused connection, a missing model or
+    a timeout is not (retrying a hang would only multiply the wait).
+    """
+    for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
+        try:
+            reply = model.invoke(list(messages), **kwargs)
+        except Exception as exc:
+            typed = as_model_error(exc, model)
+            if typed is None:
+                raise
+            if typed.transient and attempt < TRANSIENT_ATTEMPTS:
+                time.sleep(TRANSIENT_BACKOFF_S * 2 ** (attempt - 1))
+                continue
+            raise typed from exc
+        assert isinstance(reply, AIMessage)
+        return reply
+    raise AssertionError("unreachable: the loop returns or raises")

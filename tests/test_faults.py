@@ -89,3 +89,53 @@ def test_a_store_that_cannot_be_opened_is_one_line(args: list[str], url: str,
     assert done.returncode in (1, 2), done.stderr
     assert "Traceback" not in done.stderr and "hunter2" not in done.stderr + done.stdout
     assert "cannot" in done.stderr and len(done.stderr.strip().splitlines()) <= 3
+
+
+class _Flaky:
+    """An Ollama chat endpoint that answers 500 ``failures`` times, then properly."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures, self.calls = failures, 0
+        flaky = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                flaky.calls += 1
+                ok = flaky.calls > flaky.failures
+                body = (json.dumps({"model": "junk:1b", "created_at": "2026-01-01T00:00:00Z",
+                                    "message": {"role": "assistant", "content": "fine"},
+                                    "done": True, "done_reason": "stop"}) if ok
+                        else json.dumps({"error": "overloaded"}))
+                data = (body + "\n").encode()
+                self.send_response(200 if ok else 500)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+@pytest.mark.parametrize(("failures", "answers"), [(2, True), (3, False)])
+def test_transient_failures_are_retried_within_a_bound(failures: int, answers: bool) -> None:
+    from langchain_core.messages import HumanMessage
+
+    from neuroforge.models.backends import LLMConfig, ModelError, create_chat_model, invoke_model
+
+    flaky = _Flaky(failures)
+    model = create_chat_model("junk:1b", LLMConfig(backend="ollama", ollama_base_url=flaky.url))
+    try:
+        if answers:
+            assert invoke_model(model, [HumanMessage("hi")]).text == "fine"
+        else:
+            with pytest.raises(ModelError, match="HTTP 500: overloaded"):
+                invoke_model(model, [HumanMessage("hi")])
+        assert flaky.calls == 3  # never more than three tries
+    finally:
+        flaky.server.shutdown()
