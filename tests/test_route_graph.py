@@ -99,3 +99,34 @@ def test_nodes_are_plain_functions_callable_alone(tmp_path: Path) -> None:
     assert vote["voter"] == "neural" and vote["model"] == "big"
     with pytest.raises(RouteInputError, match="empty"):
         prepare({"task": "  "}, d)
+
+
+def test_route_execute_exits_non_zero_when_the_model_fails(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    from typer.testing import CliRunner
+
+    from neuroforge import wiring
+    from neuroforge.cli import app
+
+    down = ModelUnavailableError("tiny", "http://127.0.0.1:9", "cannot connect (refused)")
+    broken = deps(tmp_path, agent_model="tiny", run_reply=lambda m: down)
+    monkeypatch.setattr(wiring, "route_deps", lambda settings: broken)
+    for extra in ([], ["--json"]):
+        result = CliRunner().invoke(app, ["route", "What is 17 * 23?", "--execute", *extra])
+        assert result.exit_code == 1, result.output
+        assert "Traceback" not in result.output and "cannot connect" in result.output
+
+
+def test_routing_many_tasks_keeps_file_handles_flat() -> None:
+    import os
+
+    from neuroforge.settings import load_settings
+
+    settings = load_settings()
+    wiring_options = __import__("neuroforge.wiring", fromlist=["route_options"]).route_options
+    wiring_options(settings)  # opens the store once
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(100):
+        wiring_options(settings)
+    assert len(os.listdir("/proc/self/fd")) <= before + 2
