@@ -68,6 +68,9 @@ class Candidate(BaseModel):
     note: str = ""
     dev_score: float | None = None
     dev_hits: list[bool] | None = None  # right/wrong per dev example, for the paired guard
+    # Without a labelled task: what the target model answered to this prompt, so judges
+    # see what the prompt does, not only what it says.
+    sample_output: str | None = None
 
 
 class Ballot(BaseModel):

@@ -17,6 +17,7 @@ from functools import partial
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import HumanMessage
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, Send
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -36,6 +37,7 @@ from neuroforge.agents.optimizer import (
     select_elites,
 )
 from neuroforge.agents.prompts import PERSPECTIVES
+from neuroforge.agents.quoting import quote
 from neuroforge.agents.schemas import Ballot, Candidate, Finding
 from neuroforge.agents.validator import VoterSpec, cast_ballot, make_voters
 from neuroforge.graphs.state import (
@@ -50,7 +52,7 @@ from neuroforge.knowledge.datasets import TaskData, load_task
 from neuroforge.knowledge.db import Database
 from neuroforge.knowledge.schema import new_id
 from neuroforge.memory.long_term import LongTermMemory, MemoryError_
-from neuroforge.models.backends import ModelError, as_model_error, model_identity
+from neuroforge.models.backends import ModelError, as_model_error, invoke_model, model_identity
 from neuroforge.models.structured import StructuredOutputError
 from neuroforge.tools.prompt_eval import AnswerCache, evaluate_prompt
 
@@ -69,6 +71,7 @@ __all__ = [
 
 MAX_PROMPT_CHARS = 4000
 DEV_SIZE = 32  # dev examples a candidate is scored on
+SAMPLE_CHARS = 600  # of a sample answer shown to the validators (no task)
 
 
 class OptimizeOptions(BaseModel):
@@ -155,8 +158,9 @@ def minimum_budget(opts: Mapping[str, Any], dev_examples: int, attempts: int) ->
     population slot, each candidate scored on dev, and one ballot per voter and candidate.
     """
     population, voters = int(opts["population"]), int(opts["voters"])
-    return (dev_examples + len(PERSPECTIVES) * attempts + population
-            + population * dev_examples + voters * population)
+    runs = dev_examples or 1  # no task: one sample answer per candidate instead
+    return (runs + len(PERSPECTIVES) * attempts + population
+            + population * runs + voters * population)
 
 
 def check_budget(opts: Mapping[str, Any], dev_examples: int, attempts: int) -> None:
@@ -180,9 +184,13 @@ def _remaining(state: OptimizeState, spent: int = 0) -> int:
 
 def _score_on_dev(deps: OptimizeDeps, opts: dict[str, Any], candidates: list[Candidate],
                   budget: int) -> tuple[int, list[str]]:
-    """Fill ``dev_score`` for candidates within ``budget`` calls; (calls, errors)."""
+    """Fill ``dev_score`` for candidates within ``budget`` calls; (calls, errors).
+
+    Without a task, each candidate gets one ``sample_output`` instead: the target
+    model's answer to the prompt itself, which the validators are shown.
+    """
     if not opts["task"]:
-        return 0, []
+        return _sample_outputs(deps, candidates, budget)
     task, target = deps.task(opts["task"]), deps.model_for("target", 0.0)
     calls = 0
     for candidate in candidates:
@@ -200,6 +208,23 @@ def _score_on_dev(deps: OptimizeDeps, opts: dict[str, Any], candidates: list[Can
             return calls, [f"target model failed: {typed}"]
         candidate.dev_score, candidate.dev_hits = result.accuracy, result.hits
         calls += result.calls
+    return calls, []
+
+
+def _sample_outputs(deps: OptimizeDeps, candidates: list[Candidate], budget: int
+                    ) -> tuple[int, list[str]]:
+    target, calls = deps.model_for("target", 0.0), 0
+    for candidate in candidates:
+        if candidate.sample_output is not None:
+            continue
+        if calls + 1 > budget:
+            break
+        try:
+            answer = invoke_model(target, [HumanMessage(candidate.text)]).text
+        except ModelError as exc:
+            return calls + 1, [f"target model failed: {exc}"]
+        candidate.sample_output = " ".join(answer.split())[:SAMPLE_CHARS]
+        calls += 1
     return calls, []
 
 
@@ -297,7 +322,6 @@ def propose(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
 def vote(task: VoteTask, deps: OptimizeDeps) -> dict[str, Any]:
     voter = VoterSpec(**task["voter"])
     model = deps.model_for("validator", voter.temperature)
-    original_score = task["candidates"][0].get("dev_score")
     ballots: list[Ballot] = []
     calls = 0
     cap = task.get("budget", len(task["candidates"]) * deps.attempts)
@@ -310,10 +334,7 @@ def vote(task: VoteTask, deps: OptimizeDeps) -> dict[str, Any]:
                                   generation=task["generation"],
                                   rationale="invalid ballot: no budget left for it"))
             continue
-        evidence = ""
-        if candidate.get("dev_score") is not None and original_score is not None:
-            evidence = (f"Measured on the task's dev examples: candidate "
-                        f"{candidate['dev_score']:.0%} correct, original {original_score:.0%}.")
+        evidence = _evidence(task["candidates"][0], candidate)
         try:
             ballot, used = cast_ballot(model, voter, task["original"], candidate["id"],
                                        candidate["text"], evidence=evidence,
@@ -326,6 +347,19 @@ def vote(task: VoteTask, deps: OptimizeDeps) -> dict[str, Any]:
         ballots.append(ballot)
         calls += used
     return {"ballots": [b.model_dump() for b in ballots], "calls_used": calls}
+
+def _evidence(original: Mapping[str, Any], candidate: Mapping[str, Any]) -> str:
+    """What the prompts did: dev accuracy with a task, else the target's sample answers."""
+    if candidate.get("dev_score") is not None and original.get("dev_score") is not None:
+        return (f"Measured on the task's dev examples: candidate "
+                f"{candidate['dev_score']:.0%} correct, original {original['dev_score']:.0%}.")
+    if candidate.get("sample_output") is None:
+        return ""
+    said = [f"The target model's answer to the {which} prompt:\n"
+            f"{quote(entry.get('sample_output') or '(none)', 'target_answer')}"
+            for which, entry in (("original", original), ("candidate", candidate))]
+    return "\n".join(said)
+
 
 def tally(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
     opts, population = state["options"], state["population_ids"]
