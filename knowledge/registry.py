@@ -38,6 +38,7 @@ class Discovery:
 
     models: list[DiscoveredModel]
     ollama_error: str | None
+    openai_error: str | None = None
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,14 @@
 
 Public modules: ``backends`` (``create_chat_model``, typed ``ModelError``s),
 ``embedded`` (SmolLM2 in-process through llama.cpp), ``structured`` (schema-constrained
-replies with repair and retry), ``ollama_api`` (the Ollama HTTP API), ``discovery``
-(which models exist now), ``probes`` and ``profiler`` (latency, tokens/s, JSON validity).
+replies with repair and retry), ``ollama_api`` (the Ollama HTTP API), ``openai_api``
+(model listing of an OpenAI-compatible server), ``discovery`` (which models exist now),
+``probes`` and ``profiler`` (latency, tokens/s, JSON validity).
 
 Imports only ``knowledge`` below it.
 """
 
-__all__ = ["backends", "discovery", "embedded", "ollama_api", "probes", "profiler", "structured"]
+__all__ = [
+    "backends", "discovery", "embedded", "ollama_api", "openai_api", "probes", "profiler",
+    "structured",
+]

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import pydantic
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
+from pydantic import SecretStr
 
 from neuroforge.knowledge.redaction import mask_secrets, mask_url
 from neuroforge.models.embedded import (
@@ -47,7 +48,7 @@ __all__ = [
     "resolve_model",
 ]
 
-BackendName = Literal["ollama", "embedded"]
+BackendName = Literal["ollama", "embedded", "openai"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,9 @@ class LLMConfig:
     embedded_n_ctx: int = 2048
     embedded_n_threads: int = 2
     max_tokens: int = 512
+    openai_base_url: str | None = None
+    openai_api_key: str | None = None
+    openai_response_format: str = "json_schema"
 
 
 @dataclass(frozen=True)
@@ -154,6 +158,13 @@ def resolve_model(name: str | None, config: LLMConfig) -> ModelRef:
     wanted = (name or config.default_model or "").strip()
     if wanted in ("embedded", EMBEDDED_MODEL_NAME):
         return _embedded_ref(config)
+    if wanted.startswith("openai:"):
+        if not config.openai_base_url:
+            raise ModelNotFoundError(wanted, "no OpenAI-compatible server",
+                                     "set NEUROFORGE_OPENAI_BASE_URL (e.g. http://host:8000/v1)")
+        if not wanted.removeprefix("openai:"):
+            raise ValueError("'openai:' needs a model name after the colon, e.g. openai:gpt-4o")
+        return ModelRef(wanted, "openai", config.openai_base_url)
     if wanted.startswith("ollama:"):
         wanted = wanted.removeprefix("ollama:")
         if not wanted:
@@ -221,7 +232,26 @@ class EmbeddedBackend(ChatBackend):
         )
 
 
-BACKENDS: dict[str, ChatBackend] = {"ollama": OllamaBackend(), "embedded": EmbeddedBackend()}
+class OpenAIBackend(ChatBackend):
+    """Any OpenAI-compatible server through ``langchain-openai``'s ``ChatOpenAI``."""
+
+    def create(
+        self, ref: ModelRef, config: LLMConfig, temperature: float, max_tokens: int
+    ) -> BaseChatModel:
+        from langchain_openai import ChatOpenAI
+
+        return ChatOpenAI(
+            model=ref.name.removeprefix("openai:"), base_url=ref.location,
+            api_key=SecretStr(config.openai_api_key or "not-needed"),
+            temperature=temperature, max_completion_tokens=max_tokens,
+            timeout=config.ollama_timeout_s, max_retries=0,  # invoke_model retries
+            metadata={"response_format": config.openai_response_format,
+                      "registry_name": ref.name},
+        )
+
+
+BACKENDS: dict[str, ChatBackend] = {"ollama": OllamaBackend(), "embedded": EmbeddedBackend(),
+                                    "openai": OpenAIBackend()}
 
 
 def create_chat_model(
@@ -240,8 +270,10 @@ def model_identity(model: BaseChatModel) -> tuple[str, str]:
     """(name, location) of a chat model, for error messages and records."""
     if isinstance(model, EmbeddedChatModel):
         return model.model_name, model.model_path
-    name = getattr(model, "model", None) or getattr(model, "model_name", None)
-    location = getattr(model, "base_url", None) or "in-process"
+    registry = (getattr(model, "metadata", None) or {}).get("registry_name")
+    name = registry or getattr(model, "model", None) or getattr(model, "model_name", None)
+    location = (getattr(model, "base_url", None) or getattr(model, "openai_api_base", None)
+                or "in-process")
     return str(name or type(model).__name__), str(location)
 
 
@@ -265,6 +297,9 @@ def as_model_error(exc: BaseException, model: BaseChatModel) -> ModelError | Non
         return ModelReplyError(name, location, f"answered with an unusable reply "
                                                f"({type(exc).__name__}: {detail})",
                                transient=True)
+    openai_error = _openai_error(exc, name, location)
+    if openai_error is not None:
+        return openai_error
     try:
         from ollama import ResponseError
     except ImportError:  # pragma: no cover - langchain-ollama always brings ollama
@@ -277,6 +312,21 @@ def as_model_error(exc: BaseException, model: BaseChatModel) -> ModelError | Non
             )
         return ModelUnavailableError(name, location, f"HTTP {exc.status_code}: {exc.error}",
                                      transient=exc.status_code >= 500)
+    return None
+
+
+def _openai_error(exc: BaseException, name: str, location: str) -> ModelError | None:
+    import openai
+
+    if isinstance(exc, openai.APITimeoutError):
+        return ModelTimeoutError(name, location, "no reply in time")
+    if isinstance(exc, openai.APIConnectionError):
+        return ModelUnavailableError(name, location, f"cannot connect ({exc})")
+    if isinstance(exc, openai.APIStatusError):
+        reason = f"HTTP {exc.status_code}: {' '.join(str(exc.message).split())[:200]}"
+        if exc.status_code == 404:
+            return ModelNotFoundError(name, location, reason)
+        return ModelUnavailableError(name, location, reason, transient=exc.status_code >= 500)
     return None
 
 

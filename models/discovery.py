@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from neuroforge.knowledge.registry import DiscoveredModel, Discovery
 from neuroforge.models.ollama_api import OllamaUnreachableError, list_ollama_models
+from neuroforge.models.openai_api import OpenAIUnreachableError, list_openai_models
 
 __all__ = ["discover_models"]
 
@@ -14,8 +15,10 @@ def discover_models(
     *,
     timeout_s: float = 5.0,
     headers: dict[str, str] | None = None,
+    openai: tuple[str | None, str | None] = (None, None),
 ) -> Discovery:
-    """Models available now: the embedded one (name, path) and what Ollama lists."""
+    """Models available now: the embedded one (name, path), what Ollama lists, and what
+    an OpenAI-compatible server (base URL, key) lists, named ``openai:ID``."""
     found = []
     if embedded is not None:
         name, path = embedded
@@ -28,4 +31,11 @@ def discover_models(
                 found.append(DiscoveredModel(model.name, "ollama", ollama_url, details))
         except OllamaUnreachableError as exc:
             error = str(exc)
-    return Discovery(found, error)
+    openai_error = None
+    if openai[0]:
+        try:
+            for model_id in list_openai_models(openai[0], openai[1], timeout_s):
+                found.append(DiscoveredModel(f"openai:{model_id}", "openai", openai[0], {}))
+        except OpenAIUnreachableError as exc:
+            openai_error = str(exc)
+    return Discovery(found, error, openai_error)

@@ -160,6 +160,14 @@ def _native_constraint(model: BaseChatModel, json_schema: dict[str, Any]) -> dic
         return {}
     if isinstance(model, ChatOllama):
         return {"format": json_schema}
+    # An OpenAI-compatible server: the standard json_schema format, or llama.cpp's
+    # json_object-with-schema; the backend recorded which in the model's metadata.
+    wanted = (model.metadata or {}).get("response_format")
+    if wanted == "json_schema":
+        return {"response_format": {"type": "json_schema", "json_schema": {
+            "name": "reply", "schema": json_schema}}}
+    if wanted == "json_object":
+        return {"response_format": {"type": "json_object", "schema": json_schema}}
     return {}
 
 

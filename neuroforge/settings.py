@@ -97,6 +97,13 @@ class Settings(BaseSettings):
     ollama_base_url: str = "http://localhost:11434"
     ollama_api_key: SecretStr | None = Field(None, description="bearer token for a guarded Ollama")
     ollama_timeout_s: float = Field(120.0, gt=0, description="one Ollama request")
+    openai_base_url: str | None = Field(
+        None, description="an OpenAI-compatible server (vLLM, llama.cpp, LM Studio, LiteLLM), "
+        "e.g. http://gpu-box:8000/v1; its models are named openai:MODEL")
+    openai_api_key: SecretStr | None = Field(None, description="its API key, if it wants one")
+    openai_response_format: Literal["json_schema", "json_object", "none"] = Field(
+        "json_schema", description="how structured replies are constrained: json_schema "
+        "(OpenAI, vLLM, LM Studio), json_object (llama.cpp's server), none (prompt only)")
     ollama_probe_timeout_s: float = Field(1.0, gt=0, description="backend=auto reachability probe")
     default_model: str | None = Field(None, description="model for roles left unset")
     models: RoleModels = Field(default_factory=RoleModels)
@@ -178,6 +185,9 @@ def masked_settings(settings: Settings) -> dict[str, Any]:
     data["database_url"] = mask_url(settings.effective_database_url)
     data["ollama_base_url"] = mask_url(settings.ollama_base_url)
     data["ollama_api_key"] = "***" if settings.ollama_api_key else None
+    data["openai_api_key"] = "***" if settings.openai_api_key else None
+    if settings.openai_base_url:
+        data["openai_base_url"] = mask_url(settings.openai_base_url)
     if settings.chroma_url:
         data["chroma_url"] = mask_url(settings.chroma_url)
     data["config_file"] = str(config_file_path())

@@ -39,22 +39,18 @@ def llm_config(settings: Settings) -> LLMConfig:
     """The model factory's configuration."""
     from neuroforge.models.backends import LLMConfig
 
-    headers = {}
+    headers, gguf, key = {}, settings.embedded_model_path, settings.openai_api_key
     if settings.ollama_api_key is not None:
         headers["Authorization"] = f"Bearer {settings.ollama_api_key.get_secret_value()}"
     return LLMConfig(
-        backend=settings.backend,
-        ollama_base_url=settings.ollama_base_url,
-        ollama_headers=headers,
-        ollama_timeout_s=settings.ollama_timeout_s,
-        probe_timeout_s=settings.ollama_probe_timeout_s,
-        default_model=settings.default_model,
-        embedded_model_path=str(settings.embedded_model_path)
-        if settings.embedded_model_path
-        else None,
-        embedded_n_ctx=settings.embedded_n_ctx,
-        embedded_n_threads=settings.embedded_n_threads,
-        max_tokens=settings.budgets.max_tokens,
+        backend=settings.backend, ollama_base_url=settings.ollama_base_url,
+        ollama_headers=headers, ollama_timeout_s=settings.ollama_timeout_s,
+        probe_timeout_s=settings.ollama_probe_timeout_s, default_model=settings.default_model,
+        embedded_model_path=str(gguf) if gguf else None, embedded_n_ctx=settings.embedded_n_ctx,
+        embedded_n_threads=settings.embedded_n_threads, max_tokens=settings.budgets.max_tokens,
+        openai_base_url=settings.openai_base_url,
+        openai_api_key=key.get_secret_value() if key else None,
+        openai_response_format=settings.openai_response_format,
     )
 
 
@@ -158,12 +154,14 @@ def _discover(settings: Settings, ttl_s: float = 0.0) -> tuple[Discovery, bool]:
     from neuroforge.models.discovery import discover_models
     from neuroforge.process_cache import recent_discovery
 
-    headers, embedded = llm_config(settings).ollama_headers or None, embedded_identity(settings)
+    config, embedded = llm_config(settings), embedded_identity(settings)
+    headers, openai = config.ollama_headers or None, (config.openai_base_url,
+                                                      config.openai_api_key)
     url, wait = (None if settings.backend == "embedded" else settings.ollama_base_url,
                  max(settings.ollama_probe_timeout_s, 1.0))
-    return recent_discovery((url, embedded, tuple(sorted((headers or {}).items()))), ttl_s,
-                            lambda: discover_models(url, embedded, headers=headers,
-                                                    timeout_s=wait))
+    return recent_discovery((url, embedded, tuple(sorted((headers or {}).items())), openai),
+                            ttl_s, lambda: discover_models(url, embedded, headers=headers,
+                                                           timeout_s=wait, openai=openai))
 
 
 def route_options(settings: Settings) -> list[dict[str, Any]]:
