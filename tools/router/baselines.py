@@ -16,7 +16,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from neuroforge.tools.router.evaluate import exact_pgr
+from neuroforge.tools.router.evaluate import apgr
 from neuroforge.tools.router.frontier import aiq, choices, frontier, unit_costs
 from neuroforge.tools.router.train import fit_linear
 
@@ -46,9 +46,7 @@ def routing_score(predicted: np.ndarray, quality: np.ndarray, costs: np.ndarray)
     model_costs = costs.mean(axis=0)
     if q.shape[1] == 2:
         weak, strong = int(np.argmin(model_costs)), int(np.argmax(model_costs))
-        shares, pgr = exact_pgr(predicted[:, strong] - predicted[:, weak], q[:, weak],
-                                q[:, strong])
-        return float(np.interp(np.linspace(0, 1, 101), shares, pgr).mean())
+        return apgr(predicted[:, strong] - predicted[:, weak], q[:, weak], q[:, strong])
     curve = frontier(choices(predicted, unit_costs(model_costs)), q, costs)
     return aiq(curve.hull, float(model_costs.min()), float(model_costs.max()))
 

@@ -16,7 +16,9 @@ import numpy as np
 
 __all__ = [
     "GRID",
+    "apgr",
     "apgr_summary",
+    "apgr_with_interval",
     "bootstrap_interval",
     "exact_pgr",
     "pgr_curve",
@@ -43,6 +45,12 @@ def pgr_curve(preference: np.ndarray, weak: np.ndarray, strong: np.ndarray) -> n
     return np.interp(GRID, shares, pgr)
 
 
+def apgr(preference: np.ndarray, weak: np.ndarray, strong: np.ndarray) -> float:
+    """Mean PGR over the 101 call shares of ``GRID``."""
+    shares, pgr = exact_pgr(preference, weak, strong)
+    return float(np.interp(GRID, shares, pgr).mean())
+
+
 def apgr_summary(preference: np.ndarray, weak: np.ndarray, strong: np.ndarray
                  ) -> dict[str, float]:
     """APGR, CPT(50 %) and CPT(80 %) of one preference vector."""
@@ -52,8 +60,8 @@ def apgr_summary(preference: np.ndarray, weak: np.ndarray, strong: np.ndarray
         reached = np.nonzero(pgr >= target - 1e-9)[0]
         return round(float(shares[reached[0]]), 4) if len(reached) else 1.0
 
-    apgr = float(np.interp(GRID, shares, pgr).mean())
-    return {"apgr": round(apgr, 4), "cpt50": cpt(0.5), "cpt80": cpt(0.8)}
+    value = float(np.interp(GRID, shares, pgr).mean())
+    return {"apgr": round(value, 4), "cpt50": cpt(0.5), "cpt80": cpt(0.8)}
 
 
 def bootstrap_interval(statistic: Callable[[np.ndarray], float], rows: int,
@@ -71,8 +79,7 @@ def apgr_with_interval(preference: np.ndarray, weak: np.ndarray, strong: np.ndar
     summary: dict[str, Any] = apgr_summary(preference, weak, strong)
 
     def statistic(rows: np.ndarray) -> float:
-        shares, pgr = exact_pgr(preference[rows], weak[rows], strong[rows])
-        return float(np.interp(GRID, shares, pgr).mean())
+        return apgr(preference[rows], weak[rows], strong[rows])
 
     summary["apgr_95ci"] = bootstrap_interval(statistic, len(preference), rounds)
     return summary

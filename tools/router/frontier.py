@@ -107,8 +107,7 @@ def aiq(hull: np.ndarray, low: float, high: float) -> float:
 class Frontier:
     """A router's operating points over the cost knob and what they add up to."""
 
-    weights: np.ndarray
-    points: np.ndarray  # (len(weights), 2): mean cost, mean quality
+    points: np.ndarray  # (weights, 2): mean cost, mean quality
     hull: np.ndarray
 
     def summary(self, low: float, high: float, reference: tuple[float, float]
@@ -123,11 +122,10 @@ class Frontier:
                                                   else round(reach / ref_cost, 4))}
 
 
-def frontier(picked: np.ndarray, quality: np.ndarray, costs: np.ndarray,
-             weights: np.ndarray = COST_WEIGHTS) -> Frontier:
+def frontier(picked: np.ndarray, quality: np.ndarray, costs: np.ndarray) -> Frontier:
     """Operating points of per-weight choices ``picked`` (weights x n) on true outcomes."""
     rows = np.arange(picked.shape[1])
     got = quality[rows[None, :], picked]
     paid = costs[rows[None, :], picked]
     points = np.stack([paid.mean(axis=1), got.mean(axis=1)], axis=1)
-    return Frontier(weights, points, upper_hull(points))
+    return Frontier(points, upper_hull(points))

@@ -94,8 +94,7 @@ def scorecard(test: RoutingTable, train: RoutingTable, predicted: dict[str, np.n
         entry["aiq_95ci"] = _aiq_interval(picked, q, test.costs, low, high)
         results[name] = entry
     zero = upper_hull(np.array([[s["cost"], s["quality"]] for s in singles["singles"]]))
-    results["zero_router"] = _curve_entry(Frontier(np.zeros(0), zero, zero), low, high,
-                                          reference)
+    results["zero_router"] = _curve_entry(Frontier(zero, zero), low, high, reference)
     results["random"] = {"cost": _round(float(test.model_costs.mean())),
                          "quality": round(float(q.mean()), 4)}
     results["best_single"] = dict(best)
