@@ -19,7 +19,7 @@ def _masked(match: re.Match[str]) -> str:
 
 def mask_url(url: str) -> str:
     """``url`` with its password (or bare token) replaced by ``***``."""
-    return _CREDENTIALS.sub(_masked, url)
+    return mask_secrets(url)
 
 
 def mask_secrets(text: str) -> str:
