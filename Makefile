@@ -10,7 +10,7 @@ export LANGGRAPH_CLI_NO_ANALYTICS := 1
 export LANGGRAPH_NO_VERSION_CHECK := 1
 export LANGSMITH_TRACING := false
 
-.PHONY: setup demo test test-unit bench lint clean
+.PHONY: setup servers demo test test-unit bench lint clean
 
 setup: $(STAMP)
 
@@ -22,10 +22,19 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -e '.[dev]'
 	touch $(STAMP)
 
+# Debian's PostgreSQL server programs, for the store suite on PostgreSQL and the worker
+# benchmark: the tests start a throw-away cluster on a free port and stop it at the end.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+servers:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "installing Debian's postgresql (server programs for the tests)"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql >/dev/null; }
+
 demo: setup
 	$(VENV)/bin/neuroforge demo
 
-test: setup
+test: setup servers
 	$(PY) -m pytest -q -p no:cacheprovider
 
 # What runs with no embedded model, no servers and no package registry: a clone
@@ -33,7 +42,7 @@ test: setup
 test-unit: setup
 	$(PY) -m pytest -q -p no:cacheprovider -m "not embedded and not server and not wheel"
 
-bench: setup
+bench: setup servers
 	$(PY) -m benchmarks
 
 # mypy cannot follow setuptools' editable import hook (every neuroforge.* import would

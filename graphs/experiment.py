@@ -1,12 +1,15 @@
 """The experiment graph: plan -> cells (``Send`` branches over the prompt x model x
 example x repeat matrix) -> analyse.
 
-``plan`` validates the spec, loads the dataset, records the run and sends every cell
-not already finished (so a resumed run redoes nothing); cells run in parallel up to
-the ``max_concurrency`` of the run config (``experiment_config`` sets it from the
-spec) and each stores its result as soon as it finishes, so a crash or a failing
-model loses no finished cell. ``analyse`` computes the statistics, compares with
-earlier runs of the same experiment and feeds the router's training records.
+``plan`` validates the spec, loads the dataset, records the run and queues its cells
+in the store (``knowledge.cell_queue``); a resumed run queues nothing it has finished.
+The ``cells`` branches are workers, as many as the spec's concurrency: each claims a
+few cells at a time, runs them and stores each result as it finishes, so a crash or a
+failing model loses no finished cell. Other processes, on this host or another, can
+work the same queue (``work_queue``, ``neuroforge experiment work RUN_ID``); the
+branches wait for their claims before the analysis. ``analyse`` computes the
+statistics, compares with earlier runs of the same experiment and feeds the router's
+training records.
 """
 
 from __future__ import annotations
@@ -29,6 +32,18 @@ from neuroforge.agents.router_agent import judge_answer
 from neuroforge.analysis.experiments import summarize, trend_point
 from neuroforge.knowledge import experiments as store_ops
 from neuroforge.knowledge import records
+from neuroforge.knowledge.cell_queue import (
+    DEFAULT_LEASE_S,
+    QueueCounts,
+    QueuedCell,
+    claim_cells,
+    enqueue_cells,
+    finish_cell,
+    new_claim,
+    queue_counts,
+    release_claim,
+    reopen_failed,
+)
 from neuroforge.knowledge.datasets import Example, TaskFileError, load_task
 from neuroforge.knowledge.db import Database
 from neuroforge.knowledge.experiment_spec import ExperimentSpec
@@ -38,8 +53,9 @@ from neuroforge.models.structured import StructuredOutputError
 from neuroforge.tools.prompt_eval import SCORERS, TARGET_TEMPLATE, extract_answer, render_prompt
 
 __all__ = ["CallCache", "ExperimentDeps", "ExperimentError", "ExperimentInput",
-           "ExperimentStopped",
-           "create_experiment_graph", "experiment_config", "select_examples"]
+           "ExperimentStopped", "WorkerTask",
+           "create_experiment_graph", "experiment_config", "select_examples", "work_queue",
+           "worker_task"]
 
 
 class ExperimentError(ValueError):
@@ -89,9 +105,12 @@ class ExperimentDeps:
     # error or None). A plain callback, not LangGraph's custom stream: a stream writer
     # inside a branch deadlocks the executor when max_concurrency is 1 (langgraph 1.2).
     on_cell: Callable[[tuple[str, str, str, int], str | None], None] | None = None
+    # Called while a worker waits for cells other workers hold: the run's queue counts.
+    on_counts: Callable[[QueueCounts], None] | None = None
     # Set by the caller (Ctrl-C): branches stop at the next cell boundary instead of
     # working through their whole batch first.
     stop: threading.Event = field(default_factory=threading.Event)
+    lease_s: float = DEFAULT_LEASE_S
 
 
 class ExperimentInput(TypedDict):
@@ -125,13 +144,8 @@ class Cell(TypedDict):
     repeat: int
 
 
-class BatchTask(TypedDict):
-    """Payload of one branch: cells it runs in order, and how to run them.
-
-    Cells travel in batches (a few per allowed concurrent branch) rather than one
-    ``Send`` each: the executor's bookkeeping grows with the number of pending
-    branches, and per-cell branches cost about 8 ms each at 2,000 cells.
-    """
+class WorkerTask(TypedDict):
+    """Payload of one worker branch: which run's queue to work, and how to run a cell."""
 
     run_id: str
     experiment_id: str
@@ -141,10 +155,10 @@ class BatchTask(TypedDict):
     judge: str | None
     quality: bool
     cache: bool
-    cells: list[Cell]
 
 
-BATCHES_PER_BRANCH = 4  # batches per allowed branch: keeps all branches busy to the end
+CLAIM_SIZE = 4  # cells per claim: small, so several workers share the tail of a run
+POLL_S = 0.5  # how often a worker with nothing to claim looks again while others work
 
 
 def experiment_config(spec: ExperimentSpec | dict[str, Any], run_id: str) -> RunnableConfig:
@@ -178,7 +192,8 @@ def _prompts(deps: ExperimentDeps, spec: ExperimentSpec) -> dict[str, str]:
 
 
 def _start(deps: ExperimentDeps, spec: ExperimentSpec, run_id: str, planned: int
-           ) -> tuple[str, set[store_ops.CellKey]]:
+           ) -> tuple[str, bool]:
+    """(experiment id, resuming): record a new run, or check the one being resumed."""
     with deps.store.session() as session:
         run = session.get(Run, run_id)
         if run is not None:  # resuming: the run keeps its experiment and finished cells
@@ -188,15 +203,13 @@ def _start(deps: ExperimentDeps, spec: ExperimentSpec, run_id: str, planned: int
                 raise ExperimentError(f"run {run_id} was started from a different experiment "
                                       "file; resume it with the file it started from")
             run.status = "running"
-            stored = store_ops.stored_cells(session, run_id)
-            return run.inputs["experiment_id"], {k for k, failed in stored.items()
-                                                 if not failed}
+            return run.inputs["experiment_id"], True
         experiment_id = store_ops.register_experiment(session, spec.name, spec.model_dump())
         records.start_run(session, "experiment", {
             "experiment_id": experiment_id, "name": spec.name, "spec": spec.model_dump(),
             "fingerprint": spec.fingerprint(), "planned_cells": planned,
             "dataset_name": _dataset_name(spec)}, run_id)
-        return experiment_id, set()
+        return experiment_id, False
 
 
 def _dataset_name(spec: ExperimentSpec) -> str:
@@ -215,49 +228,86 @@ def plan(state: ExperimentState, deps: ExperimentDeps) -> Command[Any]:
                               "has no examples: the matrix is empty")
     planned = len(prompts) * len(spec.models) * len(examples) * spec.repeats
     run_id = state.get("run_id") or new_id()
-    experiment_id, finished = _start(deps, spec, run_id, planned)
-    pending = [Cell(prompt_key=key, prompt=text, model=model, example_key=f"e{i}",
-                    input=ex.input, target=ex.output, repeat=r)
-               for key, text in prompts.items() for model in spec.models
-               for i, ex in enumerate(examples) for r in range(spec.repeats)
-               if (key, model, f"e{i}", r) not in finished]
-    common = {"run_id": run_id, "experiment_id": experiment_id,
-              "scorer": spec.dataset.scorer, "temperature": spec.temperature,
-              "max_tokens": spec.max_tokens, "judge": spec.judge_model,
-              "quality": "quality" in spec.metrics,
-              "cache": spec.cache and not state.get("no_cache")}
-    sends = [Send("cells", BatchTask(**common, cells=chunk))  # type: ignore[typeddict-item]
-             for chunk in _chunks(pending, spec.concurrency * BATCHES_PER_BRANCH)]
+    experiment_id, resuming = _start(deps, spec, run_id, planned)
+    matrix = [Cell(prompt_key=key, prompt=text, model=model, example_key=f"e{i}",
+                   input=ex.input, target=ex.output, repeat=r)
+              for key, text in prompts.items() for model in spec.models
+              for i, ex in enumerate(examples) for r in range(spec.repeats)]
+    with deps.store.session() as session:
+        enqueue_cells(session, run_id, matrix)
+        if resuming:
+            reopen_failed(session, run_id)  # a resume retries cells that failed
+        counts = queue_counts(session, run_id)
+    task = worker_task(spec, run_id, experiment_id, no_cache=bool(state.get("no_cache")))
+    workers = min(spec.concurrency, counts.todo + counts.claimed)
+    sends = [Send("cells", task) for _ in range(workers)]
     update = {"run_id": run_id, "experiment_id": experiment_id, "planned": planned,
-              "skipped": planned - len(pending)}
+              "skipped": counts.done}
     return Command(update=update, goto=sends or "analyse")
 
 
-def cells(batch: BatchTask, deps: ExperimentDeps) -> dict[str, Any]:
+def worker_task(spec: ExperimentSpec, run_id: str, experiment_id: str,
+                no_cache: bool = False) -> WorkerTask:
+    """How a worker runs this run's cells, from its spec."""
+    return WorkerTask(run_id=run_id, experiment_id=experiment_id, scorer=spec.dataset.scorer,
+                      temperature=spec.temperature, max_tokens=spec.max_tokens,
+                      judge=spec.judge_model, quality="quality" in spec.metrics,
+                      cache=spec.cache and not no_cache)
+
+
+def cells(task: WorkerTask, deps: ExperimentDeps) -> dict[str, Any]:
+    return work_queue(deps, task)
+
+
+def work_queue(deps: ExperimentDeps, task: WorkerTask) -> dict[str, Any]:
+    """Work the run's queue until every cell is done: claim a few, run, store, repeat.
+
+    With nothing left to claim, waits while other workers hold claims (a dead worker's
+    claims come free when its lease ends). Raises ``ExperimentStopped`` when
+    ``deps.stop`` is set, after handing back the cells it claimed but did not run.
+    Returns ``{"done": cells this worker stored, "errors": their error lines}``.
+    """
+    claim = new_claim()
+    try:
+        return _work(deps, task, claim)
+    except BaseException:
+        # A crash inside this process (or a stop): the claims of a live process would
+        # otherwise wait out their lease before a resume could take them.
+        release_claim(deps.store, claim)
+        raise
+
+
+def _work(deps: ExperimentDeps, task: WorkerTask, claim: str) -> dict[str, Any]:
     report = deps.on_cell or (lambda _key, _error: None)
-    with deps.store.session() as session:
-        # Resuming from a checkpoint that lost this branch's writes: the store has them.
-        stored = store_ops.stored_cells(session, batch["run_id"])
-    done, errors = 0, []
-    for cell in batch["cells"]:
+    done, errors = 0, list[str]()
+    while True:
         if deps.stop.is_set():
-            # Fail the branch, so a resume runs it again; its finished cells are stored.
-            raise ExperimentStopped(f"stopped after {done} of {len(batch['cells'])} cells")
-        key = (cell["prompt_key"], cell["model"], cell["example_key"], cell["repeat"])
-        if stored.get(key) is False:  # stored without an error
-            done += 1
-            report(key, None)
+            raise ExperimentStopped(f"stopped after {done} cells")
+        claimed = claim_cells(deps.store, task["run_id"], claim, CLAIM_SIZE, deps.lease_s)
+        if not claimed:
+            with deps.store.session() as session:
+                counts = queue_counts(session, task["run_id"])
+            if counts.todo == 0 and counts.claimed == 0:
+                return {"done": done, "errors": errors}
+            if deps.on_counts is not None:
+                deps.on_counts(counts)
+            deps.stop.wait(POLL_S)
             continue
-        result = _run_cell(deps, batch, cell)
-        with deps.store.session() as session:
-            store_ops.save_cell(session, batch["experiment_id"], batch["run_id"], result,
-                                replace=key in stored)
-        done += 1
-        report(key, result.get("error"))
-        if result.get("error"):
-            errors.append(f"{cell['model']} on {cell['prompt_key']}/"
-                          f"{cell['example_key']}: {result['error']}")
-    return {"done": done, "errors": errors}
+        for cell in claimed:
+            if deps.stop.is_set():  # the caller releases what was not run
+                raise ExperimentStopped(f"stopped after {done} cells")
+            result = _run_cell(deps, task, cell)
+            with deps.store.session() as session:
+                stored = finish_cell(session, cell, claim, task["experiment_id"],
+                                     task["run_id"], result, deps.lease_s)
+            if not stored:  # our lease ran out and another worker took the cell
+                continue
+            done += 1
+            key = (cell.prompt_key, cell.model, cell.example_key, cell.repeat)
+            report(key, result.get("error"))
+            if result.get("error"):
+                errors.append(f"{cell.model} on {cell.prompt_key}/"
+                              f"{cell.example_key}: {result['error']}")
 
 
 def analyse(state: ExperimentState, deps: ExperimentDeps) -> dict[str, Any]:
@@ -268,7 +318,7 @@ def create_experiment_graph(deps: ExperimentDeps) -> StateGraph:
     """The experiment graph, uncompiled."""
     graph = StateGraph(ExperimentState, input_schema=ExperimentInput)
     graph.add_node("plan", partial(plan, deps=deps), destinations=("cells", "analyse"))
-    graph.add_node("cells", partial(cells, deps=deps), input_schema=BatchTask)  # type: ignore[arg-type]
+    graph.add_node("cells", partial(cells, deps=deps), input_schema=WorkerTask)  # type: ignore[arg-type]
     graph.add_node("analyse", partial(analyse, deps=deps))
     graph.add_edge(START, "plan")
     graph.add_edge("cells", "analyse")
@@ -276,53 +326,38 @@ def create_experiment_graph(deps: ExperimentDeps) -> StateGraph:
     return graph
 
 
-def _chunks(cells: list[Cell], count: int) -> list[list[Cell]]:
-    """``cells`` in at most ``count`` contiguous, nearly equal chunks (order kept, so a
-    cell's repeats share a branch and its cache)."""
-    if not cells:
-        return []
-    size, extra = divmod(len(cells), min(count, len(cells)))
-    out, start = [], 0
-    for i in range(min(count, len(cells))):
-        end = start + size + (1 if i < extra else 0)
-        out.append(cells[start:end])
-        start = end
-    return out
-
-
 def _task_text(prompt: str, input_text: str) -> str:
     """The task as one text: what the judge reads and the router learns from."""
     return TARGET_TEMPLATE.format(prompt=prompt, input=input_text)
 
 
-def _run_cell(deps: ExperimentDeps, batch: BatchTask, cell: Cell) -> dict[str, Any]:
-    base: dict[str, Any] = {"prompt_key": cell["prompt_key"], "model": cell["model"],
-                            "example_key": cell["example_key"], "repeat": cell["repeat"]}
-    messages = render_prompt(cell["prompt"], cell["input"])
+def _run_cell(deps: ExperimentDeps, task: WorkerTask, cell: QueuedCell) -> dict[str, Any]:
+    base: dict[str, Any] = {"prompt_key": cell.prompt_key, "model": cell.model,
+                            "example_key": cell.example_key, "repeat": cell.repeat}
+    messages = render_prompt(cell.prompt, cell.input)
     started = time.perf_counter()
 
     def call() -> tuple[str, int | None]:
-        model = deps.model_for_name(cell["model"], batch["temperature"], batch["max_tokens"])
+        model = deps.model_for_name(cell.model, task["temperature"], task["max_tokens"])
         reply = invoke_model(model, messages)
         usage = reply.usage_metadata
         return reply.text, usage["output_tokens"] if usage else None
 
     try:
-        if batch["cache"]:
-            key = (cell["model"], cell["prompt"], cell["input"], batch["temperature"],
-                   batch["max_tokens"])
+        if task["cache"]:
+            key = (cell.model, cell.prompt, cell.input, task["temperature"], task["max_tokens"])
             output, tokens, cached = deps.cache.get_or_call(key, call)
         else:
             (output, tokens), cached = call(), False
     except Exception as exc:  # one failing cell (model down, bad reply) must not stop the rest
         return {**base, "error": f"{type(exc).__name__}: {exc}"[:500]}
     latency = None if cached else round((time.perf_counter() - started) * 1000, 2)
-    correct = SCORERS[batch["scorer"]](extract_answer(output), cell["target"])
+    correct = SCORERS[task["scorer"]](extract_answer(output), cell.target)
     score = None
-    if batch["quality"] and deps.judge_for_name is not None:
+    if task["quality"] and deps.judge_for_name is not None:
         try:
-            score = judge_answer(deps.judge_for_name(batch["judge"]),
-                                 _task_text(cell["prompt"], cell["input"]), output,
+            score = judge_answer(deps.judge_for_name(task["judge"]),
+                                 _task_text(cell.prompt, cell.input), output,
                                  attempts=deps.attempts)
         except StructuredOutputError:
             score = None  # an unjudgeable answer has no quality, but keeps its accuracy

@@ -74,6 +74,13 @@ def prepare(state: RouteState, deps: RouteDeps) -> dict[str, Any]:
     options = deps.options()
     if not options:
         raise RouteInputError("no models are available; see `neuroforge models list`")
+    wanted = state.get("models") or []
+    if wanted:
+        missing = [m for m in wanted if m not in {o["name"] for o in options}]
+        if missing:
+            raise RouteInputError(f"not an available model: {', '.join(missing)}; available: "
+                                  f"{', '.join(o['name'] for o in options)}")
+        options = [o for o in options if o["name"] in wanted]
     return {"options": options, "events": [f"options: {', '.join(o['name'] for o in options)}"]}
 
 

@@ -101,6 +101,7 @@ class RouteInput(TypedDict):
     task: str
     execute: NotRequired[bool]
     cost_weight: NotRequired[float]
+    models: NotRequired[list[str]]  # only these available models are candidates
 
 
 class RouteOutput(TypedDict):

@@ -6,12 +6,15 @@ Public modules: ``db`` (open and upgrade a database), ``schema`` (tables), ``rec
 ``actions`` (autopilot actions), ``overrides`` (settings the autopilot changed),
 ``lineage`` and ``strengths`` (networkx graphs of prompt lineage and model strengths),
 ``datasets`` (labelled task files), ``redaction`` (credentials masked wherever they
-would leave).
+would leave), ``cell_queue`` (experiment cells shared by worker processes),
+``checkpoints`` (LangGraph's SQLite or PostgreSQL checkpointer), ``postgres`` (libpq
+connections and advisory locks).
 
 Imports nothing from the layers above it.
 """
 
 __all__ = [
-    "actions", "datasets", "db", "experiment_spec", "experiments", "lineage", "overrides",
-    "records", "redaction", "registry", "schema", "strengths",
+    "actions", "cell_queue", "checkpoints", "datasets", "db", "experiment_spec", "experiments",
+    "lineage", "overrides", "postgres", "records", "redaction", "registry", "schema",
+    "strengths",
 ]

@@ -20,6 +20,7 @@ __all__ = [
     "DatabaseError",
     "current_revision",
     "head_revision",
+    "one_line",
     "open_database",
     "private_dir",
     "private_file",
@@ -113,6 +114,11 @@ def upgrade_database(engine: Engine, revision: str = "head") -> str:
     return reached
 
 
+def one_line(error: object) -> str:
+    """An error's text on one line (libpq's messages span several, with hints)."""
+    return " ".join(str(error).split()) or type(error).__name__
+
+
 def private_dir(path: Path) -> Path:
     """Create ``path`` (and parents) readable by its owner only; an existing one is left."""
     if not path.is_dir():
@@ -169,9 +175,9 @@ def open_database(url: str, *, upgrade: bool = True) -> Database:
         raise DatabaseError(f"another process has held {exc.lock_file} for two minutes while "
                             "upgrading the database; is one stuck?") from exc
     except OperationalError as exc:
-        raise DatabaseError(f"cannot open database {parsed!r}: {exc.orig}") from exc
+        raise DatabaseError(f"cannot open database {parsed!r}: {one_line(exc.orig)}") from exc
     except SQLAlchemyError as exc:
-        raise DatabaseError(f"database {parsed!r} failed: {exc}") from exc
+        raise DatabaseError(f"database {parsed!r} failed: {one_line(exc)}") from exc
     return Database(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))
 
 

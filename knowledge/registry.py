@@ -90,6 +90,7 @@ def sync_models(session: Session, discovery: Discovery) -> list[ModelRecord]:
     for record in records.values():
         gone = record.name not in seen
         # An unreachable Ollama says nothing about its models: leave them as they were.
+        # An OpenAI-compatible server that is down takes its models out of routing.
         if gone and (record.backend != "ollama" or discovery.ollama_error is None):
             record.available = False
     session.flush()

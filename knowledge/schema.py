@@ -31,6 +31,7 @@ __all__ = [
     "Alert",
     "Base",
     "Experiment",
+    "ExperimentCell",
     "ExperimentResult",
     "MemoryRecord",
     "ModelProfile",
@@ -241,6 +242,31 @@ class ExperimentResult(Base):
     latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class ExperimentCell(Base):
+    """A cell waiting to be worked, claimed by a worker, or done: the queue several worker
+    processes (on one host or many) share. What a worker needs to run the cell is here,
+    so a worker on another host needs only the store and the model."""
+
+    __tablename__ = "experiment_cells"
+    __table_args__ = (
+        UniqueConstraint("run_id", "prompt_key", "model", "example_key", "repeat"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    prompt_key: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(200))
+    example_key: Mapped[str] = mapped_column(String(64))
+    repeat: Mapped[int] = mapped_column(Integer, default=0)
+    prompt: Mapped[str] = mapped_column(Text)
+    input: Mapped[str] = mapped_column(Text)
+    target: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(10), default="todo")  # todo | claimed | done
+    claim: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    worker: Mapped[str | None] = mapped_column(String(200), nullable=True)  # host:pid
+    lease_until: Mapped[float | None] = mapped_column(Float, nullable=True)  # epoch seconds
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Alert(Base):

@@ -401,14 +401,27 @@ def _batch_twin(matrix: np.ndarray, index: int, seen: list[tuple[int, str]]) -> 
 
 def _open_collection(chroma_dir: Path | None, chroma_url: str | None) -> Any:
     import chromadb
+    from chromadb.config import Settings
 
     if chroma_url:
         from urllib.parse import urlparse
 
         parsed = urlparse(chroma_url)
-        client: Any = chromadb.HttpClient(host=parsed.hostname or "localhost",
-                                          port=parsed.port or 8000,
-                                          ssl=parsed.scheme == "https")
+        host, port = parsed.hostname or "localhost", parsed.port or 8000
+        ssl = parsed.scheme == "https"
+        # The URL's path names a Chroma database (default tenant), so several NeuroForge
+        # deployments can share one server without seeing each other's memories.
+        database = parsed.path.strip("/") or chromadb.DEFAULT_DATABASE
+        if database != chromadb.DEFAULT_DATABASE:
+            admin = chromadb.AdminClient(Settings(chroma_api_impl="chromadb.api.fastapi.FastAPI",
+                                                  chroma_server_host=host,
+                                                  chroma_server_http_port=port,
+                                                  chroma_server_ssl_enabled=ssl))
+            try:
+                admin.get_database(database)
+            except Exception:  # Chroma raises NotFoundError or a plain error by version
+                admin.create_database(database)
+        client: Any = chromadb.HttpClient(host=host, port=port, ssl=ssl, database=database)
     else:
         assert chroma_dir is not None, "give chroma_dir or chroma_url"
         private_dir(chroma_dir)

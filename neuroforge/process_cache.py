@@ -50,5 +50,9 @@ def recent_discovery(key: Hashable, ttl_s: float, discover: Callable[[], T]) -> 
 def clear() -> None:
     """Forget everything cached (tests, and after settings change in-process)."""
     with _LOCK:
+        for store in _STORES.values():
+            engine = getattr(store, "engine", None)
+            if engine is not None:
+                engine.dispose()  # a server keeps idle pooled connections open otherwise
         _STORES.clear()
         _DISCOVERIES.clear()

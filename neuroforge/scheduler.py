@@ -1,10 +1,12 @@
 """Scheduled autopilot runs: APScheduler with a cron trigger, one run at a time.
 
-One run at a time holds within the process (``max_instances=1``) and across processes
-(``filelock`` on ``<data_dir>/autopilot.lock``, portable across platforms, which
-``autopilot run`` takes too). Fire times missed while no scheduler was running, or while
-a run was still busy, are recorded in the store as runs with status "missed" or
-"skipped". SIGTERM and SIGINT stop the scheduler cleanly: a run in progress finishes first.
+One run at a time holds within the process (``max_instances=1``) and across processes:
+``autopilot run`` and the scheduler take a PostgreSQL advisory lock when the store is
+PostgreSQL (so hosts sharing it exclude each other, and a killed holder's lock ends with
+its connection), else ``filelock`` on ``<data_dir>/autopilot.lock``. Fire times missed
+while no scheduler was running, or while a run was still busy, are recorded in the store
+as runs with status "missed" or "skipped". SIGTERM and SIGINT stop the scheduler
+cleanly: a run in progress finishes first.
 """
 
 from __future__ import annotations
@@ -45,14 +47,44 @@ def _exclusive(path: Path, busy: str) -> Iterator[None]:
         lock.release()
 
 
+@contextmanager
+def _advisory(url: str, name: str, busy: str) -> Iterator[None]:
+    """Hold PostgreSQL's session advisory lock ``name``, or raise ``AutopilotBusyError``."""
+    from neuroforge.knowledge.postgres import LockHeld, advisory_lock
+
+    try:
+        with advisory_lock(url, name):
+            yield
+    except LockHeld:
+        raise AutopilotBusyError(f"{busy} (PostgreSQL advisory lock {name!r} is held)"
+                                 ) from None
+
+
+def _shared_store_url(settings: Settings) -> str | None:
+    from neuroforge.knowledge.postgres import is_postgres_url
+
+    url = settings.effective_database_url
+    return url if is_postgres_url(url) else None
+
+
 def autopilot_lock(settings: Settings) -> AbstractContextManager[None]:
-    """Hold the cross-process autopilot lock, or raise ``AutopilotBusyError`` at once."""
-    return _exclusive(settings.data_dir / "autopilot.lock",
-                      "another autopilot run is in progress")
+    """Hold the cross-process (and, on PostgreSQL, cross-host) autopilot lock, or raise
+    ``AutopilotBusyError`` at once."""
+    busy = "another autopilot run is in progress"
+    url = _shared_store_url(settings)
+    if url is not None:
+        return _advisory(url, "neuroforge-autopilot", busy)
+    return _exclusive(settings.data_dir / "autopilot.lock", busy)
 
 
 def scheduler_lock(settings: Settings) -> AbstractContextManager[None]:
-    """Held for a scheduler's lifetime: one scheduler per data directory."""
+    """Held for a scheduler's lifetime: one scheduler per data directory (per PostgreSQL
+    store when the store is shared)."""
+    url = _shared_store_url(settings)
+    if url is not None:
+        return _advisory(url, "neuroforge-scheduler",
+                         "an autopilot scheduler is already running against this store; "
+                         "stop it first (SIGTERM)")
     return _exclusive(settings.data_dir / "scheduler.lock",
                       "an autopilot scheduler is already running for this data directory; "
                       "stop it first (SIGTERM) or use another NEUROFORGE_DATA_DIR")

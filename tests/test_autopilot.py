@@ -57,8 +57,8 @@ def deps(db: Database, decision: str = "accept", **handlers) -> AutopilotDeps:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Database:
-    return open_database(f"sqlite:///{tmp_path / 'nf.db'}")
+def db(tmp_path: Path, store_url: str) -> Database:
+    return open_database(store_url)
 
 
 def test_findings_become_voted_applied_and_reported_actions(db: Database) -> None:

@@ -15,8 +15,8 @@ from tests.fakes import StreamingChatModel
 
 
 @pytest.fixture
-def memory(tmp_path: Path) -> LongTermMemory:
-    return open_long_term(open_database(f"sqlite:///{tmp_path / 'nf.db'}"), tmp_path / "chroma")
+def memory(tmp_path: Path, store_url: str, chroma_url: str | None) -> LongTermMemory:
+    return open_long_term(open_database(store_url), tmp_path / "chroma", chroma_url)
 
 
 def turn(graph, text: str, session: str = "s1", **extra):

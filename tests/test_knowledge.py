@@ -87,8 +87,8 @@ def test_bad_urls_give_database_errors(url: str) -> None:
         open_database(url)
 
 
-def test_runs_votes_and_prompt_lineage_round_trip(tmp_path: Path) -> None:
-    db = open_database(f"sqlite:///{tmp_path / 'nf.db'}")
+def test_runs_votes_and_prompt_lineage_round_trip(tmp_path: Path, store_url: str) -> None:
+    db = open_database(store_url)
     with db.session() as session:
         run = Run(graph="optimize", inputs={"prompt": "Summarize."})
         session.add(run)
@@ -125,8 +125,9 @@ def _stats(p50: float) -> ProfileStats:
                         error_rate=0.0)
 
 
-def test_registry_sync_marks_vanished_models_and_keeps_profiles(tmp_path: Path) -> None:
-    db = open_database(f"sqlite:///{tmp_path / 'nf.db'}")
+def test_registry_sync_marks_vanished_models_and_keeps_profiles(
+        tmp_path: Path, store_url: str) -> None:
+    db = open_database(store_url)
     embedded = DiscoveredModel("smollm2-135m", "embedded", "/m.gguf")
     llama = DiscoveredModel("llama3.2:3b", "ollama", "http://h:11434")
     with db.session() as session:
@@ -149,8 +150,9 @@ def test_registry_sync_marks_vanished_models_and_keeps_profiles(tmp_path: Path) 
         record_profile(session, "ghost", _stats(1))
 
 
-def test_recent_runs_lists_route_decisions_beside_graph_runs(tmp_path: Path) -> None:
-    db = open_database(f"sqlite:///{tmp_path / 'nf.db'}")
+def test_recent_runs_lists_route_decisions_beside_graph_runs(
+        tmp_path: Path, store_url: str) -> None:
+    db = open_database(store_url)
     with db.session() as session:
         session.add(Run(id="old", graph="optimize", status="succeeded",
                         started_at=utcnow() - timedelta(minutes=5)))

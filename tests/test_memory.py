@@ -16,8 +16,8 @@ from neuroforge.memory.salience import salient_facts
 
 
 @pytest.fixture
-def memory(tmp_path: Path) -> LongTermMemory:
-    return open_long_term(open_database(f"sqlite:///{tmp_path / 'nf.db'}"), tmp_path / "chroma")
+def memory(tmp_path: Path, store_url: str, chroma_url: str | None) -> LongTermMemory:
+    return open_long_term(open_database(store_url), tmp_path / "chroma", chroma_url)
 
 
 def test_recall_ranks_by_meaning_and_filters(memory: LongTermMemory) -> None:
@@ -71,10 +71,11 @@ def test_export_writes_every_memory(memory: LongTermMemory, tmp_path: Path) -> N
     assert rows[0]["details"] == {"source": "chat"} and rows[0]["session_id"] == "s2"
 
 
-def test_memories_survive_reopening(tmp_path: Path) -> None:
-    db = open_database(f"sqlite:///{tmp_path / 'nf.db'}")
-    open_long_term(db, tmp_path / "chroma").remember("I live in Oslo.", "fact", "s1")
-    again = open_long_term(db, tmp_path / "chroma")
+def test_memories_survive_reopening(tmp_path: Path, store_url: str,
+                                    chroma_url: str | None) -> None:
+    db = open_database(store_url)
+    open_long_term(db, tmp_path / "chroma", chroma_url).remember("I live in Oslo.", "fact", "s1")
+    again = open_long_term(db, tmp_path / "chroma", chroma_url)
     assert [m.text for m in again.recall("where do I live", 1)] == ["I live in Oslo."]
 
 
@@ -152,11 +153,12 @@ class _Broken:
         return fail
 
 
-def test_a_failing_chroma_call_is_retried_on_a_fresh_client_then_named(tmp_path) -> None:
+def test_a_failing_chroma_call_is_retried_on_a_fresh_client_then_named(
+        tmp_path: Path, store_url: str) -> None:
     from neuroforge.knowledge.db import open_database
     from neuroforge.memory.long_term import LongTermMemory, MemoryError_, open_long_term
 
-    db = open_database(f"sqlite:///{tmp_path / 'k.db'}")
+    db = open_database(store_url)
     good = open_long_term(db, tmp_path / "chroma")
     good.remember("My bicycle is painted bright orange.", session_id="s")
     healed = LongTermMemory(collection=_Broken(), db=db, reopen=lambda: good.collection)
@@ -166,3 +168,21 @@ def test_a_failing_chroma_call_is_retried_on_a_fresh_client_then_named(tmp_path)
         broken.recall("bicycle", 1)
     with pytest.raises(MemoryError_, match="could not count memories"):
         LongTermMemory(collection=_Broken(), db=db).count()
+
+
+def test_a_chroma_server_that_is_down_is_one_clear_error(tmp_path: Path, store_url: str) -> None:
+    from tests.conftest import closed_port_url
+
+    url = closed_port_url() + "/nf"
+    with pytest.raises(MemoryError_, match=f"cannot open long-term memory at {url}"):
+        open_long_term(open_database(store_url), tmp_path / "chroma", url)
+
+
+@pytest.mark.server
+def test_chroma_databases_on_one_server_are_separate(tmp_path: Path, store_url: str,
+                                                      chroma_server) -> None:
+    db = open_database(store_url)
+    first = open_long_term(db, None, f"{chroma_server.url}/team_a")
+    second = open_long_term(db, None, f"{chroma_server.url}/team_b")
+    first.remember("I live in Oslo.", "fact", "s1")
+    assert first.collection.count() == 1 and second.collection.count() == 0

@@ -50,8 +50,9 @@ def seed_runs(db: Database, spike: bool) -> None:
                                 seconds=seconds))
 
 
-def test_store_windows_detect_latency_spike_and_alerts_dedupe(tmp_path: Path) -> None:
-    db = open_database(f"sqlite:///{tmp_path / 'nf.db'}")
+def test_store_windows_detect_latency_spike_and_alerts_dedupe(
+        tmp_path: Path, store_url: str) -> None:
+    db = open_database(store_url)
     seed_runs(db, spike=True)
     with db.session() as session:
         series = collect_series(session, days=2, now=NOW)

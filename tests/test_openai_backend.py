@@ -96,6 +96,17 @@ def test_optimize_runs_on_the_server(use_server: str, monkeypatch: pytest.Monkey
     assert summary["calls_used"] > 5 and summary["stop_reason"] == "generation limit"
 
 
+def test_route_execute_runs_the_task_on_the_server(use_server: str) -> None:
+    result = runner.invoke(app, ["route", "What is 2 + 2?", "--execute",
+                                 "--models", "openai:smollm2", "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["decision"]["model"] == "openai:smollm2" and out["answer"].strip()
+    assert any(e.startswith("options: openai:smollm2") for e in out["events"])
+    unknown = runner.invoke(app, ["route", "What is 2 + 2?", "--models", "openai:nope"])
+    assert unknown.exit_code == 2 and "not an available model: openai:nope" in unknown.output
+
+
 def test_a_server_that_is_down_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEUROFORGE_OPENAI_BASE_URL", closed_port_url() + "/v1")
     config = LLMConfig(openai_base_url=closed_port_url() + "/v1")
@@ -105,5 +116,6 @@ def test_a_server_that_is_down_is_one_line(monkeypatch: pytest.MonkeyPatch) -> N
         invoke_model(create_chat_model("openai:x", config), [HumanMessage("hi")])
     listed = runner.invoke(app, ["models", "list"])
     assert listed.exit_code == 0 and "Traceback" not in listed.output
+    assert "note:" in listed.output and "127.0.0.1" in listed.output  # the server is named
     missing = runner.invoke(app, ["chat", "--model", "openai:x"], input="hi\n")
     assert "Traceback" not in missing.output

@@ -32,9 +32,10 @@ def upper_task(tmp_path: Path) -> Path:
     return path
 
 
-def test_rubric_run_picks_the_validators_favourite_and_records_everything(tmp_path: Path) -> None:
+def test_rubric_run_picks_the_validators_favourite_and_records_everything(
+        tmp_path: Path, store_url: str) -> None:
     factory, fake = world()
-    store = open_database(f"sqlite:///{tmp_path / 'nf.db'}")
+    store = open_database(store_url)
     out = run(factory, {"prompt": "Summarize the text.", "generations": 2}, store)
     result = out["result"]
     assert result["optimized"] == "Summarize the text in three bullet points."
@@ -181,11 +182,12 @@ def test_graph_drawing_matches_snapshot() -> None:
     assert drawing == snapshot.read_text()
 
 
-def test_a_run_remembers_its_gain_and_the_next_similar_run_recalls_it(tmp_path: Path) -> None:
+def test_a_run_remembers_its_gain_and_the_next_similar_run_recalls_it(
+        tmp_path: Path, store_url: str) -> None:
     from neuroforge.memory.long_term import open_long_term
 
     factory, fake = world()
-    store = open_database(f"sqlite:///{tmp_path / 'nf.db'}")
+    store = open_database(store_url)
     memory = open_long_term(store, tmp_path / "chroma")
     first = run(factory, {"prompt": "Summarize the text.", "generations": 1}, store,
                 memory=memory)["result"]

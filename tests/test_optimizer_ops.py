@@ -62,8 +62,9 @@ def test_elites_and_plateau() -> None:
     assert plateaued([0.5, 0.6, 0.6, 0.55], patience=2)
 
 
-def test_voter_reliability_counts_agreement_with_final_decisions(tmp_path: Path) -> None:
-    db = open_database(f"sqlite:///{tmp_path / 'nf.db'}")
+def test_voter_reliability_counts_agreement_with_final_decisions(
+        tmp_path: Path, store_url: str) -> None:
+    db = open_database(store_url)
     with db.session() as s:
         run = start_run(s, "optimize", {})
         save_candidates(s, run, [

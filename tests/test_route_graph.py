@@ -25,17 +25,18 @@ def agent_picks(model: str):
     return respond
 
 
-def deps(tmp_path: Path, agent_model: str = "big", run_reply=lambda m: "391") -> RouteDeps:
+def deps(tmp_path: Path, store_url: str, agent_model: str = "big",
+         run_reply=lambda m: "391") -> RouteDeps:
     fake = FunctionChatModel(respond=agent_picks(agent_model))
-    store = open_database(f"sqlite:///{tmp_path / 'nf.db'}")
+    store = open_database(store_url)
     return RouteDeps(model_for=lambda role, t=None: fake,
                      run_model=lambda name: FunctionChatModel(respond=run_reply, name_=name),
                      options=lambda: OPTIONS, router=RuleRouter(), store=store,
                      memory=open_long_term(store, tmp_path / "chroma"))
 
 
-def test_weighted_votes_decide_and_are_recorded(tmp_path: Path) -> None:
-    d = deps(tmp_path, agent_model="tiny")
+def test_weighted_votes_decide_and_are_recorded(tmp_path: Path, store_url: str) -> None:
+    d = deps(tmp_path, store_url, agent_model="tiny")
     out = create_route_graph(d).compile().invoke({"task": "What is 17 * 23?"})
     decision = out["decision"]
     # Rules (neural voter, weight 1.0) say big for math; the agent (0.6) says tiny;
@@ -48,8 +49,9 @@ def test_weighted_votes_decide_and_are_recorded(tmp_path: Path) -> None:
         assert row.chosen_model == "big" and row.explanation == decision["reason"]
 
 
-def test_execute_records_a_judged_outcome_that_memory_recalls(tmp_path: Path) -> None:
-    d = deps(tmp_path, agent_model="tiny")
+def test_execute_records_a_judged_outcome_that_memory_recalls(
+        tmp_path: Path, store_url: str) -> None:
+    d = deps(tmp_path, store_url, agent_model="tiny")
     graph = create_route_graph(d).compile()
     out = graph.invoke({"task": "What is 17 * 23?", "execute": True})
     assert out["answer"] == "391" and out["outcome"]["quality"] == 0.7
@@ -67,16 +69,16 @@ def test_execute_records_a_judged_outcome_that_memory_recalls(tmp_path: Path) ->
     assert {m.subject for m in d.memory.recall("What is 17 * 23?", 5)} == {"big", "tiny"}
 
 
-def test_backend_down_during_execute_keeps_the_decision(tmp_path: Path) -> None:
+def test_backend_down_during_execute_keeps_the_decision(tmp_path: Path, store_url: str) -> None:
     down = ModelUnavailableError("big", "http://127.0.0.1:9", "cannot connect")
-    d = deps(tmp_path, run_reply=lambda m: down)
+    d = deps(tmp_path, store_url, run_reply=lambda m: down)
     out = create_route_graph(d).compile().invoke({"task": "What is 2 + 2?", "execute": True})
     assert out["decision"]["model"] and "answer" not in out
     assert any("execute: failed" in e and "cannot connect" in e for e in out["events"])
 
 
-def test_agent_garbage_abstains(tmp_path: Path) -> None:
-    d = deps(tmp_path)
+def test_agent_garbage_abstains(tmp_path: Path, store_url: str) -> None:
+    d = deps(tmp_path, store_url)
     d.model_for = lambda role, t=None: FunctionChatModel(respond=lambda m: "uh")
     out = create_route_graph(d).compile().invoke({"task": "Say hello"})
     agent = next(v for v in out["decision"]["votes"] if v["voter"] == "router-agent")
@@ -84,15 +86,15 @@ def test_agent_garbage_abstains(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("task", "message"), [("", "empty"), ("x" * 20001, "limit")])
-def test_bad_tasks(tmp_path: Path, task: str, message: str) -> None:
+def test_bad_tasks(tmp_path: Path, task: str, message: str, store_url: str) -> None:
     with pytest.raises(RouteInputError, match=message):
-        create_route_graph(deps(tmp_path)).compile().invoke({"task": task})
+        create_route_graph(deps(tmp_path, store_url)).compile().invoke({"task": task})
 
 
-def test_nodes_are_plain_functions_callable_alone(tmp_path: Path) -> None:
+def test_nodes_are_plain_functions_callable_alone(tmp_path: Path, store_url: str) -> None:
     from neuroforge.graphs.route import neural, prepare
 
-    d = deps(tmp_path)
+    d = deps(tmp_path, store_url)
     update = prepare({"task": "What is 17 * 23?"}, d)
     assert [o["name"] for o in update["options"]] == ["tiny", "big"]
     vote = neural({"task": "What is 17 * 23?", "options": update["options"]}, d)["votes"][0]
@@ -103,14 +105,14 @@ def test_nodes_are_plain_functions_callable_alone(tmp_path: Path) -> None:
 
 def test_route_execute_exits_non_zero_when_the_model_fails(tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch
-                                                          ) -> None:
+                                                          , store_url: str) -> None:
     from typer.testing import CliRunner
 
     from neuroforge import wiring
     from neuroforge.cli import app
 
     down = ModelUnavailableError("tiny", "http://127.0.0.1:9", "cannot connect (refused)")
-    broken = deps(tmp_path, agent_model="tiny", run_reply=lambda m: down)
+    broken = deps(tmp_path, store_url, agent_model="tiny", run_reply=lambda m: down)
     monkeypatch.setattr(wiring, "route_deps", lambda settings: broken)
     for extra in ([], ["--json"]):
         result = CliRunner().invoke(app, ["route", "What is 17 * 23?", "--execute", *extra])

@@ -33,11 +33,15 @@ def test_missed_fire_times_between_two_moments() -> None:
     assert missed_fire_times(trigger, since, since + timedelta(hours=1)) == []
 
 
-def test_the_lock_holds_across_processes(tmp_path: Path) -> None:
+def test_the_lock_holds_across_processes(tmp_path: Path, store_url: str) -> None:
     settings = load_settings()
+    env = os.environ.copy()
+    if store_url.startswith("postgresql"):
+        # Another "host": its own data directory, only the PostgreSQL store is shared.
+        env["NEUROFORGE_DATA_DIR"] = str(tmp_path / "other-host")
     with autopilot_lock(settings):
         busy = subprocess.run([NEUROFORGE, "autopilot", "run"], capture_output=True, text=True,
-                              timeout=120, env=os.environ.copy())
+                              timeout=120, env=env)
     assert busy.returncode == 1 and "another autopilot run is in progress" in busy.stderr
     free = subprocess.run([NEUROFORGE, "autopilot", "run", "--json"], capture_output=True,
                           text=True, timeout=120, env=os.environ.copy())

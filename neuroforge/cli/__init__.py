@@ -15,7 +15,16 @@ import typer
 from rich.markup import escape
 
 from neuroforge import __version__
-from neuroforge.cli import admin, autopilot, chat, experiment, memory, optimize, route
+from neuroforge.cli import (
+    admin,
+    autopilot,
+    chat,
+    experiment,
+    experiment_work,
+    memory,
+    optimize,
+    route,
+)
 from neuroforge.cli.common import errors
 
 __all__ = ["app", "main"]
@@ -49,6 +58,7 @@ app.command("route")(route.route)
 app.add_typer(route.router_app, name="router")
 app.command("chat")(chat.chat)
 app.add_typer(memory.memory_app, name="memory")
+experiment.experiment_app.command("work")(experiment_work.experiment_work)
 app.add_typer(experiment.experiment_app, name="experiment")
 app.add_typer(autopilot.autopilot_app, name="autopilot")
 app.command("monitor")(autopilot.monitor)

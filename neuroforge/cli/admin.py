@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from neuroforge.cli.common import JsonFlag, console, errors, fail, print_json, settings
@@ -75,22 +76,24 @@ def db_status(as_json: JsonFlag = False) -> None:
         console.print(f"{data['url']}: revision {revision} (code head {data['head']}), {state}")
 
 
-def _discover_and_sync(current: Settings) -> tuple[list[Any], str | None]:
+def _discover_and_sync(current: Settings) -> tuple[list[Any], str | None, str | None]:
     from neuroforge.knowledge.registry import list_models, sync_models
     from neuroforge.wiring import discover, open_store
 
     discovery = discover(current)
     with open_store(current).session() as session:
         sync_models(session, discovery)
-        return list_models(session), discovery.ollama_error
+        return list_models(session), discovery.ollama_error, discovery.openai_error
 
 
 @models_app.command("list")
 def models_list(as_json: JsonFlag = False) -> None:
-    """Discover models (embedded + Ollama) and list them with their latest profile."""
-    summaries, ollama_error = _discover_and_sync(settings())
+    """Discover models (embedded, Ollama, an OpenAI-compatible server) and list them with
+    their latest profile."""
+    summaries, ollama_error, openai_error = _discover_and_sync(settings())
     if as_json:
-        print_json({"models": [s.as_dict() for s in summaries], "ollama_error": ollama_error})
+        print_json({"models": [s.as_dict() for s in summaries], "ollama_error": ollama_error,
+                    "openai_error": openai_error})
         return
     table = Table("model", "backend", "available", "p50 ms", "tok/s", "valid JSON", "profiled")
     for s in summaries:
@@ -102,8 +105,9 @@ def models_list(as_json: JsonFlag = False) -> None:
             str(p.get("created_at", "never"))[:19],
         )
     console.print(table)
-    if ollama_error:
-        errors.print(f"[yellow]note:[/] {ollama_error}", highlight=False)
+    for note in (ollama_error, openai_error):
+        if note:
+            errors.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
 
 
 @models_app.command("profile")
@@ -120,7 +124,7 @@ def models_profile(
     from neuroforge.wiring import llm_config, open_store
 
     current = settings()
-    summaries, _ = _discover_and_sync(current)
+    summaries, _, _ = _discover_and_sync(current)
     known = {s.name: s for s in summaries if s.available}
     if name == "embedded":
         name = next(s.name for s in summaries if s.backend == "embedded")

@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from neuroforge.cli.common import (
@@ -22,6 +21,8 @@ from neuroforge.cli.common import (
     settings,
     stop_on_interrupt,
 )
+from neuroforge.cli.experiment_progress import CellProgress
+from neuroforge.cli.model_checks import unknown_models
 from neuroforge.knowledge.experiment_spec import ExperimentSpec
 from neuroforge.settings import Settings
 
@@ -53,7 +54,7 @@ def experiment_run(
     except ExperimentSpecError as exc:
         fail(str(exc), 2)
     judge = [spec.judge_model] if spec.judge_model else []
-    problems = _unknown_models(current, [*spec.models, *judge])
+    problems = unknown_models(current, [*spec.models, *judge])
     if problems:
         fail("; ".join(problems), 2)
     try:
@@ -170,7 +171,7 @@ def experiment_report(
 def run_experiment(settings: Settings, spec: ExperimentSpec, *, no_cache: bool = False,
                    resume: str | None = None, show_progress: bool = True,
                    console: Console | None = None) -> dict[str, Any]:
-    """Run (or resume) an experiment under the SQLite checkpointer; returns the final state.
+    """Run (or resume) an experiment under the checkpointer; returns the final state.
 
     Raises ``LookupError`` when ``resume`` names no experiment run, and
     ``RunInterrupted`` (with the run id) after Ctrl-C, the run marked interrupted.
@@ -190,8 +191,8 @@ def run_experiment(settings: Settings, spec: ExperimentSpec, *, no_cache: bool =
     request: dict[str, Any] | None = {"spec": spec.model_dump(), "run_id": run_id,
                                       "no_cache": no_cache}
     deps = experiment_deps(settings, store)
-    with checkpointer(settings) as saver, _progress(show_progress, console) as progress:
-        deps.on_cell = progress.cell_done
+    with checkpointer(settings) as saver, CellProgress(show_progress, console) as progress:
+        deps.on_cell, deps.on_counts = progress.cell_done, progress.sync
         app = create_experiment_graph(deps).compile(checkpointer=saver)
         if resume and app.get_state(config).next:
             request = None  # continue the interrupted superstep; finished branches stay done
@@ -208,61 +209,6 @@ def run_experiment(settings: Settings, spec: ExperimentSpec, *, no_cache: bool =
         return dict(app.get_state(config).values)
 
 
-class _progress:
-    """A rich progress bar: sized by the plan, advanced by each finished cell."""
-
-    def __init__(self, show: bool, console: Console | None) -> None:
-        self.show, self.console = show, console
-        self.bar: Progress | None = None
-        self.task: Any = None
-
-    def __enter__(self) -> _progress:
-        if self.show:
-            self.bar = Progress(TextColumn("{task.description}"), BarColumn(),
-                                MofNCompleteColumn(), TimeElapsedColumn(),
-                                console=self.console, transient=False)
-            self.bar.start()
-            self.task = self.bar.add_task("cells", total=None)
-        return self
-
-    def planned(self, values: dict[str, Any]) -> None:
-        """Size the bar once the plan says how many cells are left."""
-        if self.bar is None:
-            return
-        self.bar.update(self.task, total=values.get("planned", 0) - values.get("skipped", 0))
-        if values.get("skipped"):
-            self.bar.console.print(f"resuming: {values['skipped']} finished cells kept")
-
-    def cell_done(self, key: tuple[str, str, str, int], error: str | None) -> None:
-        """One cell finished (called from branch threads; rich's bar is thread-safe)."""
-        if self.bar is None:
-            return
-        self.bar.advance(self.task)
-        if error:
-            prompt, model, example, repeat = key
-            self.bar.console.print(f"[yellow]cell failed:[/] {prompt} @ {model} on {example} "
-                                   f"(repeat {repeat}): {error}", highlight=False)
-
-    def __exit__(self, *_: Any) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-
 def report_paths(out: Path) -> Path:
     """Where the HTML goes: ``out`` itself, or ``out/report.html`` for a directory."""
     return out / "report.html" if out.is_dir() else out
-
-
-def _unknown_models(settings: Settings, names: list[str]) -> list[str]:
-    """Problems with these model names (unknown, or their server down); empty when fine."""
-    from neuroforge.knowledge.redaction import mask_url
-    from neuroforge.wiring import discover
-
-    discovery = discover(settings)
-    known = {m.name for m in discovery.models}
-    known |= {n.removesuffix(":latest") for n in known}  # Ollama accepts "name" for it
-    reason = (f"Ollama at {mask_url(settings.ollama_base_url)} is not reachable"
-              if discovery.ollama_error else "no such model")
-    available = ", ".join(sorted(m.name for m in discovery.models))
-    return [f"unknown model {name!r} ({reason}); available: {available}"
-            for name in names if name not in known]

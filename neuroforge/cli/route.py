@@ -31,6 +31,9 @@ def route(
                                           "model and record the judged outcome.")] = False,
     cost_weight: Annotated[float, typer.Option(min=0.0, help="Lambda: how much cost counts "
                                                "against predicted quality.")] = 0.0,
+    models: Annotated[str | None, typer.Option(
+        "--models", help="Only these available models are candidates (comma-separated).")]
+    = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Choose the best local model for a task by weighted vote (neural router, agent, memory)."""
@@ -44,7 +47,10 @@ def route(
     _router, why = load_router(current)
     try:
         graph = create_route_graph(route_deps(current)).compile()
-        out = graph.invoke({"task": text, "execute": execute, "cost_weight": cost_weight})
+        request: dict[str, Any] = {"task": text, "execute": execute, "cost_weight": cost_weight}
+        if models:
+            request["models"] = [m.strip() for m in models.split(",") if m.strip()]
+        out = graph.invoke(request)
     except (RouteInputError, DatabaseError, ModelError) as exc:
         fail(str(exc), 2 if isinstance(exc, RouteInputError) else 1)
     out["router_note"] = why

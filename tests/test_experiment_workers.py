@@ -1,0 +1,135 @@
+"""Several worker processes on one experiment queue, on SQLite and on PostgreSQL: every
+cell stored once, a SIGKILLed worker's cells taken over, nothing run twice but the one
+call the kill interrupted."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from neuroforge.knowledge.cell_queue import queue_counts
+from neuroforge.knowledge.db import open_database
+from neuroforge.knowledge.schema import ExperimentCell, ExperimentResult
+from tests.queue_worker import matrix_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _worker(action: str, url: str, run_id: str, calls: Path, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.queue_worker", action, "--url", url, "--run-id", run_id,
+         "--calls", str(calls), "--delay", "0.01", *extra],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=os.environ.copy())
+
+
+def _wait_for(check, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_killed_worker_loses_no_cell_and_none_is_stored_twice(tmp_path: Path,
+                                                              store_url: str) -> None:
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(json.dumps(matrix_spec(tmp_path / "d.jsonl", 3, 2, 50)))
+    calls = tmp_path / "calls.log"
+    db = open_database(store_url)
+    starter = _worker("start", store_url, "multi", calls, "--spec", str(spec_file))
+
+    def planned() -> bool:
+        with db.session() as session:
+            return queue_counts(session, "multi").total == 300
+    _wait_for(planned)
+    victim = _worker("join", store_url, "multi", calls)
+    helper = _worker("join", store_url, "multi", calls)
+    _wait_for(lambda: sum(line.startswith(f"{victim.pid}\t") for line in _lines(calls)) >= 20)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    out, err = starter.communicate(timeout=300)
+    assert starter.returncode == 0, err
+    helper_out, helper_err = helper.communicate(timeout=120)
+    assert helper.returncode == 0, helper_err
+    assert json.loads(out)["stored"] == 300
+    with db.session() as session:
+        results = session.scalar(select(func.count()).select_from(ExperimentResult)
+                                 .where(ExperimentResult.run_id == "multi"))
+        states = Counter(session.scalars(select(ExperimentCell.state)
+                                         .where(ExperimentCell.run_id == "multi")).all())
+    assert results == 300 and states == {"done": 300}
+    log = [line.split("\t") for line in _lines(calls)]
+    by_pid = Counter(pid for pid, _ in log)
+    assert by_pid[str(victim.pid)] >= 20 and by_pid[str(helper.pid)] > 0
+    assert by_pid[str(starter.pid)] > 0  # all three worked
+    # Each cell is (prompt, model, input); inputs repeat over prompts and models, so count
+    # calls: at most the one the kill cut short was made twice.
+    assert 300 <= len(log) <= 301
+
+
+def test_work_names_a_missing_run_in_one_line(store_url: str) -> None:
+    from typer.testing import CliRunner
+
+    from neuroforge.cli import app
+
+    result = CliRunner().invoke(app, ["experiment", "work", "nope"])
+    assert result.exit_code == 2 and "no experiment run 'nope'" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.embedded
+@pytest.mark.server
+def test_experiment_work_joins_a_run_on_postgresql(tmp_path: Path, postgres_server,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two hosts in miniature: separate data directories, one PostgreSQL store; the
+    embedded model answers on both."""
+    import yaml
+
+    from neuroforge.knowledge.experiment_spec import load_spec
+
+    example = ROOT / "examples" / "antonyms_experiment.yaml"
+    data = yaml.safe_load(example.read_text())
+    data["dataset"]["path"] = str(load_spec(example).dataset.path)
+    data |= {"metrics": ["accuracy", "latency"], "repeats": 1}
+    data["dataset"]["limit"] = 12
+    spec = tmp_path / "exp.yaml"
+    spec.write_text(yaml.safe_dump(data))
+    url = postgres_server.new_database()
+    host_a = {**os.environ, "NEUROFORGE_DATABASE_URL": url,
+              "NEUROFORGE_DATA_DIR": str(tmp_path / "a")}
+    host_b = {**host_a, "NEUROFORGE_DATA_DIR": str(tmp_path / "b")}
+    starter = subprocess.Popen([sys.executable, "-m", "neuroforge", "experiment", "run",
+                                str(spec), "--json"], env=host_a, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    db = open_database(url)
+
+    def planned() -> bool:
+        with db.session() as session:
+            return session.scalar(select(func.count()).select_from(ExperimentCell)) == 36
+    _wait_for(planned, 240)
+    with db.session() as session:
+        run_id = session.scalars(select(ExperimentCell.run_id)).first()
+    joined = subprocess.run([sys.executable, "-m", "neuroforge", "experiment", "work",
+                             str(run_id), "--json"], env=host_b, text=True,
+                            capture_output=True, timeout=600)
+    assert joined.returncode == 0, joined.stderr
+    out, err = starter.communicate(timeout=600)
+    assert starter.returncode == 0, err
+    summary, worked = json.loads(out), json.loads(joined.stdout)
+    assert summary["stored"] == 36 and worked["worked"] > 0
+    assert worked["queue"] == {"todo": 0, "claimed": 0, "done": 36}
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(ExperimentResult)) == 36
