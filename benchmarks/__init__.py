@@ -6,5 +6,5 @@
 
 __all__ = [
     "cli_startup", "embedded_speed", "structured_probes", "optimizer", "router", "memory",
-    "monitor", "experiment", "chat_recall", "route_load",
+    "monitor", "experiment", "chat_recall", "route_load", "workers",
 ]

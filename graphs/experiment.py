@@ -39,6 +39,7 @@ from neuroforge.knowledge.cell_queue import (
     claim_cells,
     enqueue_cells,
     finish_cell,
+    free_dead_local_claims,
     new_claim,
     queue_counts,
     release_claim,
@@ -157,7 +158,7 @@ class WorkerTask(TypedDict):
     cache: bool
 
 
-CLAIM_SIZE = 4  # cells per claim: small, so several workers share the tail of a run
+CLAIM_SIZE = 8  # cells per claim: small, so several workers share the tail of a run
 POLL_S = 0.5  # how often a worker with nothing to claim looks again while others work
 
 
@@ -284,6 +285,7 @@ def _work(deps: ExperimentDeps, task: WorkerTask, claim: str) -> dict[str, Any]:
         if deps.stop.is_set():
             raise ExperimentStopped(f"stopped after {done} cells")
         claimed = claim_cells(deps.store, task["run_id"], claim, CLAIM_SIZE, deps.lease_s)
+        lease_from = time.monotonic()
         if not claimed:
             with deps.store.session() as session:
                 counts = queue_counts(session, task["run_id"])
@@ -291,15 +293,19 @@ def _work(deps: ExperimentDeps, task: WorkerTask, claim: str) -> dict[str, Any]:
                 return {"done": done, "errors": errors}
             if deps.on_counts is not None:
                 deps.on_counts(counts)
+            free_dead_local_claims(deps.store, task["run_id"])
             deps.stop.wait(POLL_S)
             continue
         for cell in claimed:
             if deps.stop.is_set():  # the caller releases what was not run
                 raise ExperimentStopped(f"stopped after {done} cells")
             result = _run_cell(deps, task, cell)
-            with deps.store.session() as session:
-                stored = finish_cell(session, cell, claim, task["experiment_id"],
-                                     task["run_id"], result, deps.lease_s)
+            # Renew the claim's lease once half of it is spent (slow models), not per cell.
+            renew = time.monotonic() - lease_from > deps.lease_s / 2
+            stored = finish_cell(deps.store, cell, claim, task["experiment_id"],
+                                 task["run_id"], result, deps.lease_s if renew else None)
+            if renew:
+                lease_from = time.monotonic()
             if not stored:  # our lease ran out and another worker took the cell
                 continue
             done += 1

@@ -19,11 +19,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from neuroforge.knowledge.db import Database
-from neuroforge.knowledge.experiments import save_cell
+from neuroforge.knowledge.experiments import result_row
 from neuroforge.knowledge.schema import ExperimentCell, ExperimentResult
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "claim_cells",
     "enqueue_cells",
     "finish_cell",
+    "free_dead_local_claims",
     "new_claim",
     "queue_counts",
     "release_claim",
@@ -55,6 +56,7 @@ class QueuedCell:
     prompt: str
     input: str
     target: str
+    attempts: int = 1
 
 
 @dataclass(frozen=True)
@@ -127,9 +129,9 @@ def reopen_failed(session: Session, run_id: str) -> int:
     return len(ids)
 
 
-def _free_dead_local_claims(db: Database, run_id: str) -> None:
-    # A worker of this host that is gone (killed, crashed) left claims: free them now
-    # rather than after the lease. Claims of other hosts wait for their lease.
+def free_dead_local_claims(db: Database, run_id: str) -> None:
+    """Hand back the claims of this host's workers that are gone (killed, crashed) now,
+    rather than after their lease; claims of other hosts wait for their lease."""
     host = socket.gethostname()
     with db.session() as session:
         workers = session.scalars(select(ExperimentCell.worker).distinct().where(
@@ -165,7 +167,6 @@ def claim_cells(db: Database, run_id: str, claim: str, limit: int,
     claimed cells, empty when none is free now (others may still hold claims: see
     ``queue_counts``).
     """
-    _free_dead_local_claims(db, run_id)
     now = time.time()
     free = (select(ExperimentCell.id).where(
         ExperimentCell.run_id == run_id,
@@ -177,35 +178,55 @@ def claim_cells(db: Database, run_id: str, claim: str, limit: int,
                          lease_until=now + lease_s, attempts=ExperimentCell.attempts + 1)
                  .returning(ExperimentCell.id, ExperimentCell.prompt_key, ExperimentCell.model,
                             ExperimentCell.example_key, ExperimentCell.repeat,
-                            ExperimentCell.prompt, ExperimentCell.input, ExperimentCell.target))
-    with db.session() as session:
-        rows = session.execute(statement, execution_options={"synchronize_session": False}
-                               ).all()
+                            ExperimentCell.prompt, ExperimentCell.input, ExperimentCell.target,
+                            ExperimentCell.attempts))
+    with db.engine.begin() as connection:
+        rows = connection.execute(statement).all()
     cells = [QueuedCell(id=row[0], prompt_key=row[1], model=row[2], example_key=row[3],
-                        repeat=row[4], prompt=row[5], input=row[6], target=row[7])
-             for row in rows]
+                        repeat=row[4], prompt=row[5], input=row[6], target=row[7],
+                        attempts=row[8]) for row in rows]
     return sorted(cells, key=lambda cell: cell.id)
 
 
-def finish_cell(session: Session, cell: QueuedCell, claim: str, experiment_id: str,
-                run_id: str, result: Mapping[str, Any], lease_s: float = DEFAULT_LEASE_S
-                ) -> bool:
-    """Store ``result`` and mark the cell done, if ``claim`` still holds it.
+# Built once: the per-cell statements dominate a run's overhead with fast models.
+_MARK_DONE = (update(ExperimentCell)
+              .where(ExperimentCell.id == bindparam("cell_id"),
+                     ExperimentCell.claim == bindparam("claim_token"),
+                     ExperimentCell.state == "claimed")
+              .values(state="done", claim=None, lease_until=None))
+_RENEW = (update(ExperimentCell)
+          .where(ExperimentCell.claim == bindparam("claim_token"),
+                 ExperimentCell.state == "claimed")
+          .values(lease_until=bindparam("until")))
+_DROP_EARLIER = delete(ExperimentResult).where(
+    ExperimentResult.run_id == bindparam("r_run"),
+    ExperimentResult.prompt_key == bindparam("r_prompt"),
+    ExperimentResult.model == bindparam("r_model"),
+    ExperimentResult.example_key == bindparam("r_example"),
+    ExperimentResult.repeat == bindparam("r_repeat"))
+_STORE = insert(ExperimentResult)
+
+
+def finish_cell(db: Database, cell: QueuedCell, claim: str, experiment_id: str,
+                run_id: str, result: Mapping[str, Any], renew_s: float | None = None) -> bool:
+    """Store ``result`` and mark the cell done, in one transaction, if ``claim`` still
+    holds the cell.
 
     Returns ``False`` (and stores nothing) when the claim was lost: the lease ran out and
-    another worker took the cell. Renews the lease of the claim's other cells.
+    another worker took the cell. With ``renew_s``, the claim's other cells get a lease
+    of that many seconds from now.
     """
-    won = session.execute(update(ExperimentCell).where(
-        ExperimentCell.id == cell.id, ExperimentCell.claim == claim,
-        ExperimentCell.state == "claimed").values(state="done", claim=None, lease_until=None),
-        execution_options={"synchronize_session": False})
-    if won.rowcount != 1:  # type: ignore[attr-defined]
-        return False
-    save_cell(session, experiment_id, run_id, result, replace=True)
-    session.execute(update(ExperimentCell).where(ExperimentCell.claim == claim,
-                                                 ExperimentCell.state == "claimed")
-                    .values(lease_until=time.time() + lease_s),
-                    execution_options={"synchronize_session": False})
+    with db.engine.begin() as connection:
+        won = connection.execute(_MARK_DONE, {"cell_id": cell.id, "claim_token": claim})
+        if won.rowcount != 1:
+            return False
+        if cell.attempts > 1:  # an earlier attempt may have stored an error
+            connection.execute(_DROP_EARLIER, {
+                "r_run": run_id, "r_prompt": cell.prompt_key, "r_model": cell.model,
+                "r_example": cell.example_key, "r_repeat": cell.repeat})
+        connection.execute(_STORE, result_row(experiment_id, run_id, result))
+        if renew_s is not None:
+            connection.execute(_RENEW, {"claim_token": claim, "until": time.time() + renew_s})
     return True
 
 

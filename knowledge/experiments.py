@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from neuroforge.knowledge.schema import (
@@ -33,9 +33,9 @@ __all__ = [
     "load_report",
     "previous_runs",
     "resumable_run",
+    "result_row",
     "prompt_version_texts",
     "register_experiment",
-    "save_cell",
 ]
 
 CellKey = tuple[str, str, str, int]  # (prompt_key, model, example_key, repeat)
@@ -64,21 +64,14 @@ def prompt_version_texts(session: Session, ids: Iterable[str]) -> dict[str, str]
     return {row.id: row.text for row in rows}
 
 
-def save_cell(session: Session, experiment_id: str, run_id: str, cell: Mapping[str, Any],
-              replace: bool = True) -> None:
-    """Store one finished cell; ``replace`` removes an earlier (failed) attempt first."""
-    if replace:
-        session.execute(delete(ExperimentResult).where(
-            ExperimentResult.run_id == run_id, ExperimentResult.prompt_key == cell["prompt_key"],
-            ExperimentResult.model == cell["model"],
-            ExperimentResult.example_key == cell["example_key"],
-            ExperimentResult.repeat == cell["repeat"]))
-    session.add(ExperimentResult(
-        experiment_id=experiment_id, run_id=run_id, prompt_key=cell["prompt_key"],
-        model=cell["model"], example_key=cell["example_key"], repeat=cell["repeat"],
-        output=cell.get("output", "")[:20_000], correct=cell.get("correct"),
-        score=cell.get("score"), latency_ms=cell.get("latency_ms"), tokens=cell.get("tokens"),
-        error=cell.get("error")))
+def result_row(experiment_id: str, run_id: str, cell: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``experiment_results`` columns of one finished cell."""
+    return {"experiment_id": experiment_id, "run_id": run_id, "prompt_key": cell["prompt_key"],
+            "model": cell["model"], "example_key": cell["example_key"],
+            "repeat": cell["repeat"], "output": cell.get("output", "")[:20_000],
+            "correct": cell.get("correct"), "score": cell.get("score"),
+            "latency_ms": cell.get("latency_ms"), "tokens": cell.get("tokens"),
+            "error": cell.get("error")}
 
 
 def stored_cells(session: Session, run_id: str) -> dict[CellKey, bool]:
