@@ -25,6 +25,10 @@ from tests.fakes import StreamingChatModel
 
 runner = CliRunner()
 
+# Sessions and resumable runs live in the LangGraph checkpointer, which follows the store:
+# a SQLite file, then PostgreSQL (PostgresSaver in the same database).
+pytestmark = pytest.mark.usefixtures("store_url")
+
 
 def session(system: str | None = None) -> tuple[ChatContext, StreamingChatModel, io.StringIO]:
     model = StreamingChatModel(reply="Hello!")

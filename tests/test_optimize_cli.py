@@ -12,6 +12,10 @@ from tests.optimize_world import world
 
 runner = CliRunner()
 
+# Sessions and resumable runs live in the LangGraph checkpointer, which follows the store:
+# a SQLite file, then PostgreSQL (PostgresSaver in the same database).
+pytestmark = pytest.mark.usefixtures("store_url")
+
 
 @pytest.fixture(autouse=True)
 def fake_models(monkeypatch: pytest.MonkeyPatch) -> None:
