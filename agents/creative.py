@@ -79,8 +79,10 @@ def format_findings(findings: Sequence[Finding]) -> str:
     """Findings as short numbered lines for a prompt."""
     if not findings:
         return "(no findings)"
+    # The target's mistakes are the evidence a rewrite must answer: show them.
     return "\n".join(
         f"{f.id} [{f.perspective}, severity {f.severity}]: {f.issue} -> {f.suggestion}"
+        + (f" ({f.evidence})" if f.perspective == "failures" else "")
         for f in findings
     )
 

@@ -68,7 +68,7 @@ def fill_population(original: Candidate, new: Sequence[Candidate], train: Sequen
 def offspring(population: Sequence[Candidate], scores: Mapping[str, float], *,
               known_texts: Sequence[str], ballots: Sequence[Mapping[str, Any]],
               generation: int, size: int, seed: int, train: Sequence[Example] | None,
-              mutator: BaseChatModel | None, attempts: int
+              mutator: BaseChatModel | None, attempts: int, failures: Sequence[str] = ()
               ) -> tuple[list[Candidate], int, list[str]]:
     """Children of the elites for ``generation``: (children, model calls, errors).
 
@@ -76,7 +76,7 @@ def offspring(population: Sequence[Candidate], scores: Mapping[str, float], *,
     a crossover of the two elites, then operator variants of the best.
     """
     rng = random.Random(seed * 1000 + generation)
-    elites = select_elites(population, dict(scores), 2)
+    elites = select_elites(population, dict(scores), 2, measured=train is not None)
     first, second = elites[0], elites[-1]
     known = list(known_texts)
     children: list[Candidate] = []
@@ -89,7 +89,9 @@ def offspring(population: Sequence[Candidate], scores: Mapping[str, float], *,
             children.append(Candidate(id=new_id(), text=text, origin=origin,  # type: ignore[arg-type]
                                       generation=generation, parents=parents))
 
-    feedback = [b["rationale"] for b in ballots if b["candidate_id"] == first.id and b.get("valid")]
+    # What the target got wrong (training examples) first, then what the voters said.
+    feedback = [*failures, *(b["rationale"] for b in ballots
+                             if b["candidate_id"] == first.id and b.get("valid"))]
     if mutator is not None:
         try:
             text, calls = mutate_with_feedback(mutator, first.text, feedback, attempts=attempts)

@@ -113,19 +113,31 @@ def add_demonstrations(
     return format_demonstrations(instruction, picked)
 
 
-def fitness(candidate: Candidate, consensus_scores: dict[str, float]) -> float:
-    """Dev accuracy when the task measured one, otherwise the validators' score (0-1)."""
+UNMEASURED = -1.0  # fitness of a candidate a labelled task has not scored on dev yet
+
+
+def fitness(candidate: Candidate, consensus_scores: dict[str, float],
+            measured: bool = False) -> float:
+    """Dev accuracy when the task measured one, otherwise the validators' score (0-1).
+
+    With ``measured`` (a labelled task), votes never stand in for accuracy: a candidate
+    the budget left unscored is ``UNMEASURED``, below every measured one. (Votes standing
+    in for it once let an unmeasured prompt report "1.00 on dev" and win.)
+    """
     if candidate.dev_score is not None:
         return candidate.dev_score
+    if measured:
+        return UNMEASURED
     return consensus_scores.get(candidate.id, 0.0)
 
 
 def select_elites(
-    candidates: Sequence[Candidate], consensus_scores: dict[str, float], count: int
+    candidates: Sequence[Candidate], consensus_scores: dict[str, float], count: int,
+    measured: bool = False,
 ) -> list[Candidate]:
     """The ``count`` fittest candidates; ties favour the earlier (older) candidate."""
     ranked = sorted(enumerate(candidates),
-                    key=lambda pair: (-fitness(pair[1], consensus_scores), pair[0]))
+                    key=lambda pair: (-fitness(pair[1], consensus_scores, measured), pair[0]))
     return [candidate for _, candidate in ranked[:count]]
 
 

@@ -13,6 +13,7 @@ __all__ = [
     "ACTION_VOTE_SYSTEM",
     "ACTION_VOTE_USER",
     "ANALYST_SYSTEM",
+    "ANALYST_FAILURES",
     "ANALYST_USER",
     "CHAT_MEMORIES",
     "CHAT_SUMMARY",
@@ -51,6 +52,8 @@ PERSPECTIVES: dict[str, str] = {
 
 ANALYST_SYSTEM = "You are a prompt analyst. Perspective: {perspective}. {question}\n" + DATA_GUARD
 ANALYST_USER = "Analyse this prompt from the {perspective} perspective.\n\n{quoted}"
+ANALYST_FAILURES = ("\n\nWhat the target model got wrong with this prompt on training "
+                    "examples (quote one of these in your evidence):\n{failures}")
 
 CREATIVE_SYSTEM = (
     "You are a prompt writer. Rewrite prompts so that a language model answers them better. "

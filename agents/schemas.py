@@ -68,6 +68,10 @@ class Candidate(BaseModel):
     note: str = ""
     dev_score: float | None = None
     dev_hits: list[bool] | None = None  # right/wrong per dev example, for the paired guard
+    # The race on dev (successive halving): how many dev examples it was scored on so
+    # far, and its accuracy on those; ``dev_score`` is set only once it saw them all.
+    dev_seen: int = 0
+    dev_partial: float | None = None
     # Without a labelled task: what the target model answered to this prompt, so judges
     # see what the prompt does, not only what it says.
     sample_output: str | None = None

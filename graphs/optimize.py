@@ -32,6 +32,14 @@ from neuroforge.agents.evolution import (
     offspring,
     stop_reason,
 )
+from neuroforge.agents.failures import (
+    REFLECTION_SIZE,
+    Miss,
+    failure_finding,
+    failure_lines,
+    leaked_examples,
+    reflection_batch,
+)
 from neuroforge.agents.optimizer import (
     fitness,
     select_elites,
@@ -46,6 +54,7 @@ from neuroforge.graphs.state import (
     OptimizeOutput,
     OptimizeState,
     VoteTask,
+    add_counts,
 )
 from neuroforge.knowledge import records
 from neuroforge.knowledge.datasets import TaskData, load_task
@@ -154,12 +163,14 @@ def resolve_options(state: OptimizeInput) -> dict[str, Any]:
 def minimum_budget(opts: Mapping[str, Any], dev_examples: int, attempts: int) -> int:
     """Model calls one generation needs at the least, so a run never stops before a vote.
 
-    Original scored on dev, every analyst's worst case (with retries), one rewrite per
-    population slot, each candidate scored on dev, and one ballot per voter and candidate.
+    Original scored on dev, its mistakes on a training minibatch (with a task), every
+    analyst's worst case (with retries), one rewrite per population slot, each candidate
+    scored on dev, and one ballot per voter and candidate.
     """
     population, voters = int(opts["population"]), int(opts["voters"])
     runs = dev_examples or 1  # no task: one sample answer per candidate instead
-    return (runs + len(PERSPECTIVES) * attempts + population
+    reflection = REFLECTION_SIZE if dev_examples else 0
+    return (runs + reflection + len(PERSPECTIVES) * attempts + population
             + population * runs + voters * population)
 
 
@@ -182,33 +193,107 @@ def _remaining(state: OptimizeState, spent: int = 0) -> int:
     return int(state["options"]["budget"]) - state.get("calls_used", 0) - spent
 
 
+RACE_FIRST_RUNG = 8  # dev examples every new candidate is scored on before the cut
+
+
 def _score_on_dev(deps: OptimizeDeps, opts: dict[str, Any], candidates: list[Candidate],
                   budget: int) -> tuple[int, list[str]]:
     """Fill ``dev_score`` for candidates within ``budget`` calls; (calls, errors).
+
+    Successive halving: every new candidate is scored on the first ``RACE_FIRST_RUNG``
+    dev examples, the better half (at least two) goes on to the whole dev set, the rest
+    stop there with ``dev_score`` unset (so they can never be chosen). Answers are
+    cached, so a survivor's first rung is not paid twice.
 
     Without a task, each candidate gets one ``sample_output`` instead: the target
     model's answer to the prompt itself, which the validators are shown.
     """
     if not opts["task"]:
         return _sample_outputs(deps, candidates, budget)
-    task, target = deps.task(opts["task"]), deps.model_for("target", 0.0)
-    calls = 0
+    dev = deps.task(opts["task"]).dev
+    pending = [c for c in candidates if c.dev_score is None and c.dev_seen == 0]
+    rung = min(RACE_FIRST_RUNG, len(dev))
+    calls, errors = 0, list[str]()
+    if len(pending) > 2 and rung < len(dev):
+        calls, errors = _score(deps, pending, dev[:rung], budget, len(dev))
+        if errors:
+            return calls, errors
+        raced = [c for c in pending if c.dev_seen == rung]
+        keep = max(2, -(-len(raced) // 2))
+        # Stable: on ties the earlier candidate (the seeds come first) goes on.
+        ranked = sorted(raced, key=lambda c: -(c.dev_partial or 0.0))
+        for loser in ranked[keep:]:
+            loser.note = f"stopped after {rung} of {len(dev)} dev examples in the race"
+        pending = ranked[:keep]
+    more, errors = _score(deps, pending, dev, budget - calls, len(dev))
+    return calls + more, errors
+
+
+def _score(deps: OptimizeDeps, candidates: list[Candidate], examples: list[Any],
+           budget: int, full: int) -> tuple[int, list[str]]:
+    """Score each candidate on ``examples`` while the budget lasts; (calls, errors).
+    ``full`` is the dev set's size: only a candidate scored on all of it gets a score."""
+    target, calls = deps.model_for("target", 0.0), 0
     for candidate in candidates:
-        if candidate.dev_score is not None:
-            continue
-        if calls + len(task.dev) > budget:
-            return calls, []
+        # Cached answers cost nothing: only the examples not seen yet are paid for.
+        if calls + len(examples) - candidate.dev_seen > budget:
+            break
         try:
-            result = evaluate_prompt(target, candidate.text, task.dev, scorer=deps.scorer,
+            result = evaluate_prompt(target, candidate.text, examples, scorer=deps.scorer,
                                      cache=deps.answer_cache, stop=deps.stop)
         except Exception as exc:
             typed = as_model_error(exc, target)
             if typed is None:
                 raise
             return calls, [f"target model failed: {typed}"]
-        candidate.dev_score, candidate.dev_hits = result.accuracy, result.hits
         calls += result.calls
+        candidate.dev_seen, candidate.dev_partial = len(examples), result.accuracy
+        if len(examples) == full:
+            candidate.dev_score, candidate.dev_hits = result.accuracy, result.hits
     return calls, []
+
+
+def _without_leaks(deps: OptimizeDeps, opts: Mapping[str, Any], candidates: list[Candidate]
+                   ) -> tuple[list[Candidate], list[str]]:
+    """``candidates`` minus those carrying a dev or test example with its answer, and
+    an event for each one dropped."""
+    if not opts.get("task"):
+        return candidates, []
+    task = deps.task(opts["task"])
+    kept, events = [], []
+    for candidate in candidates:
+        leaked = leaked_examples(candidate.text, [*task.dev, *task.test])
+        if leaked:
+            events.append(f"dropped candidate {candidate.id}: it carries {len(leaked)} held-out "
+                          f"example(s) with their answers (e.g. {leaked[0].input!r})")
+        else:
+            kept.append(candidate)
+    return kept, events
+
+
+def _reflect(deps: OptimizeDeps, opts: Mapping[str, Any], candidate: Candidate,
+             generation: int, budget: int) -> tuple[list[Miss], int, list[str]]:
+    """The target's mistakes with ``candidate`` on a minibatch of *training* examples
+    (never dev: see ``agents.failures``); (misses, calls, errors). Empty without a task
+    or without the budget for it."""
+    if not opts.get("task"):
+        return [], 0, []
+    batch = reflection_batch(deps.task(opts["task"]).train, generation)
+    if not batch or len(batch) > budget:
+        return [], 0, []
+    target = deps.model_for("target", 0.0)
+    try:
+        result = evaluate_prompt(target, candidate.text, batch, scorer=deps.scorer,
+                                 cache=deps.answer_cache, stop=deps.stop)
+    except Exception as exc:
+        typed = as_model_error(exc, target)
+        if typed is None:
+            raise
+        return [], 0, [f"target model failed: {typed}"]
+    misses = [Miss(e.input, answer, e.output)
+              for e, answer, hit in zip(batch, result.answers, result.hits, strict=True)
+              if not hit]
+    return misses, result.calls, []
 
 
 def _sample_outputs(deps: OptimizeDeps, candidates: list[Candidate], budget: int
@@ -245,6 +330,11 @@ def _vote_sends(state: Mapping[str, Any], population: list[str], round_number: i
     ]
 
 
+def _scoring_phase(opts: Mapping[str, Any]) -> str:
+    """What scoring a candidate costs calls for: dev examples, or one sample answer."""
+    return "dev_scoring" if opts.get("task") else "sample_answers"
+
+
 def _vote_cost(opts: dict[str, Any], population: list[str]) -> int:
     return int(opts["voters"]) * len(population)
 
@@ -257,20 +347,28 @@ def prepare(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
     run_id = state.get("run_id") or new_id()
     original = Candidate(id=new_id(), text=state["prompt"].strip(), origin="original")
     calls, errors = _score_on_dev(deps, opts, [original], opts["budget"])
+    misses, reflect_calls, reflect_errors = _reflect(deps, opts, original, 0,
+                                                     opts["budget"] - calls)
+    errors += reflect_errors
     deps.record(lambda s: _record_start(s, run_id, opts, original))
     event = "prepare: run " + run_id + (
         f", original scores {original.dev_score:.0%} on {len(deps.task(opts['task']).dev)}"
         " dev examples" if original.dev_score is not None else "")
     past, recall_event = _recall_past(deps, original.text)
+    failed = failure_finding(misses, REFLECTION_SIZE)
+    findings = [*past, *([failed] if failed is not None else [])]
     update = {"options": opts, "run_id": run_id, "generation": 0, "round": 0,
               "candidates": {original.id: original.model_dump()},
-              "population_ids": [original.id], "calls_used": calls,
-              "events": [event, *recall_event], "errors": errors,
-              "findings": [f.model_dump() for f in past]}
+              "population_ids": [original.id], "calls_used": calls + reflect_calls,
+              "calls_by_phase": {_scoring_phase(opts): calls, "reflection": reflect_calls},
+              "events": [event, *recall_event,
+                         *([f"reflection: {failed.issue}"] if failed is not None else [])],
+              "errors": errors, "findings": [f.model_dump() for f in findings]}
     if errors:
         return Command(update=update, goto="finish")
     sends = [Send("analyse", AnalyseTask(prompt=original.text, perspective=p,
-                                         finding_id=f"F{i + 1}", run_id=run_id))
+                                         finding_id=f"F{i + 1}", run_id=run_id,
+                                         failures=failure_lines(misses)))
              for i, p in enumerate(PERSPECTIVES)]
     return Command(update=update, goto=sends)
 
@@ -278,16 +376,19 @@ def analyse(task: AnalyseTask, deps: OptimizeDeps) -> dict[str, Any]:
     model = deps.model_for("analyst", None)
     try:
         finding, calls = analyse_perspective(model, task["prompt"], task["perspective"],
-                                             task["finding_id"], attempts=deps.attempts)
+                                             task["finding_id"], attempts=deps.attempts,
+                                             failures=task.get("failures", []))
     except StructuredOutputError as exc:
-        return {"calls_used": exc.attempts,
+        return {"calls_used": exc.attempts, "calls_by_phase": {"analysis": exc.attempts},
                 "events": [f"analyst/{task['perspective']}: no valid finding ({exc.error})"]}
     except ModelError as exc:
-        return {"calls_used": 1, "errors": [f"analyst: {exc}"]}
+        return {"calls_used": 1, "calls_by_phase": {"analysis": 1},
+                "errors": [f"analyst: {exc}"]}
     deps.record(lambda s: records.save_message(
         s, task["run_id"], f"analyst/{task['perspective']}", finding.issue,
         finding.model_dump()))
     return {"findings": [finding.model_dump()], "calls_used": calls,
+            "calls_by_phase": {"analysis": calls},
             "events": [f"analyst/{task['perspective']}: {finding.issue[:80]}"]}
 
 def propose(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
@@ -303,7 +404,8 @@ def propose(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
              if train is not None else [])
     new, calls, errors, events = _new_rewrites(deps, state, original, findings,
                                                opts["population"] - len(seeds))
-    new = seeds + new
+    new, leak_events = _without_leaks(deps, opts, seeds + new)
+    events += leak_events
     if train is None:
         new += fill_population(original, new, None, opts["population"], opts["seed"])
     dev_calls, dev_errors = _score_on_dev(deps, opts, new, _remaining(state, calls))
@@ -311,6 +413,7 @@ def propose(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
     update: dict[str, Any] = {
         "candidates": {c.id: c.model_dump() for c in new}, "population_ids": population,
         "generation": 1, "round": 0, "calls_used": calls + dev_calls,
+        "calls_by_phase": {"proposals": calls, _scoring_phase(opts): dev_calls},
         "errors": errors + dev_errors,
         "events": [*events, f"creative: {len(new)} candidates "
                             f"({', '.join(c.origin for c in new)})"],
@@ -343,10 +446,12 @@ def vote(task: VoteTask, deps: OptimizeDeps) -> dict[str, Any]:
                                        attempts=min(deps.attempts, cap - calls))
         except ModelError as exc:
             return {"ballots": [b.model_dump() for b in ballots], "calls_used": calls + 1,
+                    "calls_by_phase": {"ballots": calls + 1},
                     "errors": [f"{voter.name}: {exc}"]}
         ballots.append(ballot)
         calls += used
-    return {"ballots": [b.model_dump() for b in ballots], "calls_used": calls}
+    return {"ballots": [b.model_dump() for b in ballots], "calls_used": calls,
+            "calls_by_phase": {"ballots": calls}}
 
 def _evidence(original: Mapping[str, Any], candidate: Mapping[str, Any]) -> str:
     """What the prompts did: dev accuracy with a task, else the target's sample answers."""
@@ -390,7 +495,8 @@ def evolve(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
     opts, generation = state["options"], state["generation"]
     population = [_candidate(state["candidates"][c]) for c in state["population_ids"]]
     scores = {**state.get("consensus_scores", {})}
-    best = max(fitness(c, scores) for c in population)
+    measured = bool(opts["task"])
+    best = max(fitness(c, scores, measured) for c in population)
     history = [*state.get("best_by_generation", []), best]
     stop = stop_reason(failed=bool(state.get("errors")), generation=generation,
                        max_generations=opts["generations"], remaining=_remaining(state),
@@ -398,23 +504,33 @@ def evolve(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
     if stop:
         return Command(update={"best_by_generation": [best], "stop_reason": stop},
                        goto="finish")
+    elite = select_elites(population, scores, 1, measured)[0]
+    misses, reflect_calls, reflect_errors = _reflect(
+        deps, opts, elite, generation, _remaining(state) - deps.attempts)
     children, calls, errors = offspring(
         population, scores, known_texts=[c["text"] for c in state["candidates"].values()],
         ballots=state.get("ballots", []), generation=generation + 1, size=opts["population"],
         seed=opts["seed"], train=deps.task(opts["task"]).train if opts["task"] else None,
-        mutator=deps.model_for("optimizer", None) if _remaining(state) >= deps.attempts else None,
-        attempts=deps.attempts)
+        mutator=(deps.model_for("optimizer", None)
+                 if _remaining(state, reflect_calls) >= deps.attempts else None),
+        attempts=deps.attempts, failures=failure_lines(misses))
+    children, leak_events = _without_leaks(deps, opts, children)
+    errors += reflect_errors
+    calls_by_phase = {"proposals": calls, "reflection": reflect_calls}
+    calls += reflect_calls
     if not children and not errors:
         return Command(update={"best_by_generation": [best], "calls_used": calls,
+                               "calls_by_phase": calls_by_phase, "events": leak_events,
                                "stop_reason": "no new candidates"}, goto="finish")
     dev_calls, dev_errors = _score_on_dev(deps, opts, children, _remaining(state, calls))
-    elites = [c.id for c in select_elites(population[1:], scores, 2)]
+    elites = [c.id for c in select_elites(population[1:], scores, 2, measured)]
     update: dict[str, Any] = {
         "best_by_generation": [best], "generation": generation + 1, "round": 0,
         "candidates": {c.id: c.model_dump() for c in children},
         "population_ids": [population[0].id, *elites, *[c.id for c in children]],
         "calls_used": calls + dev_calls, "errors": errors + dev_errors,
-        "events": [f"optimizer g{generation}: best {best:.2f}; "
+        "calls_by_phase": {**calls_by_phase, _scoring_phase(opts): dev_calls},
+        "events": [*leak_events, f"optimizer g{generation}: best {best:.2f}; "
                    f"{len(children)} offspring for generation {generation + 1}"],
     }
     deps.record(lambda s: records.save_candidates(s, state["run_id"],
@@ -526,7 +642,9 @@ def finish(state: OptimizeState, deps: OptimizeDeps) -> dict[str, Any]:
     result = _result(state, original, final, scores, test, calls) | {"guard": guard}
     if not opts.get("task"):  # who gave the scores: a reader must know how much they weigh
         result["judge"] = model_identity(deps.model_for("validator", None))[0]
-    flagged = [c.model_dump() | {"score": fitness(c, scores), "accepted": c.id in accepted,
+    measured = bool(opts.get("task"))
+    flagged = [c.model_dump() | {"score": fitness(c, scores, measured),
+                                 "accepted": c.id in accepted,
                                  "final": c.id == final.id} for c in candidates.values()]
     deps.record(lambda s: records.save_candidates(s, state["run_id"], flagged))
     deps.record(lambda s: records.finish_run(
@@ -534,7 +652,8 @@ def finish(state: OptimizeState, deps: OptimizeDeps) -> dict[str, Any]:
         outputs=result, calls_used=result["calls_used"],
         error="; ".join(state.get("errors", [])) or None))
     _remember_result(deps, result)
-    return {"result": result, "calls_used": calls, "errors": errors,
+    return {"result": result, "calls_used": calls, "calls_by_phase": {"test": calls},
+            "errors": errors,
             "events": [f"finish: {result['stop_reason']}; optimized {result['optimized_score']}"
                        f" vs original {result['original_score']}"]}
 
@@ -600,8 +719,8 @@ def _result(state: OptimizeState, original: Candidate, final: Candidate,
         "optimized": final.text,
         "optimized_id": final.id,
         "changed": final.id != original.id,
-        "original_score": round(fitness(original, scores), 4),
-        "optimized_score": round(fitness(final, scores), 4),
+        "original_score": round(fitness(original, scores, bool(opts.get("task"))), 4),
+        "optimized_score": round(fitness(final, scores, bool(opts.get("task"))), 4),
         "score_kind": "dev accuracy" if opts.get("task") else "validator score (0-1)",
         "test_original": test.get("original"),
         "test_optimized": test.get("optimized"),
@@ -610,6 +729,8 @@ def _result(state: OptimizeState, original: Candidate, final: Candidate,
         "generations": state.get("generation", 0),
         "best_by_generation": state.get("best_by_generation", []),
         "calls_used": state.get("calls_used", 0) + extra_calls,
+        "calls_by_phase": {k: v for k, v in add_counts(state.get("calls_by_phase"),
+                                                      {"test": extra_calls}).items() if v},
         "seconds": round(time.time() - opts.get("started_at", time.time()), 2),
         "stop_reason": state.get("stop_reason") or ("model failure" if state.get("errors")
                                                     else "finished"),

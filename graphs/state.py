@@ -20,6 +20,7 @@ __all__ = [
     "RouteOutput",
     "RouteState",
     "VoteTask",
+    "add_counts",
     "merge_dicts",
 ]
 
@@ -27,6 +28,14 @@ __all__ = [
 def merge_dicts(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
     """Reducer: later keys win, nested values replaced whole."""
     return {**(left or {}), **(right or {})}
+
+
+def add_counts(left: dict[str, int] | None, right: dict[str, int] | None) -> dict[str, int]:
+    """Reducer: counts summed key by key."""
+    out = dict(left or {})
+    for key, value in (right or {}).items():
+        out[key] = out.get(key, 0) + value
+    return out
 
 
 class OptimizeInput(TypedDict):
@@ -66,6 +75,9 @@ class OptimizeState(OptimizeInput):
     generation: NotRequired[int]
     round: NotRequired[int]
     calls_used: Annotated[int, operator.add]
+    # Where the calls went: analysis, proposals, ballots, dev_scoring (or sample_answers
+    # without a task), test.
+    calls_by_phase: Annotated[dict[str, int], add_counts]
     best_by_generation: Annotated[list[float], operator.add]
     events: Annotated[list[str], operator.add]
     errors: Annotated[list[str], operator.add]
@@ -80,6 +92,7 @@ class AnalyseTask(TypedDict):
     perspective: str
     finding_id: str
     run_id: str
+    failures: NotRequired[list[str]]  # the target's mistakes on training examples
 
 
 class VoteTask(TypedDict):

@@ -58,16 +58,29 @@ def test_rubric_run_picks_the_validators_favourite_and_records_everything(
 
 
 def test_task_run_measures_dev_and_held_out_test(upper_task: Path) -> None:
-    factory, _ = world()
+    from neuroforge.knowledge.datasets import load_task
+
+    factory, fake = world()
     out = run(factory, {"prompt": "Repeat the word in capitals.", "task": str(upper_task),
                         "generations": 2, "budget": 400}, dev_size=8)
     result = out["result"]
     assert result["score_kind"] == "dev accuracy"
     assert result["original_score"] == 0.0 and result["optimized_score"] == 1.0
     assert result["test_original"] == 0.0 and result["test_optimized"] == 1.0
+    # The per-run call report accounts for every call, phase by phase.
+    phases = result["calls_by_phase"]
+    assert sum(phases.values()) == result["calls_used"]
+    assert {"analysis", "proposals", "ballots", "dev_scoring", "reflection", "test"} <= set(phases)
+    # Proposals are grounded in the target's mistakes on *training* examples, never dev.
+    asked = [m.text for call in fake.calls for m in call]
+    analysts = [t for t in asked if "got wrong with this prompt on training examples" in t]
+    creatives = [t for t in asked if "Findings:" in t and "[failures" in t]
+    assert analysts and creatives
+    dev_inputs = {e.input for e in load_task(upper_task, dev_size=8).dev}
+    cited = set(re.findall(r"on input '(\w+)'", "\n".join(analysts)))
+    assert cited and not cited & dev_inputs
+    assert cited == set(re.findall(r"on input '(\w+)'", "\n".join(creatives)))
     # Demonstrations come from the train split only: none of them is a dev or test input.
-    from neuroforge.knowledge.datasets import load_task
-
     task = load_task(upper_task, dev_size=8)
     shown = set(re.findall(r"Input: (\w+)", result["optimized"]))
     assert shown and not shown & {e.input for e in task.dev + task.test}
@@ -107,6 +120,8 @@ def test_budget_exhaustion_stops_early_with_best_so_far() -> None:
                  )["result"]
     assert result["stop_reason"] == "budget exhausted" and result["generations"] == 1
     assert result["calls_used"] == len(fake.calls) <= 35  # never overspent
+    assert sum(result["calls_by_phase"].values()) == result["calls_used"]
+    assert "sample_answers" in result["calls_by_phase"]  # no task: one answer per prompt
 
 
 def test_backend_down_mid_run_returns_best_so_far_without_raising() -> None:
@@ -278,3 +293,35 @@ def test_without_a_task_validators_see_what_each_prompt_makes_the_target_say() -
     assert shown and all("<target_answer>\nHere is the summary: cats nap a lot.\n"
                          "</target_answer>" in text for text in shown)
     assert result["calls_used"] == len(fake.calls)
+
+
+def test_dev_scoring_races_candidates_and_only_finishers_get_a_score(tmp_path: Path) -> None:
+    """Successive halving: five candidates on 8 dev examples, the better three on all
+    32; answers are cached, so the survivors' first rung is not paid twice."""
+    from langchain_core.messages import BaseMessage
+
+    from neuroforge.agents.schemas import Candidate
+    from neuroforge.graphs.optimize import RACE_FIRST_RUNG, OptimizeDeps, _score_on_dev
+    from tests.fakes import FunctionChatModel
+
+    path = tmp_path / "upper.jsonl"
+    path.write_text("".join(json.dumps({"input": f"w{i}", "output": f"W{i}"}) + "\n"
+                            for i in range(150)))
+
+    def target(messages: list[BaseMessage]) -> str:
+        instruction, _, rest = messages[-1].text.partition("\n\nInput: ")
+        word = rest.split("\n")[0]
+        skill = {"good": 1.0, "fair": 0.75, "okay": 0.5}.get(instruction, 0.0)
+        return word.upper() if int(word[1:]) % 4 < skill * 4 else "no idea"
+
+    model = FunctionChatModel(respond=target)
+    deps = OptimizeDeps(model_for=lambda role, temperature=None: model, dev_size=32)
+    names = ["bad", "good", "worse", "fair", "okay"]
+    candidates = [Candidate(id=n, text=n, origin="rewrite") for n in names]
+    calls, errors = _score_on_dev(deps, {"task": str(path)}, candidates, 1000)
+    assert errors == [] and calls == len(model.calls)
+    assert calls == 5 * RACE_FIRST_RUNG + 3 * (32 - RACE_FIRST_RUNG)  # not 5 x 32 = 160
+    scored = {c.id: c.dev_score for c in candidates}
+    assert scored["good"] == 1.0 and scored["fair"] > scored["okay"] > 0
+    assert scored["bad"] is None and scored["worse"] is None  # stopped: never chosen
+    assert all("race" in c.note for c in candidates if c.dev_score is None)

@@ -59,6 +59,20 @@ def test_elites_and_plateau() -> None:
     assert select_elites(no_dev, {"x": 0.7}, 1)[0].id == "x"
     assert not plateaued([0.5])
     assert plateaued([0.5, 0.5]) and not plateaued([0.5, 0.6])
+
+
+def test_on_a_labelled_task_votes_never_stand_in_for_dev_accuracy() -> None:
+    """The "dev 1.00, test 0.00" report: a candidate the budget left unscored on dev
+    carried its unanimous validator score (1.0) as its fitness, so it led the
+    generation and could be chosen. With a task, only measured accuracy counts."""
+    from neuroforge.agents.optimizer import UNMEASURED, fitness
+
+    measured = Candidate(id="m", text="m", origin="demonstrations", dev_score=0.4)
+    unscored = Candidate(id="u", text="u", origin="rewrite")
+    votes = {"u": 1.0, "m": 0.2}
+    assert fitness(unscored, votes) == 1.0  # no task: the validators' score is all there is
+    assert fitness(unscored, votes, measured=True) == UNMEASURED < 0
+    assert [c.id for c in select_elites([unscored, measured], votes, 1, measured=True)] == ["m"]
     assert plateaued([0.5, 0.6, 0.6, 0.55], patience=2)
 
 
@@ -95,3 +109,30 @@ def test_is_instruction_tells_a_prompt_from_an_answer(text: str, instruction: bo
     assert is_instruction(text) is instruction
     assert keeps_the_task(text, "Write about dogs.") is instruction
     assert keeps_the_task(text, "Dogs.")  # no rule to keep when the original is no instruction
+
+
+def test_a_candidate_carrying_held_out_answers_is_caught() -> None:
+    """The synonyms report (dev 1.00, test 0.00): a prompt that carries dev examples with
+    their answers scores by copying. Such a prompt is refused; the instruction alone,
+    or one that mentions a dev word without its answer, is not."""
+    from neuroforge.agents.failures import leaked_examples
+    from neuroforge.knowledge.datasets import Example
+
+    dev = [Example("pillow", "rest"), Example("account", "accounting"), Example("5 3", "8")]
+    copied = "Give a synonym.\n\nExamples:\nInput: pillow\nOutput: rest"
+    assert leaked_examples(copied, dev) == [dev[0]]
+    assert leaked_examples("Give a synonym, e.g. for pillow or account.", dev) == []
+    assert leaked_examples("Add the two numbers 5 3 ... and 8 more", dev) == []  # too short
+
+
+def test_reflection_reads_training_examples_only_and_cites_mistakes() -> None:
+    from neuroforge.agents.failures import Miss, failure_finding, reflection_batch
+    from neuroforge.knowledge.datasets import Example
+
+    train = [Example(f"t{i}", f"T{i}") for i in range(20)]
+    first, second = reflection_batch(train, 0), reflection_batch(train, 1)
+    assert len(first) == 8 and set(first) <= set(train) and first != second
+    finding = failure_finding([Miss("t1", "no idea", "T1")], 8)
+    assert finding is not None and "'t1'" in finding.evidence
+    assert "expected 'T1'" in finding.evidence
+    assert failure_finding([], 8) is None

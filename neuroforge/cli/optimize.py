@@ -253,6 +253,11 @@ def render_result(console: Console, result: dict[str, Any]) -> None:
     console.print(f"stopped: {result['stop_reason']}; {result['generations']} generation(s), "
                   f"{result['calls_used']} model calls, {result['seconds']:.1f} s; "
                   f"run {result['run_id']} (see `neuroforge lineage {result['run_id']}`)")
+    phases = result.get("calls_by_phase") or {}
+    if phases:
+        console.print("calls by phase: " + ", ".join(
+            f"{name.replace('_', ' ')} {count}" for name, count in
+            sorted(phases.items(), key=lambda item: -item[1])), highlight=False)
     if result.get("judge"):
         console.print(f"[yellow]note:[/] without a task these are the judgements of "
                       f"{result['judge']}, not measurements. A small model's judgement is weak "
