@@ -29,6 +29,7 @@ from neuroforge.knowledge.datasets import Example
 from neuroforge.knowledge.schema import new_id
 from neuroforge.models.backends import ModelError
 from neuroforge.models.structured import StructuredOutputError
+from neuroforge.tools.nearest_demos import dynamic_prompt
 
 __all__ = [
     "GUARD_ALPHA", "fill_population", "guarded_choice", "mean_scores", "offspring",
@@ -40,16 +41,19 @@ def fill_population(original: Candidate, new: Sequence[Candidate], train: Sequen
                     population: int, seed: int) -> list[Candidate]:
     """Operator-made candidates that fill the population when rewrites fell short.
 
-    With a labelled task (``train`` given): demonstrations from train (two draws of
-    three, one of five) and an output constraint; without one: well-known patterns.
+    With a labelled task (``train`` given): three random demonstrations from train,
+    the three nearest to each input (dynamic few-shot), five random, another draw of
+    three, and an output constraint; without one: well-known patterns.
     """
     rng = random.Random(seed)
     texts = [original.text, *(c.text for c in new)]
     if train is not None:
-        # Two draws of three examples (draws vary a lot on small models), then five.
+        # Random draws vary a lot on small models: two of three, one of five, and the
+        # nearest examples per input, which no single draw can match on mixed tasks.
         options = [("demonstrations", add_demonstrations(original.text, train, 3, rng)),
-                   ("demonstrations", add_demonstrations(original.text, train, 3, rng)),
+                   ("demonstrations", dynamic_prompt(original.text, 3)),
                    ("demonstrations", add_demonstrations(original.text, train, 5, rng)),
+                   ("demonstrations", add_demonstrations(original.text, train, 3, rng)),
                    ("mutation", add_output_constraint(original.text))]
     else:
         options = [("mutation", apply_pattern(original.text, name))

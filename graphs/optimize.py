@@ -63,7 +63,8 @@ from neuroforge.knowledge.schema import new_id
 from neuroforge.memory.long_term import LongTermMemory, MemoryError_
 from neuroforge.models.backends import ModelError, as_model_error, invoke_model, model_identity
 from neuroforge.models.structured import StructuredOutputError
-from neuroforge.tools.prompt_eval import AnswerCache, evaluate_prompt
+from neuroforge.tools.nearest_demos import NearestDemos
+from neuroforge.tools.prompt_eval import AnswerCache, DemoPicker, evaluate_prompt
 
 __all__ = [
     "DEFAULT_OPTIONS",
@@ -125,12 +126,29 @@ class OptimizeDeps:
     # Set by the caller (Ctrl-C): loops stop before their next model call.
     stop: threading.Event = field(default_factory=threading.Event)
     _tasks: dict[str, TaskData] = field(default_factory=dict)
+    _nearest: dict[str, NearestDemos] = field(default_factory=dict)
+    _nearest_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def task(self, path: str) -> TaskData:
         """The task at ``path``, loaded once."""
         if path not in self._tasks:
             self._tasks[path] = load_task(path, dev_size=self.dev_size)
         return self._tasks[path]
+
+    def demos_for(self, path: str | None) -> DemoPicker | None:
+        """Dynamic few-shot's picker over the task's train split (built on first use)."""
+        if not path:
+            return None
+        train = self.task(path).train
+
+        def pick(input_text: str, k: int) -> list[Any]:
+            with self._nearest_lock:
+                if path not in self._nearest:
+                    self._nearest[path] = NearestDemos(train)
+                picker = self._nearest[path]
+            return picker(input_text, k)
+
+        return pick
 
     def record(self, write: Callable[[Any], None]) -> None:
         """Run ``write(session)`` against the store, if there is one."""
@@ -215,7 +233,7 @@ def _score_on_dev(deps: OptimizeDeps, opts: dict[str, Any], candidates: list[Can
     rung = min(RACE_FIRST_RUNG, len(dev))
     calls, errors = 0, list[str]()
     if len(pending) > 2 and rung < len(dev):
-        calls, errors = _score(deps, pending, dev[:rung], budget, len(dev))
+        calls, errors = _score(deps, opts["task"], pending, dev[:rung], budget, len(dev))
         if errors:
             return calls, errors
         raced = [c for c in pending if c.dev_seen == rung]
@@ -225,22 +243,24 @@ def _score_on_dev(deps: OptimizeDeps, opts: dict[str, Any], candidates: list[Can
         for loser in ranked[keep:]:
             loser.note = f"stopped after {rung} of {len(dev)} dev examples in the race"
         pending = ranked[:keep]
-    more, errors = _score(deps, pending, dev, budget - calls, len(dev))
+    more, errors = _score(deps, opts["task"], pending, dev, budget - calls, len(dev))
     return calls + more, errors
 
 
-def _score(deps: OptimizeDeps, candidates: list[Candidate], examples: list[Any],
-           budget: int, full: int) -> tuple[int, list[str]]:
+def _score(deps: OptimizeDeps, task_path: str, candidates: list[Candidate],
+           examples: list[Any], budget: int, full: int) -> tuple[int, list[str]]:
     """Score each candidate on ``examples`` while the budget lasts; (calls, errors).
     ``full`` is the dev set's size: only a candidate scored on all of it gets a score."""
     target, calls = deps.model_for("target", 0.0), 0
+    demos_for = deps.demos_for(task_path)
     for candidate in candidates:
         # Cached answers cost nothing: only the examples not seen yet are paid for.
         if calls + len(examples) - candidate.dev_seen > budget:
             break
         try:
             result = evaluate_prompt(target, candidate.text, examples, scorer=deps.scorer,
-                                     cache=deps.answer_cache, stop=deps.stop)
+                                     cache=deps.answer_cache, stop=deps.stop,
+                                     demos_for=demos_for)
         except Exception as exc:
             typed = as_model_error(exc, target)
             if typed is None:
@@ -284,7 +304,8 @@ def _reflect(deps: OptimizeDeps, opts: Mapping[str, Any], candidate: Candidate,
     target = deps.model_for("target", 0.0)
     try:
         result = evaluate_prompt(target, candidate.text, batch, scorer=deps.scorer,
-                                 cache=deps.answer_cache, stop=deps.stop)
+                                 cache=deps.answer_cache, stop=deps.stop,
+                                 demos_for=deps.demos_for(opts["task"]))
     except Exception as exc:
         typed = as_model_error(exc, target)
         if typed is None:
@@ -699,7 +720,8 @@ def _test_scores(deps: OptimizeDeps, opts: dict[str, Any], original: Candidate,
     try:
         for name, candidate in (("original", original), ("optimized", final)):
             result = evaluate_prompt(target, candidate.text, task.test, scorer=deps.scorer,
-                                     cache=deps.answer_cache)
+                                     cache=deps.answer_cache,
+                                     demos_for=deps.demos_for(opts["task"]))
             scores[name], calls = result.accuracy, calls + result.calls
     except Exception as exc:
         typed = as_model_error(exc, target)

@@ -186,3 +186,39 @@ def test_ctrl_c_prints_the_resume_command_with_the_id_and_marks_the_run(
     monkeypatch.setattr(optimize_cli, "_show_progress", show)  # no more interrupts
     resumed = runner.invoke(app, ["optimize", "--resume", run_id, "--json"])
     assert resumed.exit_code == 0 and json.loads(resumed.stdout)["run_id"] == run_id
+
+
+def test_export_writes_a_prompt_a_program_can_run_elsewhere(tmp_path: Path) -> None:
+    """The target here answers right only after demonstrations, so a seed wins; the
+    export says how it is run (static demonstrations, or the pool picked from per input)
+    and a plain re-implementation of that recipe reproduces the answers."""
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    from tests.optimize_world import target_reply
+
+    task = tmp_path / "words.jsonl"
+    task.write_text("".join(json.dumps({"input": f"w{i}x", "output": f"W{i}X"}) + "\n"
+                            for i in range(150)))
+    out = tmp_path / "exported" / "prompt.json"
+    result = runner.invoke(app, ["optimize", "Uppercase the word.", "--task", str(task),
+                                 "--generations", "1", "--budget", "400", "--export", str(out),
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    exported = json.loads(out.read_text())
+    assert exported["mode"] in {"static", "nearest"} and exported["instruction"]
+    assert exported["test_accuracy"] == json.loads(result.stdout)["test_optimized"] == 1.0
+    demos = (exported["demonstrations"] if exported["mode"] == "static"
+             else exported["pool"][: exported["k"]])
+    assert demos, "a winning prompt here carries demonstrations"
+    messages = []
+    for demo in demos:  # the recipe, followed by hand
+        messages += [HumanMessage(exported["template"].format(prompt=exported["instruction"],
+                                                              input=demo["input"])),
+                     AIMessage(demo["output"])]
+    messages.append(HumanMessage(exported["template"].format(
+        prompt=exported["instruction"], input="zebra")))
+    assert target_reply(messages) == "ZEBRA"
+    unwritable = runner.invoke(app, ["optimize", "Uppercase the word.", "--task", str(task),
+                                     "--generations", "1", "--budget", "400",
+                                     "--export", "/proc/nope/prompt.json"])
+    assert unwritable.exit_code == 1 and "cannot write /proc/nope/prompt.json" in unwritable.output

@@ -66,3 +66,28 @@ def test_cache_saves_calls_and_tool_hides_data() -> None:
     assert tool.invoke({"prompt": " "}).startswith("error")
     with pytest.raises(ValueError, match="unknown scorer"):
         evaluate_prompt(model, "p", examples, scorer="fuzzy")
+
+
+def test_a_dynamic_prompt_shows_the_nearest_training_examples_for_each_input() -> None:
+    from neuroforge.knowledge.datasets import Example
+    from neuroforge.tools.nearest_demos import NearestDemos, dynamic_prompt, parse_dynamic
+    from neuroforge.tools.prompt_eval import DynamicPromptError
+
+    pool = [Example("a happy puppy", "positive"), Example("the stock market fell", "finance"),
+            Example("a cheerful kitten", "positive"), Example("bond yields rose", "finance"),
+            Example("heavy rain tomorrow", "weather")]
+    prompt = dynamic_prompt("Label the text.", 2)
+    assert parse_dynamic(prompt) == ("Label the text.", 2)
+    assert parse_dynamic("Label the text.") is None
+    # An operator that appends to the instruction keeps the prompt dynamic.
+    assert parse_dynamic(prompt + "\nAnswer in one word.") == (
+        "Label the text.\nAnswer in one word.", 2)
+    nearest = NearestDemos(pool)
+    picked = nearest("the stock market crashed", 2)
+    assert picked[-1].input == "the stock market fell"  # the most similar sits last
+    messages = render_prompt(prompt, "the stock market crashed", nearest)
+    assert len(messages) == 5 and messages[3].content == "finance"
+    assert "most similar" not in messages[-1].content  # the line says how, it is not shown
+    assert nearest("a happy puppy", 1)[0].input != "a happy puppy"  # never the input itself
+    with pytest.raises(DynamicPromptError, match="picks its examples per input"):
+        render_prompt(prompt, "anything")

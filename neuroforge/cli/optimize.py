@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.panel import Panel
 from rich.table import Table
 
 from neuroforge.agents.consensus import RULES
@@ -23,6 +23,7 @@ from neuroforge.cli.common import (
     settings,
     stop_on_interrupt,
 )
+from neuroforge.cli.optimize_output import render_result
 from neuroforge.settings import Settings
 
 __all__ = ["demo", "free_baseline", "lineage", "optimize", "render_result", "run_optimize"]
@@ -48,16 +49,12 @@ def optimize(
     budget: Annotated[int | None, typer.Option(help="Most model calls to spend.")] = None,
     seed: Annotated[int, typer.Option(help="Seed for splits and operators.")] = 0,
     resume: Annotated[str | None, typer.Option(help="Resume an interrupted run by id.")] = None,
+    export: Annotated[Path | None, typer.Option(
+        help="Also write the optimized prompt as JSON a program can run elsewhere "
+             "(instruction, demonstrations or the pool they are picked from).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Improve a prompt: analysts, rewrites, validator votes and evolution; prints the result."""
-    from neuroforge.graphs.optimize import (
-        DEV_SIZE,
-        OptimizeInputError,
-        check_budget,
-        resolve_options,
-    )
-    from neuroforge.knowledge.datasets import TaskFileError, load_task
     from neuroforge.knowledge.db import DatabaseError
     from neuroforge.models.backends import ModelError
 
@@ -68,12 +65,7 @@ def optimize(
                  "population": population, "voters": voters, "min_agreement": min_agreement,
                  "vote_rule": vote_rule, "debate_rounds": debate_rounds, "seed": seed,
                  "budget": current.budgets.max_model_calls if budget is None else budget}
-        try:
-            opts = resolve_options(state)  # type: ignore[arg-type]
-            dev = len(load_task(task, dev_size=DEV_SIZE).dev) if task else 0
-            check_budget(opts, dev, current.budgets.structured_attempts)
-        except (OptimizeInputError, TaskFileError) as exc:
-            fail(str(exc), 2)
+        _check_request(state, current.budgets.structured_attempts)
     try:
         # Progress goes to stderr in --json mode too: stdout stays one JSON object.
         result = run_optimize(current, state, resume=resume, progress=errors)
@@ -84,6 +76,8 @@ def optimize(
         fail(str(exc), 2)
     except (DatabaseError, ModelError) as exc:
         fail(str(exc))
+    if export is not None:
+        _export(result, export)
     if as_json:
         print_json(result)
     else:
@@ -92,6 +86,42 @@ def optimize(
         # The result above is what was kept; the job itself failed.
         fail(f"the run failed: the models did not answer usably (run {result.get('run_id')} "
              "is marked failed; see the notes above)")
+
+
+def _check_request(state: dict[str, Any], attempts: int) -> None:
+    """Refuse bad options, an unreadable task or a budget below one generation (exit 2)."""
+    from neuroforge.graphs.optimize import (
+        DEV_SIZE,
+        OptimizeInputError,
+        check_budget,
+        resolve_options,
+    )
+    from neuroforge.knowledge.datasets import TaskFileError, load_task
+
+    task = state.get("task")
+    try:
+        opts = resolve_options(state)  # type: ignore[arg-type]
+        dev = len(load_task(task, dev_size=DEV_SIZE).dev) if task else 0
+        check_budget(opts, dev, attempts)
+    except (OptimizeInputError, TaskFileError) as exc:
+        fail(str(exc), 2)
+
+
+def _export(result: dict[str, Any], path: Path) -> None:
+    """Write ``result``'s optimized prompt as runnable JSON (see ``runnable_prompt``)."""
+    from neuroforge.graphs.optimize import DEV_SIZE
+    from neuroforge.knowledge.datasets import load_task
+    from neuroforge.tools.prompt_eval import runnable_prompt
+
+    task = (result.get("options") or {}).get("task")
+    pool = load_task(task, dev_size=DEV_SIZE).train if task else []  # the run's own split
+    data = {"run_id": result.get("run_id"), "test_accuracy": result.get("test_optimized"),
+            **runnable_prompt(result["optimized"], pool)}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {path}: {exc.strerror or exc}")
 
 
 def lineage(
@@ -218,55 +248,3 @@ def _show_progress(console: Console | None, update: dict[str, Any]) -> None:
     for node, values in update.items():
         for event in (values or {}).get("events", []) if isinstance(values, dict) else []:
             console.print(f"[dim]{node:>8}[/] {event}", highlight=False)
-
-
-def render_result(console: Console, result: dict[str, Any]) -> None:
-    """The optimized prompt, its score against the original, the votes, calls and time."""
-    console.print(Panel(result["optimized"], title="optimized prompt", expand=False))
-    console.print(f"{result['score_kind']}: original {result['original_score']:.2f} -> "
-                  f"optimized {result['optimized_score']:.2f}"
-                  + ("" if result["changed"] else " (no candidate beat the original)"))
-    guard = result.get("guard")
-    if guard:
-        console.print(f"{'adopted' if guard['adopted'] else 'kept the original'}: "
-                      f"{guard['reason']}", highlight=False)
-    if result.get("test_original") is not None:
-        console.print(f"held-out test accuracy: original {result['test_original']:.0%} -> "
-                      f"optimized {result['test_optimized']:.0%}")
-    consensus = {} if guard else result.get("consensus") or {}  # with a task the guard decides
-    if consensus and consensus.get("winner") == result.get("optimized_id"):
-        console.print(f"consensus ({consensus['rule']}): {consensus['reason']}", highlight=False)
-    elif consensus:
-        # The last round's vote is not the final word: the final prompt is the best
-        # accepted candidate over every round (the original when none was accepted).
-        console.print(f"final prompt {result.get('optimized_id')}: the best accepted candidate "
-                      f"by {result['score_kind']} over all rounds (the last round's vote, "
-                      f"{consensus['rule']}, did not pick it)", highlight=False)
-    if result["votes"]:
-        table = Table("candidate", "voter", "round", "decision", "score", "rationale")
-        for vote in result["votes"]:
-            table.add_row(vote["candidate_id"], vote["voter"], str(vote["round"]),
-                          vote["decision"],
-                          "-" if vote["score"] is None else f"{vote['score']:.0f}",
-                          vote["rationale"][:70])
-        console.print(table)
-    console.print(f"stopped: {result['stop_reason']}; {result['generations']} generation(s), "
-                  f"{result['calls_used']} model calls, {result['seconds']:.1f} s; "
-                  f"run {result['run_id']} (see `neuroforge lineage {result['run_id']}`)")
-    phases = result.get("calls_by_phase") or {}
-    if phases:
-        console.print("calls by phase: " + ", ".join(
-            f"{name.replace('_', ' ')} {count}" for name, count in
-            sorted(phases.items(), key=lambda item: -item[1])), highlight=False)
-    if result.get("judge"):
-        console.print(f"[yellow]note:[/] without a task these are the judgements of "
-                      f"{result['judge']}, not measurements. A small model's judgement is weak "
-                      "(it can score an answer as a good prompt), so read them as a hint: give "
-                      "--task FILE to measure accuracy on labelled examples, or set a stronger "
-                      "judge (NEUROFORGE_MODELS__VALIDATOR=<a larger Ollama model>).",
-                      highlight=False)
-    if result["stop_reason"] == "budget exhausted":
-        console.print("[yellow]note:[/] the call budget ran out; this is the best prompt so far. "
-                      "Raise --budget (or NEUROFORGE_BUDGETS__MAX_MODEL_CALLS) to search further.")
-    for error in result.get("errors", []):
-        console.print(f"[yellow]note:[/] {error}", highlight=False)
