@@ -24,10 +24,11 @@ from tests.queue_worker import matrix_spec
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _worker(action: str, url: str, run_id: str, calls: Path, *extra: str) -> subprocess.Popen[str]:
+def _worker(action: str, url: str, run_id: str, calls: Path, *extra: str,
+            delay: float = 0.01) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "tests.queue_worker", action, "--url", url, "--run-id", run_id,
-         "--calls", str(calls), "--delay", "0.01", *extra],
+         "--calls", str(calls), "--delay", str(delay), *extra],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env=os.environ.copy())
 
@@ -49,7 +50,9 @@ def test_killed_worker_loses_no_cell_and_none_is_stored_twice(tmp_path: Path,
     spec_file.write_text(json.dumps(matrix_spec(tmp_path / "d.jsonl", 3, 2, 50)))
     calls = tmp_path / "calls.log"
     db = open_database(store_url)
-    starter = _worker("start", store_url, "multi", calls, "--spec", str(spec_file))
+    # The starter is slow (50 ms a cell, 15 s alone), so the joiners, which take a few
+    # seconds to start on a loaded machine, still find most of the queue.
+    starter = _worker("start", store_url, "multi", calls, "--spec", str(spec_file), delay=0.05)
 
     def planned() -> bool:
         with db.session() as session:
@@ -57,7 +60,7 @@ def test_killed_worker_loses_no_cell_and_none_is_stored_twice(tmp_path: Path,
     _wait_for(planned)
     victim = _worker("join", store_url, "multi", calls)
     helper = _worker("join", store_url, "multi", calls)
-    _wait_for(lambda: sum(line.startswith(f"{victim.pid}\t") for line in _lines(calls)) >= 20)
+    _wait_for(lambda: sum(line.startswith(f"{victim.pid}\t") for line in _lines(calls)) >= 10)
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     out, err = starter.communicate(timeout=300)
@@ -73,7 +76,7 @@ def test_killed_worker_loses_no_cell_and_none_is_stored_twice(tmp_path: Path,
     assert results == 300 and states == {"done": 300}
     log = [line.split("\t") for line in _lines(calls)]
     by_pid = Counter(pid for pid, _ in log)
-    assert by_pid[str(victim.pid)] >= 20 and by_pid[str(helper.pid)] > 0
+    assert by_pid[str(victim.pid)] >= 10 and by_pid[str(helper.pid)] > 0
     assert by_pid[str(starter.pid)] > 0  # all three worked
     # Each cell is (prompt, model, input); inputs repeat over prompts and models, so count
     # calls: at most the one the kill cut short was made twice.
