@@ -7,6 +7,7 @@ is remembered across processes and forgotten on request.
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -43,8 +44,12 @@ def read_until_prompt(child: pexpect.spawn, limit_s: float = 120) -> list[tuple[
 
 
 def test_terminal_chat_streams_and_takes_slash_commands(tmp_path: Path) -> None:
+    # A user's terminal delivers Ctrl-C; a test run started in the background by a
+    # non-interactive shell inherits SIGINT ignored, and Python keeps it ignored. Give
+    # the chat the terminal a user has.
     child = pexpect.spawn(NEUROFORGE, ["chat", "--session", "tty1"], env=env_for(tmp_path),
-                          encoding="utf-8", timeout=120, dimensions=(40, 200))
+                          encoding="utf-8", timeout=120, dimensions=(40, 200),
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         child.expect("you> ")
         child.sendline("/help")
