@@ -664,7 +664,8 @@ def finish(state: OptimizeState, deps: OptimizeDeps) -> dict[str, Any]:
     if not opts.get("task"):  # who gave the scores: a reader must know how much they weigh
         result["judge"] = model_identity(deps.model_for("validator", None))[0]
     measured = bool(opts.get("task"))
-    flagged = [c.model_dump() | {"score": fitness(c, scores, measured),
+    flagged = [c.model_dump() | {"score": None if measured and c.dev_score is None
+                                 else fitness(c, scores, measured),
                                  "accepted": c.id in accepted,
                                  "final": c.id == final.id} for c in candidates.values()]
     deps.record(lambda s: records.save_candidates(s, state["run_id"], flagged))

@@ -38,6 +38,8 @@ def _label(graph: nx.DiGraph, node: str) -> str:
     parts = [f"{node} g{data.get('generation', 0)} {data.get('origin', '?')}"]
     if score is not None:
         parts.append(f"score {score:.2f}")
+    elif data.get("note"):
+        parts.append(f"unscored: {data['note']}")
     if data.get("accepted"):
         parts.append("accepted")
     if data.get("final"):

@@ -136,3 +136,17 @@ def test_reflection_reads_training_examples_only_and_cites_mistakes() -> None:
     assert finding is not None and "'t1'" in finding.evidence
     assert "expected 'T1'" in finding.evidence
     assert failure_finding([], 8) is None
+
+
+def test_lineage_says_why_a_raced_candidate_has_no_score() -> None:
+    import networkx as nx
+
+    from neuroforge.knowledge.lineage import lineage_text
+
+    graph = nx.DiGraph()
+    graph.add_node("a", generation=0, origin="original", score=0.25, text="x")
+    graph.add_node("b", generation=1, origin="rewrite", score=None, text="y",
+                   note="stopped after 8 of 32 dev examples in the race")
+    graph.add_edge("a", "b")
+    shown = lineage_text(graph)
+    assert "unscored: stopped after 8 of 32 dev examples" in shown and "-1.00" not in shown
