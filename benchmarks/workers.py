@@ -12,10 +12,7 @@ The PostgreSQL server is a throw-away cluster on this machine (``tests.servers``
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -27,21 +24,12 @@ from sqlalchemy import func, select
 from neuroforge.knowledge.cell_queue import queue_counts
 from neuroforge.knowledge.db import open_database
 from neuroforge.knowledge.schema import ExperimentCell, ExperimentResult
-from tests.queue_worker import matrix_spec
+from tests.queue_worker import matrix_spec, spawn
 from tests.servers import PostgresServer, postgres_bin_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 CELLS = (4, 5, 100)  # prompts x models x examples = 2,000 cells
 DELAY_S = 0.002
-
-
-def _process(action: str, url: str, run_id: str, calls: Path, *extra: str
-             ) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.queue_worker", action, "--url", url, "--run-id", run_id,
-         "--calls", str(calls), "--delay", str(DELAY_S), *extra],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
 def _wait_planned(url: str, run_id: str, total: int) -> None:
@@ -75,9 +63,9 @@ def _one(url: str, tmp: Path, workers: int, kill_after: int | None = None) -> di
     calls = tmp / f"{run_id}.calls"
     total = CELLS[0] * CELLS[1] * CELLS[2]
     started = time.perf_counter()
-    starter = _process("start", url, run_id, calls, "--spec", str(spec))
+    starter = spawn("start", url, run_id, calls, "--spec", str(spec), delay=DELAY_S)
     _wait_planned(url, run_id, total)
-    joiners = [_process("join", url, run_id, calls) for _ in range(workers - 1)]
+    joiners = [spawn("join", url, run_id, calls, delay=DELAY_S) for _ in range(workers - 1)]
     killed = None
     if kill_after is not None and joiners:
         victim = joiners[0]

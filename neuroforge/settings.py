@@ -163,8 +163,10 @@ class Settings(BaseSettings):
         """PostgreSQL URL the checkpoints go to, ``None`` for the local SQLite file."""
         if self.checkpoint_url:
             return self.checkpoint_url
+        from neuroforge.knowledge.postgres import is_postgres_url
+
         url = self.effective_database_url
-        return url if url.startswith(("postgresql:", "postgresql+", "postgres:")) else None
+        return url if is_postgres_url(url) else None
 
     @property
     def checkpoint_path(self) -> Path:

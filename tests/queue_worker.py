@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,7 +31,19 @@ from neuroforge.knowledge.db import open_database
 from neuroforge.knowledge.experiment_spec import ExperimentSpec
 from neuroforge.knowledge.experiments import experiment_of_run
 
-__all__ = ["matrix_spec"]
+__all__ = ["matrix_spec", "spawn"]
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def spawn(action: str, url: str, run_id: str, calls: Path, *extra: str,
+          delay: float = 0.01) -> subprocess.Popen[str]:
+    """Start ``python -m tests.queue_worker ACTION`` as a separate process."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.queue_worker", action, "--url", url, "--run-id", run_id,
+         "--calls", str(calls), "--delay", str(delay), *extra],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
 def matrix_spec(data: Path, prompts: int, models: int, examples: int,

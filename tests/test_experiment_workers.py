@@ -19,18 +19,9 @@ from sqlalchemy import func, select
 from neuroforge.knowledge.cell_queue import queue_counts
 from neuroforge.knowledge.db import open_database
 from neuroforge.knowledge.schema import ExperimentCell, ExperimentResult
-from tests.queue_worker import matrix_spec
+from tests.queue_worker import matrix_spec, spawn
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _worker(action: str, url: str, run_id: str, calls: Path, *extra: str,
-            delay: float = 0.01) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.queue_worker", action, "--url", url, "--run-id", run_id,
-         "--calls", str(calls), "--delay", str(delay), *extra],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=os.environ.copy())
 
 
 def _wait_for(check, seconds: float = 120) -> None:
@@ -52,14 +43,14 @@ def test_killed_worker_loses_no_cell_and_none_is_stored_twice(tmp_path: Path,
     db = open_database(store_url)
     # The starter is slow (50 ms a cell, 15 s alone), so the joiners, which take a few
     # seconds to start on a loaded machine, still find most of the queue.
-    starter = _worker("start", store_url, "multi", calls, "--spec", str(spec_file), delay=0.05)
+    starter = spawn("start", store_url, "multi", calls, "--spec", str(spec_file), delay=0.05)
 
     def planned() -> bool:
         with db.session() as session:
             return queue_counts(session, "multi").total == 300
     _wait_for(planned)
-    victim = _worker("join", store_url, "multi", calls)
-    helper = _worker("join", store_url, "multi", calls)
+    victim = spawn("join", store_url, "multi", calls)
+    helper = spawn("join", store_url, "multi", calls)
     _wait_for(lambda: sum(line.startswith(f"{victim.pid}\t") for line in _lines(calls)) >= 10)
     victim.send_signal(signal.SIGKILL)
     victim.wait()
