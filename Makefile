@@ -43,6 +43,7 @@ test-unit: setup
 	$(PY) -m pytest -q -p no:cacheprovider -m "not embedded and not server and not wheel"
 
 bench: setup servers
+	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) -m benchmarks
 
 # mypy cannot follow setuptools' editable import hook (every neuroforge.* import would

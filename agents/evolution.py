@@ -18,10 +18,12 @@ from neuroforge.agents.optimizer import (
     add_output_constraint,
     apply_pattern,
     crossover,
+    instruction_of,
     mutate_with_feedback,
     next_patterns,
     plateaued,
     select_elites,
+    swap_demonstrations,
 )
 from neuroforge.agents.schemas import Ballot, Candidate
 from neuroforge.analysis.stats import mcnemar
@@ -32,29 +34,40 @@ from neuroforge.models.structured import StructuredOutputError
 from neuroforge.tools.nearest_demos import dynamic_prompt
 
 __all__ = [
-    "GUARD_ALPHA", "fill_population", "guarded_choice", "mean_scores", "offspring",
-    "stop_reason",
+    "DEMOS_K", "GUARD_ALPHA", "GUARD_MARGIN", "fill_population", "guarded_choice",
+    "mean_scores", "offspring",
+    "proposer_note", "stop_reason", "vetoed_ids",
 ]
 
 
+DEMOS_K = 3  # demonstrations per seed: what "the instruction plus a few examples" means
+
+
 def fill_population(original: Candidate, new: Sequence[Candidate], train: Sequence[Example] | None,
-                    population: int, seed: int) -> list[Candidate]:
+                    population: int, seed: int, bootstrapped: Sequence[Example] = ()
+                    ) -> list[Candidate]:
     """Operator-made candidates that fill the population when rewrites fell short.
 
     With a labelled task (``train`` given): three random demonstrations from train,
-    the three nearest to each input (dynamic few-shot), five random, another draw of
-    three, and an output constraint; without one: well-known patterns.
+    the three nearest to each input (dynamic few-shot), three bootstrapped ones (train
+    examples the target already answers right with the original, as DSPy bootstraps),
+    five random, another draw of three, and an output constraint; without one:
+    well-known patterns.
     """
     rng = random.Random(seed)
     texts = [original.text, *(c.text for c in new)]
     if train is not None:
-        # Random draws vary a lot on small models: two of three, one of five, and the
-        # nearest examples per input, which no single draw can match on mixed tasks.
-        options = [("demonstrations", add_demonstrations(original.text, train, 3, rng)),
-                   ("demonstrations", dynamic_prompt(original.text, 3)),
-                   ("demonstrations", add_demonstrations(original.text, train, 5, rng)),
-                   ("demonstrations", add_demonstrations(original.text, train, 3, rng)),
-                   ("mutation", add_output_constraint(original.text))]
+        # Random draws vary a lot on small models: one of three first (the free
+        # baseline itself, so the search starts from it), the nearest examples per
+        # input, which no single draw can match on mixed tasks, then the rest.
+        options = [("demonstrations", add_demonstrations(original.text, train, DEMOS_K, rng)),
+                   ("demonstrations", dynamic_prompt(original.text, DEMOS_K))]
+        if len(bootstrapped) >= DEMOS_K:
+            options.append(("demonstrations", add_demonstrations(
+                original.text, bootstrapped, DEMOS_K, rng)))
+        options += [("demonstrations", add_demonstrations(original.text, train, 5, rng)),
+                    ("demonstrations", add_demonstrations(original.text, train, DEMOS_K, rng)),
+                    ("mutation", add_output_constraint(original.text))]
     else:
         options = [("mutation", apply_pattern(original.text, name))
                    for name in next_patterns(original.text)]
@@ -72,12 +85,18 @@ def fill_population(original: Candidate, new: Sequence[Candidate], train: Sequen
 def offspring(population: Sequence[Candidate], scores: Mapping[str, float], *,
               known_texts: Sequence[str], ballots: Sequence[Mapping[str, Any]],
               generation: int, size: int, seed: int, train: Sequence[Example] | None,
-              mutator: BaseChatModel | None, attempts: int, failures: Sequence[str] = ()
-              ) -> tuple[list[Candidate], int, list[str]]:
-    """Children of the elites for ``generation``: (children, model calls, errors).
+              mutator: BaseChatModel | None, attempts: int, failures: Sequence[str] = (),
+              history: Sequence[str] = (), bootstrapped: Sequence[Example] = ()
+              ) -> tuple[list[Candidate], int, list[str], list[str]]:
+    """Children of the elites for ``generation``: (children, model calls, errors, notes).
 
-    A feedback mutation by ``mutator`` (skipped when it is ``None``: no budget left),
-    a crossover of the two elites, then operator variants of the best.
+    A feedback mutation by ``mutator`` (skipped when it is ``None``: no budget left or
+    no agents), which sees the target's mistakes and the earlier instructions with their
+    scores (``history``); with a task, the best instruction with the runner-up's
+    demonstrations and the runner-up's instruction with the best one's (instruction and
+    demonstration set searched jointly), the best instruction with ``bootstrapped``
+    demonstrations (training examples the best prompt answers right); then a crossover
+    of the two elites and operator variants of the best.
     """
     rng = random.Random(seed * 1000 + generation)
     elites = select_elites(population, dict(scores), 2, measured=train is not None)
@@ -85,10 +104,12 @@ def offspring(population: Sequence[Candidate], scores: Mapping[str, float], *,
     known = list(known_texts)
     children: list[Candidate] = []
     calls, errors = 0, []
+    unusable: list[StructuredOutputError] = []
 
     def add(text: str, origin: str, parents: list[str]) -> None:
+        # Judged on the instructions: demonstrations are data, not the instruction.
         if (len(children) < size and is_distinct(text, known, threshold=0.98)
-                and keeps_the_task(text, first.text)):
+                and keeps_the_task(instruction_of(text), instruction_of(first.text))):
             known.append(text)
             children.append(Candidate(id=new_id(), text=text, origin=origin,  # type: ignore[arg-type]
                                       generation=generation, parents=parents))
@@ -98,21 +119,40 @@ def offspring(population: Sequence[Candidate], scores: Mapping[str, float], *,
                              if b["candidate_id"] == first.id and b.get("valid"))]
     if mutator is not None:
         try:
-            text, calls = mutate_with_feedback(mutator, first.text, feedback, attempts=attempts)
-            add(text, "mutation", [first.id])
+            text, calls = mutate_with_feedback(mutator, first.text, feedback,
+                                               attempts=attempts, history=history)
+            # The proposer rewrites the instruction; the best demonstrations stay with it.
+            add(swap_demonstrations(text, first.text), "mutation", [first.id])
         except StructuredOutputError as exc:
             calls = exc.attempts
+            unusable.append(exc)
         except ModelError as exc:
             errors.append(f"optimizer: {exc}")
+    if train is not None and second.id != first.id:
+        add(swap_demonstrations(first.text, second.text), "crossover", [first.id, second.id])
+        add(swap_demonstrations(second.text, first.text), "crossover", [second.id, first.id])
+    if train is not None and len(bootstrapped) >= DEMOS_K:
+        add(add_demonstrations(first.text, bootstrapped, DEMOS_K, rng), "demonstrations",
+            [first.id])
     if second.id != first.id:
         add(crossover(first.text, second.text, rng), "crossover", [first.id, second.id])
     if train is not None:
         add(add_output_constraint(first.text), "mutation", [first.id])
-        add(add_demonstrations(first.text, train, 3, rng), "demonstrations", [first.id])
+        add(add_demonstrations(first.text, train, DEMOS_K, rng), "demonstrations", [first.id])
     else:
         for name in next_patterns(first.text)[:2]:
             add(apply_pattern(first.text, name), "mutation", [first.id])
-    return children, calls, errors
+    notes = [proposer_note("optimizer", unusable[-1], 1)] if unusable else []
+    return children, calls, errors, notes
+
+
+def proposer_note(role: str, failure: StructuredOutputError, tries: int) -> str:
+    """One line for a proposer model whose replies were unusable: what it said and what to
+    do (the run goes on with the seeds and operators)."""
+    said = " ".join(failure.last_reply.split())[:80] or "(nothing)"
+    return (f"note: the {role} model {failure.model} gave no usable rewrite in {tries} "
+            f"tries (its last reply: {said!r}); the search went on with demonstrations and "
+            f"operators. A stronger proposer helps: NEUROFORGE_MODELS__{role.upper()}=<model>")
 
 
 def stop_reason(*, failed: bool, generation: int, max_generations: int, remaining: int,
@@ -139,29 +179,60 @@ def mean_scores(ballots: Sequence[Ballot]) -> dict[str, float]:
 
 
 GUARD_ALPHA = 0.05
+# Or a stated margin: 32 dev examples rarely make a 20-point gain significant (8 right
+# where the original was wrong against 2: p = 0.11), and losing it to the instruction
+# alone costs more than the rare large lead won by chance (which the p < 0.2 bound,
+# e.g. 4 against 0, keeps rare).
+GUARD_MARGIN, MARGIN_ALPHA = 0.10, 0.2
 
 
-def guarded_choice(original: Candidate, candidates: Sequence[Candidate]
+def vetoed_ids(ballots: Sequence[Mapping[str, Any]], original_id: str = "") -> set[str]:
+    """Candidates every valid ballot rejected (any round; the original, a control, never):
+    with a labelled task, validators veto (meaning changed, unsafe, format broken) rather
+    than re-score what dev accuracy measures. Unanimity, because a veto overrides a
+    measurement and a small judge rejects often; invalid ballots and abstentions never
+    veto."""
+    tally: dict[str, list[bool]] = {}
+    for ballot in ballots:
+        if ballot.get("valid") and ballot.get("decision") in ("accept", "reject"):
+            tally.setdefault(ballot["candidate_id"], []).append(ballot["decision"] == "reject")
+    return {c for c, rejects in tally.items() if all(rejects) and c != original_id}
+
+
+def guarded_choice(original: Candidate, candidates: Sequence[Candidate],
+                   vetoed: set[str] | None = None, votes: Mapping[str, float] | None = None
                    ) -> tuple[Candidate, dict[str, Any]]:
     """The final prompt on a labelled task, and why.
 
-    The candidate with the best dev accuracy replaces the original only when a paired
-    McNemar test on the same dev examples says it is better (p < 0.05): a candidate
-    that is ahead on 32 examples by chance is not adopted.
+    The candidate with the best dev accuracy (not ``vetoed`` by the validators; on equal
+    accuracy the one they scored higher in ``votes``, then a demonstration set) replaces
+    the original only when a paired McNemar test on the same dev examples says it is
+    better (p < 0.05), or it leads by ``GUARD_MARGIN`` with p < ``MARGIN_ALPHA``: a
+    candidate a few examples ahead on 32 by chance is not adopted.
     """
-    scored = [c for c in candidates if c.dev_hits is not None and c.id != original.id]
+    vetoed, votes = vetoed or set(), votes or {}
+    scored = [c for c in candidates if c.dev_hits is not None and c.id != original.id
+              and c.id not in vetoed]
     if original.dev_hits is None or not scored:
-        return original, {"adopted": False, "reason": "no candidate was scored on dev"}
-    best = max(scored, key=lambda c: (c.dev_score or 0.0, c.origin == "demonstrations"))
+        return original, {"adopted": False, "reason": "no candidate was scored on dev"
+                          + (" and left unvetoed" if vetoed else "")}
+    best = max(scored, key=lambda c: (c.dev_score or 0.0, votes.get(c.id, 0.0),
+                                      c.origin == "demonstrations"))
     if (best.dev_score or 0.0) <= (original.dev_score or 0.0):
         return original, {"adopted": False, "candidate": best.id,
                           "reason": "no candidate beat the original on dev"}
     test = mcnemar(list(best.dev_hits or []), list(original.dev_hits or []))
+    gain = (best.dev_score or 0.0) - (original.dev_score or 0.0)
     verdict = {"candidate": best.id, "test": "mcnemar", "p_value": round(test.p_value, 6),
-               "dev_gain": round((best.dev_score or 0.0) - (original.dev_score or 0.0), 4)}
+               "dev_gain": round(gain, 4)}
     if test.p_value < GUARD_ALPHA:
-        return best, {**verdict, "adopted": True,
+        return best, {**verdict, "adopted": True, "rule": "paired test",
                       "reason": f"better on dev by a paired test (p = {test.p_value:.3g})"}
+    if gain >= GUARD_MARGIN and test.p_value < MARGIN_ALPHA:
+        return best, {**verdict, "adopted": True, "rule": "margin",
+                      "reason": f"ahead on dev by {gain:.0%} (the margin is {GUARD_MARGIN:.0%}; "
+                                f"paired test p = {test.p_value:.3g} < {MARGIN_ALPHA})"}
     return original, {**verdict, "adopted": False,
-                      "reason": f"ahead on dev but not significantly (p = {test.p_value:.3g} "
-                                f">= {GUARD_ALPHA}); the original stays"}
+                      "reason": f"ahead on dev by {gain:.0%} but not significantly "
+                                f"(p = {test.p_value:.3g} >= {GUARD_ALPHA}) nor by the "
+                                f"{GUARD_MARGIN:.0%} margin; the original stays"}

@@ -25,6 +25,7 @@ from neuroforge.agents.prompts import CREATIVE_SYSTEM, MUTATION_USER, quote_prom
 from neuroforge.agents.schemas import Candidate, RewriteReply
 from neuroforge.knowledge.datasets import Example
 from neuroforge.models.structured import structured_reply
+from neuroforge.tools.nearest_demos import dynamic_prompt, parse_dynamic
 from neuroforge.tools.prompt_eval import (
     evaluate_prompt,
     format_demonstrations,
@@ -40,10 +41,13 @@ __all__ = [
     "crossover",
     "fitness",
     "few_shot_baseline",
+    "history_lines",
+    "instruction_of",
     "mutate_with_feedback",
     "next_patterns",
     "plateaued",
     "select_elites",
+    "swap_demonstrations",
 ]
 
 OUTPUT_CONSTRAINT = "Answer with only the answer itself, on one line, with no explanation."
@@ -57,14 +61,34 @@ PATTERNS: dict[str, tuple[str, str]] = {
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
+HISTORY_SHOWN = 4  # earlier instructions shown to the proposer (short prompts for small models)
+
+
+def history_lines(scored: Sequence[tuple[str, float]]) -> list[str]:
+    """OPRO-style history: earlier instructions (demonstrations left out) with their dev
+    accuracy, worst first so the best sits next to the request; one line per instruction."""
+    best: dict[str, float] = {}
+    for text, score in scored:
+        instruction = " ".join(split_demonstrations(text)[0].split())[:160]
+        best[instruction] = max(score, best.get(instruction, 0.0))
+    ranked = sorted(best.items(), key=lambda pair: pair[1])[-HISTORY_SHOWN:]
+    return [f"{score:.0%} correct: {quote_prompt(text)}" for text, score in ranked]
+
+
 def mutate_with_feedback(
-    model: BaseChatModel, text: str, feedback: Sequence[str], *, attempts: int = 3
+    model: BaseChatModel, text: str, feedback: Sequence[str], *, attempts: int = 3,
+    history: Sequence[str] = (),
 ) -> tuple[str, int]:
-    """A rewrite of ``text`` that answers the reviewers' ``feedback``; (text, calls)."""
+    """A rewrite of ``text`` that answers the reviewers' ``feedback``; (text, calls).
+
+    ``history`` (see ``history_lines``) shows earlier instructions with their measured
+    accuracy, so the proposer can move away from what scored badly."""
     notes = "\n".join(f"- {f[:200]}" for f in feedback if f.strip()) or "- make it clearer"
+    earlier = ("\n\nEarlier instructions and how often the target answered correctly:\n"
+               + "\n".join(history)) if history else ""
     messages = [
         SystemMessage(CREATIVE_SYSTEM),
-        HumanMessage(MUTATION_USER.format(quoted=quote_prompt(text), feedback=notes)),
+        HumanMessage(MUTATION_USER.format(quoted=quote_prompt(text), feedback=notes + earlier)),
     ]
     reply = structured_reply(model, messages, RewriteReply, max_attempts=attempts)
     return reply.value.prompt.strip(), reply.attempts
@@ -109,8 +133,26 @@ def add_demonstrations(
     if not train or count < 1:
         return text
     picked = rng.sample(list(train), min(count, len(train)))
-    instruction, _old = split_demonstrations(text)
-    return format_demonstrations(instruction, picked)
+    return format_demonstrations(instruction_of(text), picked)
+
+
+def swap_demonstrations(instruction_from: str, demos_from: str) -> str:
+    """The instruction of ``instruction_from`` run with the demonstrations of
+    ``demos_from`` (a static set or a per-input dynamic choice): how an instruction and a
+    demonstration set are searched jointly. Returns ``instruction_from`` unchanged when
+    ``demos_from`` has no demonstrations."""
+    instruction = instruction_of(instruction_from)
+    dynamic = parse_dynamic(demos_from)
+    if dynamic is not None:
+        return dynamic_prompt(instruction, dynamic[1])
+    demos = split_demonstrations(demos_from)[1]
+    return format_demonstrations(instruction, demos) if demos else instruction_from
+
+
+def instruction_of(text: str) -> str:
+    """The instruction of a prompt, without its demonstrations (static or per-input)."""
+    dynamic = parse_dynamic(text)
+    return dynamic[0] if dynamic is not None else split_demonstrations(text)[0]
 
 
 UNMEASURED = -1.0  # fitness of a candidate a labelled task has not scored on dev yet

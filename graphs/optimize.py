@@ -26,11 +26,14 @@ from neuroforge.agents.analyst import analyse_perspective
 from neuroforge.agents.consensus import RULES, make_rule
 from neuroforge.agents.creative import is_distinct, keeps_the_task, propose_rewrite
 from neuroforge.agents.evolution import (
+    DEMOS_K,
     fill_population,
     guarded_choice,
     mean_scores,
     offspring,
+    proposer_note,
     stop_reason,
+    vetoed_ids,
 )
 from neuroforge.agents.failures import (
     REFLECTION_SIZE,
@@ -42,6 +45,7 @@ from neuroforge.agents.failures import (
 )
 from neuroforge.agents.optimizer import (
     fitness,
+    history_lines,
     select_elites,
 )
 from neuroforge.agents.prompts import PERSPECTIVES
@@ -57,7 +61,7 @@ from neuroforge.graphs.state import (
     add_counts,
 )
 from neuroforge.knowledge import records
-from neuroforge.knowledge.datasets import TaskData, load_task
+from neuroforge.knowledge.datasets import Example, TaskData, load_task
 from neuroforge.knowledge.db import Database
 from neuroforge.knowledge.schema import new_id
 from neuroforge.memory.long_term import LongTermMemory, MemoryError_
@@ -74,6 +78,7 @@ __all__ = [
     "OptimizeInputError",
     "OptimizeStopped",
     "check_budget",
+    "check_task_size",
     "create_optimize_graph",
     "minimum_budget",
     "resolve_options",
@@ -98,6 +103,8 @@ class OptimizeOptions(BaseModel):
     budget: int = Field(200, ge=10, le=100_000)
     debate_rounds: int = Field(1, ge=0, le=5)
     seed: int = 0
+    # False: search only (seeds, racing, operators): no analysts, rewrites or ballots.
+    agents: bool = True
 
 
 DEFAULT_OPTIONS: dict[str, Any] = OptimizeOptions().model_dump()
@@ -175,7 +182,28 @@ def resolve_options(state: OptimizeInput) -> dict[str, Any]:
         raise OptimizeInputError(f"{where}: {first['msg']}") from None
     if opts["vote_rule"] not in RULES:
         raise OptimizeInputError(f"vote rule must be one of {', '.join(RULES)}")
+    if not opts["agents"] and not opts["task"]:
+        raise OptimizeInputError("a search without agents needs a labelled task to measure "
+                                 "prompts on; give --task, or let the agents judge")
     return opts
+
+
+MIN_DEV, MIN_TRAIN = 4, DEMOS_K  # the least a task needs: prompts compared, demos drawn
+
+
+def check_task_size(task: TaskData) -> None:
+    """Raise ``OptimizeInputError`` when a task is too small to optimize on: fewer dev
+    examples than it takes to compare prompts, or fewer training examples than one set
+    of demonstrations."""
+    if len(task.dev) >= MIN_DEV and len(task.train) >= MIN_TRAIN:
+        return
+    total = task.meta.get("total_examples", len(task.train) + len(task.dev) + len(task.test))
+    raise OptimizeInputError(
+        f"the task {task.name} is too small: its {total} examples split into "
+        f"{len(task.test)} test, {len(task.dev)} dev and {len(task.train)} train; optimizing "
+        f"needs at least {MIN_DEV} dev examples (to compare prompts) and {MIN_TRAIN} train "
+        f"examples (for demonstrations), so about {3 * (MIN_DEV + MIN_TRAIN) // 2} examples "
+        "in all; add examples to the file")
 
 
 def minimum_budget(opts: Mapping[str, Any], dev_examples: int, attempts: int) -> int:
@@ -188,8 +216,12 @@ def minimum_budget(opts: Mapping[str, Any], dev_examples: int, attempts: int) ->
     population, voters = int(opts["population"]), int(opts["voters"])
     runs = dev_examples or 1  # no task: one sample answer per candidate instead
     reflection = REFLECTION_SIZE if dev_examples else 0
+    if not opts.get("agents", True):
+        return runs + reflection + population * runs
+    # With a task the voters see the original and the dev leader only (a veto).
+    ballots = voters * (2 if dev_examples else population)
     return (runs + reflection + len(PERSPECTIVES) * attempts + population
-            + population * runs + voters * population)
+            + population * runs + ballots)
 
 
 def check_budget(opts: Mapping[str, Any], dev_examples: int, attempts: int) -> None:
@@ -201,6 +233,10 @@ def check_budget(opts: Mapping[str, Any], dev_examples: int, attempts: int) -> N
             f"a budget of {opts['budget']} calls cannot pay for one generation: this run needs "
             f"at least {needed}{on_dev}; raise --budget to {needed} or more, or lower "
             "--population / --voters")
+
+
+def _examples(rows: list[dict[str, str]]) -> list[Example]:
+    return [Example(r["input"], r["output"]) for r in rows]
 
 
 def _candidate(data: dict[str, Any]) -> Candidate:
@@ -292,15 +328,16 @@ def _without_leaks(deps: OptimizeDeps, opts: Mapping[str, Any], candidates: list
 
 
 def _reflect(deps: OptimizeDeps, opts: Mapping[str, Any], candidate: Candidate,
-             generation: int, budget: int) -> tuple[list[Miss], int, list[str]]:
+             generation: int, budget: int) -> tuple[list[Miss], list[Example], int, list[str]]:
     """The target's mistakes with ``candidate`` on a minibatch of *training* examples
-    (never dev: see ``agents.failures``); (misses, calls, errors). Empty without a task
-    or without the budget for it."""
+    (never dev: see ``agents.failures``), and the examples it got right (bootstrapped
+    demonstrations); (misses, right, calls, errors). Empty without a task or without
+    the budget for it."""
     if not opts.get("task"):
-        return [], 0, []
+        return [], [], 0, []
     batch = reflection_batch(deps.task(opts["task"]).train, generation)
     if not batch or len(batch) > budget:
-        return [], 0, []
+        return [], [], 0, []
     target = deps.model_for("target", 0.0)
     try:
         result = evaluate_prompt(target, candidate.text, batch, scorer=deps.scorer,
@@ -310,11 +347,12 @@ def _reflect(deps: OptimizeDeps, opts: Mapping[str, Any], candidate: Candidate,
         typed = as_model_error(exc, target)
         if typed is None:
             raise
-        return [], 0, [f"target model failed: {typed}"]
+        return [], [], 0, [f"target model failed: {typed}"]
     misses = [Miss(e.input, answer, e.output)
               for e, answer, hit in zip(batch, result.answers, result.hits, strict=True)
               if not hit]
-    return misses, result.calls, []
+    right = [e for e, hit in zip(batch, result.hits, strict=True) if hit]
+    return misses, right, result.calls, []
 
 
 def _sample_outputs(deps: OptimizeDeps, candidates: list[Candidate], budget: int
@@ -338,6 +376,7 @@ def _vote_sends(state: Mapping[str, Any], population: list[str], round_number: i
                 debate: str = "") -> list[Send]:
     opts, candidates = state["options"], state["candidates"]
     original_id = population[0]
+    population = [original_id, *_voted_ids(state, population)]
     # Each voter gets an equal share of what is left, so retries can never overspend.
     share = max(0, int(opts["budget"]) - int(state.get("calls_used", 0))) // opts["voters"]
     return [
@@ -351,25 +390,48 @@ def _vote_sends(state: Mapping[str, Any], population: list[str], round_number: i
     ]
 
 
+def _voted_ids(state: Mapping[str, Any], population: list[str]) -> list[str]:
+    """Who the validators vote on besides the original: everyone without a task; with
+    one, only the dev leader not vetoed yet (the candidate that would be adopted)."""
+    if not state["options"].get("task"):
+        return population[1:]
+    vetoed = vetoed_ids(state.get("ballots", []), population[0])  # walks down the ranking
+    scored = [state["candidates"][c] for c in population[1:]
+              if state["candidates"][c].get("dev_score") is not None and c not in vetoed]
+    if not scored:
+        return []
+    return [max(scored, key=lambda c: c["dev_score"])["id"]]
+
+
+def _history(candidates: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Earlier instructions with their dev accuracy, for the proposer (OPRO-style)."""
+    return history_lines([(c["text"], c["dev_score"]) for c in candidates.values()
+                          if c.get("dev_score") is not None])
+
+
 def _scoring_phase(opts: Mapping[str, Any]) -> str:
     """What scoring a candidate costs calls for: dev examples, or one sample answer."""
     return "dev_scoring" if opts.get("task") else "sample_answers"
 
 
 def _vote_cost(opts: dict[str, Any], population: list[str]) -> int:
-    return int(opts["voters"]) * len(population)
+    if not opts.get("agents", True):
+        return 0
+    return int(opts["voters"]) * (2 if opts.get("task") else len(population))
 
 
 
 def prepare(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
     opts = resolve_options(state)
+    if opts["task"]:
+        check_task_size(deps.task(opts["task"]))
     check_budget(opts, len(deps.task(opts["task"]).dev) if opts["task"] else 0, deps.attempts)
     opts["started_at"] = time.time()
     run_id = state.get("run_id") or new_id()
     original = Candidate(id=new_id(), text=state["prompt"].strip(), origin="original")
     calls, errors = _score_on_dev(deps, opts, [original], opts["budget"])
-    misses, reflect_calls, reflect_errors = _reflect(deps, opts, original, 0,
-                                                     opts["budget"] - calls)
+    misses, right, reflect_calls, reflect_errors = _reflect(deps, opts, original, 0,
+                                                            opts["budget"] - calls)
     errors += reflect_errors
     deps.record(lambda s: _record_start(s, run_id, opts, original))
     event = "prepare: run " + run_id + (
@@ -384,9 +446,12 @@ def prepare(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
               "calls_by_phase": {_scoring_phase(opts): calls, "reflection": reflect_calls},
               "events": [event, *recall_event,
                          *([f"reflection: {failed.issue}"] if failed is not None else [])],
-              "errors": errors, "findings": [f.model_dump() for f in findings]}
+              "errors": errors, "findings": [f.model_dump() for f in findings],
+              "bootstrapped": [{"input": e.input, "output": e.output} for e in right]}
     if errors:
         return Command(update=update, goto="finish")
+    if not opts["agents"]:
+        return Command(update=update, goto="propose")
     sends = [Send("analyse", AnalyseTask(prompt=original.text, perspective=p,
                                          finding_id=f"F{i + 1}", run_id=run_id,
                                          failures=failure_lines(misses)))
@@ -421,10 +486,13 @@ def propose(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
     train = deps.task(opts["task"]).train if opts["task"] else None
     # With a labelled task the cheap, strong candidates come first (the instruction with
     # training demonstrations: what a user gets for free); rewrites take what is left.
-    seeds = (fill_population(original, [], train, max(opts["population"] - 1, 1), opts["seed"])
+    rewrites = 1 if opts["agents"] else 0  # slots the creative agent gets at the least
+    seeds = (fill_population(original, [], train, max(opts["population"] - rewrites, 1),
+                             opts["seed"], _examples(state.get("bootstrapped", [])))
              if train is not None else [])
-    new, calls, errors, events = _new_rewrites(deps, state, original, findings,
-                                               opts["population"] - len(seeds))
+    new, calls, errors, events = ((_new_rewrites(deps, state, original, findings,
+                                                 opts["population"] - len(seeds)))
+                                  if opts["agents"] else ([], 0, [], []))
     new, leak_events = _without_leaks(deps, opts, seeds + new)
     events += leak_events
     if train is None:
@@ -477,8 +545,11 @@ def vote(task: VoteTask, deps: OptimizeDeps) -> dict[str, Any]:
 def _evidence(original: Mapping[str, Any], candidate: Mapping[str, Any]) -> str:
     """What the prompts did: dev accuracy with a task, else the target's sample answers."""
     if candidate.get("dev_score") is not None and original.get("dev_score") is not None:
+        # Accuracy is measured, so the voters' job is the veto: what dev cannot see.
         return (f"Measured on the task's dev examples: candidate "
-                f"{candidate['dev_score']:.0%} correct, original {original['dev_score']:.0%}.")
+                f"{candidate['dev_score']:.0%} correct, original {original['dev_score']:.0%}. "
+                "Reject the candidate only if it changes what the task asks, is unsafe, or "
+                "breaks the answer format; otherwise accept it.")
     if candidate.get("sample_output") is None:
         return ""
     said = [f"The target model's answer to the {which} prompt:\n"
@@ -493,7 +564,7 @@ def tally(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
                if b["generation"] == state["generation"] and b["round"] == state["round"]]
     rule = make_rule(opts["vote_rule"], opts["min_agreement"])
     weights = _reliability(deps, current) if opts["vote_rule"] == "reliability" else None
-    outcome = rule.decide(current, population[1:], weights)
+    outcome = rule.decide(current, _voted_ids(state, population), weights)
     scores = mean_scores(current)
     deps.record(lambda s: records.save_ballots(s, state["run_id"],
                                                [b.model_dump() for b in current]))
@@ -526,16 +597,19 @@ def evolve(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
         return Command(update={"best_by_generation": [best], "stop_reason": stop},
                        goto="finish")
     elite = select_elites(population, scores, 1, measured)[0]
-    misses, reflect_calls, reflect_errors = _reflect(
+    misses, right, reflect_calls, reflect_errors = _reflect(
         deps, opts, elite, generation, _remaining(state) - deps.attempts)
-    children, calls, errors = offspring(
+    children, calls, errors, notes = offspring(
         population, scores, known_texts=[c["text"] for c in state["candidates"].values()],
         ballots=state.get("ballots", []), generation=generation + 1, size=opts["population"],
         seed=opts["seed"], train=deps.task(opts["task"]).train if opts["task"] else None,
         mutator=(deps.model_for("optimizer", None)
-                 if _remaining(state, reflect_calls) >= deps.attempts else None),
-        attempts=deps.attempts, failures=failure_lines(misses))
+                 if opts["agents"] and _remaining(state, reflect_calls) >= deps.attempts
+                 else None),
+        attempts=deps.attempts, failures=failure_lines(misses),
+        history=_history(state["candidates"]), bootstrapped=right)
     children, leak_events = _without_leaks(deps, opts, children)
+    leak_events += notes
     errors += reflect_errors
     calls_by_phase = {"proposals": calls, "reflection": reflect_calls}
     calls += reflect_calls
@@ -550,6 +624,7 @@ def evolve(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
         "candidates": {c.id: c.model_dump() for c in children},
         "population_ids": [population[0].id, *elites, *[c.id for c in children]],
         "calls_used": calls + dev_calls, "errors": errors + dev_errors,
+        "bootstrapped": [{"input": e.input, "output": e.output} for e in right],
         "calls_by_phase": {**calls_by_phase, _scoring_phase(opts): dev_calls},
         "events": [*leak_events, f"optimizer g{generation}: best {best:.2f}; "
                    f"{len(children)} offspring for generation {generation + 1}"],
@@ -565,13 +640,16 @@ def evolve(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
 def create_optimize_graph(deps: OptimizeDeps) -> StateGraph:
     """The optimize graph, uncompiled. Compile with a checkpointer for resumable runs."""
     graph = StateGraph(OptimizeState, input_schema=OptimizeInput, output_schema=OptimizeOutput)
-    graph.add_node("prepare", partial(prepare, deps=deps), destinations=("analyse", "finish"))
+    graph.add_node("prepare", partial(prepare, deps=deps),
+                   destinations=("analyse", "propose", "finish"))
     # Branch nodes take their Send payload, not the graph state: say so with input_schema.
     graph.add_node("analyse", partial(analyse, deps=deps), input_schema=AnalyseTask)  # type: ignore[arg-type]
-    graph.add_node("propose", partial(propose, deps=deps), destinations=("vote", "finish"))
+    graph.add_node("propose", partial(propose, deps=deps),
+                   destinations=("vote", "evolve", "finish"))
     graph.add_node("vote", partial(vote, deps=deps), input_schema=VoteTask)  # type: ignore[arg-type]
     graph.add_node("tally", partial(tally, deps=deps), destinations=("vote", "evolve"))
-    graph.add_node("evolve", partial(evolve, deps=deps), destinations=("vote", "finish"))
+    graph.add_node("evolve", partial(evolve, deps=deps),
+                   destinations=("vote", "evolve", "finish"))
     graph.add_node("finish", partial(finish, deps=deps))
     graph.add_edge(START, "prepare")
     graph.add_edge("analyse", "propose")
@@ -600,6 +678,8 @@ def _after_candidates(state: Mapping[str, Any], update: dict[str, Any]) -> Comma
     if merged["options"]["budget"] - merged["calls_used"] < _vote_cost(merged["options"],
                                                                         population):
         return Command(update={**update, "stop_reason": "budget exhausted"}, goto="finish")
+    if not merged["options"]["agents"] or not _voted_ids(merged, population):
+        return Command(update=update, goto="evolve")  # nothing for the validators to veto
     return Command(update=update, goto=_vote_sends(merged, population, 0))
 
 
@@ -609,7 +689,7 @@ def _new_rewrites(deps: OptimizeDeps, state: OptimizeState, original: Candidate,
     """Up to ``slots`` model-written rewrites, each distinct from the rest."""
     model = deps.model_for("creative", None)
     new: list[Candidate] = []
-    calls, events = 0, []
+    calls, events, unusable = 0, [], list[StructuredOutputError]()
     for style in range(slots * 2):
         if deps.stop.is_set():
             raise OptimizeStopped(f"creative stopped after {len(new)} rewrites")
@@ -621,6 +701,7 @@ def _new_rewrites(deps: OptimizeDeps, state: OptimizeState, original: Candidate,
                                           attempts=deps.attempts)
         except StructuredOutputError as exc:
             calls += exc.attempts
+            unusable.append(exc)
             events.append(f"creative: style {style} gave no valid rewrite")
             continue
         except ModelError as exc:
@@ -634,7 +715,10 @@ def _new_rewrites(deps: OptimizeDeps, state: OptimizeState, original: Candidate,
                                  parents=[original.id], addresses=reply.addresses))
         else:
             events.append(f"creative: style {style} was a paraphrase; dropped")
+    if unusable and not new:
+        events.append(proposer_note("creative", unusable[-1], len(unusable)))
     return new, calls, [], events
+
 
 
 def _reliability(deps: OptimizeDeps, ballots: list[Ballot]) -> dict[str, float] | None:
@@ -654,7 +738,9 @@ def finish(state: OptimizeState, deps: OptimizeDeps) -> dict[str, Any]:
     guard: dict[str, Any] | None = None
     if opts.get("task"):
         # Measured accuracy decides, behind a paired test; ballots stay on record as advice.
-        final, guard = guarded_choice(original, list(candidates.values()))
+        vetoed = vetoed_ids(state.get("ballots", []), original.id)
+        final, guard = guarded_choice(original, list(candidates.values()), vetoed, scores)
+        guard["vetoed"] = sorted(vetoed)
     else:
         eligible = [original] + [c for c in candidates.values() if c.id in accepted]
         # The original wins ties: a change must earn its place.
@@ -758,5 +844,8 @@ def _result(state: OptimizeState, original: Candidate, final: Candidate,
         "stop_reason": state.get("stop_reason") or ("model failure" if state.get("errors")
                                                     else "finished"),
         "errors": state.get("errors", []),
+        # What a user must know about the run (e.g. a proposer whose replies were unusable).
+        "notes": list(dict.fromkeys(e[len("note: "):] for e in state.get("events", [])
+                                    if e.startswith("note: "))),
         "options": {k: v for k, v in opts.items() if k != "started_at"},
     }

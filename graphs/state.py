@@ -51,6 +51,7 @@ class OptimizeInput(TypedDict):
     budget: NotRequired[int]
     debate_rounds: NotRequired[int]
     seed: NotRequired[int]
+    agents: NotRequired[bool]  # False: search only (seeds and operators, no agent calls)
     run_id: NotRequired[str]
 
 
@@ -82,6 +83,8 @@ class OptimizeState(OptimizeInput):
     events: Annotated[list[str], operator.add]
     errors: Annotated[list[str], operator.add]
     stop_reason: NotRequired[str]
+    # Training examples the current best prompt answers right: bootstrapped demonstrations.
+    bootstrapped: NotRequired[list[dict[str, str]]]
     result: NotRequired[dict[str, Any]]
 
 

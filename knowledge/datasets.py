@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,16 @@ class TaskData:
 
 
 # Instruction-induction tasks that name their fields differently.
-_FIELD_PAIRS = (("input", "output"), ("input", "target"), ("cause", "effect"))
+_FIELD_PAIRS = (("input", "output"), ("input", "target"))
+
+
+def _cause_and_effect(cause: str, effect: str) -> Example:
+    """Instruction induction's cause_and_effect: both sentences in, the cause out. The
+    order is fixed per pair (a checksum of the text) yet mixed across pairs, so the
+    cause is not simply the first sentence."""
+    first, second = ((cause, effect) if zlib.crc32(f"{cause}|{effect}".encode()) % 2
+                     else (effect, cause))
+    return Example(f"Sentence 1: {first} Sentence 2: {second}", cause)
 
 
 def _example(raw: Any, where: str) -> Example:
@@ -53,6 +63,8 @@ def _example(raw: Any, where: str) -> Example:
     for key_in, key_out in _FIELD_PAIRS:
         if key_in in raw and key_out in raw:
             return Example(str(raw[key_in]).strip(), str(raw[key_out]).strip())
+    if "cause" in raw and "effect" in raw:
+        return _cause_and_effect(str(raw["cause"]).strip(), str(raw["effect"]).strip())
     if "question" in raw and "answer" in raw:  # GSM8K: the final answer follows "####"
         return Example(str(raw["question"]).strip(),
                        str(raw["answer"]).rsplit("####", 1)[-1].strip().replace(",", ""))

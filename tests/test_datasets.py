@@ -60,6 +60,21 @@ def test_instruction_induction_with_other_field_names() -> None:
     assert cause.dev[0].input and cause.dev[0].output
 
 
+def test_cause_and_effect_gives_both_sentences_and_asks_for_the_cause(tmp_path: Path) -> None:
+    # The task (APE): both sentences in, in either order; the cause sentence out.
+    pairs = [{"cause": f"Cause number {i}.", "effect": f"Effect number {i}."} for i in range(40)]
+    path = tmp_path / "cause_and_effect.json"
+    path.write_text(json.dumps({"examples": {str(i + 1): p for i, p in enumerate(pairs)}}))
+    task = load_task(path)
+    examples = task.train + task.dev + task.test
+    assert all(e.output.startswith("Cause") and e.output in e.input
+               and "Effect" in e.input for e in examples)
+    firsts = {e.input.split(" Sentence 2: ")[0].removeprefix("Sentence 1: ") == e.output
+              for e in examples}
+    assert firsts == {True, False}  # the cause is not always first
+    assert load_task(path).test == task.test  # and the order is stable
+
+
 @needs_shared_data
 def test_bbh_format_loads() -> None:
     task = load_task(SHARED_TASKS / "bbh/boolean_expressions.json")

@@ -219,11 +219,14 @@ def test_a_run_remembers_its_gain_and_the_next_similar_run_recalls_it(
 
 def test_seeds_beat_rewrites_and_the_guard_adopts_them(upper_task: Path) -> None:
     """A target that only answers right after demonstrations: the seeds win on dev
-    although every validator prefers the rewrites, and the guard's test says why."""
-    factory, _ = world({"validator": lambda m: json.dumps(
-        {"score": 9 if "Examples:" not in m[-1].text.rpartition("candidate")[2] else 2,
-         "decision": "accept" if "Examples:" not in m[-1].text.rpartition("candidate")[2]
-         else "reject", "rationale": "judged"})})
+    although every validator scores the rewrites higher (a preference, not a veto: they
+    accept both), and the guard's test says why."""
+    def prefers_rewrites(messages):
+        candidate = messages[-1].text.split("Candidate prompt:")[1].split("Measured on")[0]
+        return json.dumps({"score": 2 if "Examples:" in candidate else 9,
+                           "decision": "accept", "rationale": "judged"})
+
+    factory, _ = world({"validator": prefers_rewrites})
     result = run(factory, {"prompt": "Repeat the word in capitals.", "task": str(upper_task),
                            "generations": 1, "population": 3, "budget": 400},
                  dev_size=16)["result"]

@@ -48,6 +48,9 @@ def optimize(
     debate_rounds: Annotated[int, typer.Option(help="Re-votes when no consensus.")] = 1,
     budget: Annotated[int | None, typer.Option(help="Most model calls to spend.")] = None,
     seed: Annotated[int, typer.Option(help="Seed for splits and operators.")] = 0,
+    agents: Annotated[bool, typer.Option(
+        help="--no-agents: search only (seeds, racing, operators), no analyst, creative or "
+             "validator calls; needs --task.")] = True,
     resume: Annotated[str | None, typer.Option(help="Resume an interrupted run by id.")] = None,
     export: Annotated[Path | None, typer.Option(
         help="Also write the optimized prompt as JSON a program can run elsewhere "
@@ -64,6 +67,7 @@ def optimize(
         state = {"prompt": read_text_arg(prompt), "task": task, "generations": generations,
                  "population": population, "voters": voters, "min_agreement": min_agreement,
                  "vote_rule": vote_rule, "debate_rounds": debate_rounds, "seed": seed,
+                 "agents": agents,
                  "budget": current.budgets.max_model_calls if budget is None else budget}
         _check_request(state, current.budgets.structured_attempts)
     try:
@@ -94,6 +98,7 @@ def _check_request(state: dict[str, Any], attempts: int) -> None:
         DEV_SIZE,
         OptimizeInputError,
         check_budget,
+        check_task_size,
         resolve_options,
     )
     from neuroforge.knowledge.datasets import TaskFileError, load_task
@@ -101,8 +106,10 @@ def _check_request(state: dict[str, Any], attempts: int) -> None:
     task = state.get("task")
     try:
         opts = resolve_options(state)  # type: ignore[arg-type]
-        dev = len(load_task(task, dev_size=DEV_SIZE).dev) if task else 0
-        check_budget(opts, dev, attempts)
+        loaded = load_task(task, dev_size=DEV_SIZE) if task else None
+        if loaded is not None:
+            check_task_size(loaded)
+        check_budget(opts, len(loaded.dev) if loaded else 0, attempts)
     except (OptimizeInputError, TaskFileError) as exc:
         fail(str(exc), 2)
 

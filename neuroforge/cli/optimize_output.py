@@ -49,6 +49,8 @@ def render_result(console: Console, result: dict[str, Any]) -> None:
         console.print("calls by phase: " + ", ".join(
             f"{name.replace('_', ' ')} {count}" for name, count in
             sorted(phases.items(), key=lambda item: -item[1])), highlight=False)
+    for note in result.get("notes", []):
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
     if result.get("judge"):
         console.print(f"[yellow]note:[/] without a task these are the judgements of "
                       f"{result['judge']}, not measurements. A small model's judgement is weak "

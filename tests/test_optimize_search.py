@@ -1,0 +1,210 @@
+"""The labelled-task search: seeds, joint demonstration search, OPRO history, the
+validators' veto, the no-agents ablation, and the messages for tiny tasks and a
+proposer that answers garbage. Scripted models only (see ``tests.optimize_world``)."""
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+from langchain_core.messages import BaseMessage
+from typer.testing import CliRunner
+
+from neuroforge import wiring
+from neuroforge.agents.evolution import guarded_choice, offspring, vetoed_ids
+from neuroforge.agents.optimizer import history_lines, mutate_with_feedback, swap_demonstrations
+from neuroforge.agents.schemas import Candidate
+from neuroforge.cli import app
+from neuroforge.graphs.optimize import OptimizeDeps, OptimizeInputError, create_optimize_graph
+from neuroforge.knowledge.datasets import Example
+from neuroforge.tools.nearest_demos import dynamic_prompt, parse_dynamic
+from neuroforge.tools.prompt_eval import format_demonstrations, split_demonstrations
+from tests.fakes import FunctionChatModel
+from tests.optimize_world import role_of, world
+
+WORDS = [f"word{i}" for i in range(60)]
+TRAIN = [Example(w, w.upper()) for w in WORDS[:10]]
+
+
+def run(factory, state: dict, **deps) -> dict:
+    return create_optimize_graph(OptimizeDeps(model_for=factory, **deps)).compile().invoke(state)
+
+
+@pytest.fixture
+def upper_task(tmp_path: Path) -> Path:
+    path = tmp_path / "upper.jsonl"
+    path.write_text("".join(json.dumps({"input": w, "output": w.upper()}) + "\n" for w in WORDS))
+    return path
+
+
+def test_a_tiny_task_is_refused_before_any_call(tmp_path: Path) -> None:
+    path = tmp_path / "tiny.jsonl"
+    path.write_text("".join(json.dumps({"input": w, "output": w}) + "\n" for w in WORDS[:6]))
+    factory, fake = world()
+    with pytest.raises(OptimizeInputError, match=r"too small: its 6 examples split into 2 test, "
+                                                 r"2 dev and 2 train.*add examples"):
+        run(factory, {"prompt": "Repeat the word.", "task": str(path)})
+    assert fake.calls == []
+
+
+def test_the_cli_says_so_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    factory, _ = world()
+    monkeypatch.setattr(wiring, "model_factory", lambda settings: factory)
+    monkeypatch.setenv("NEUROFORGE_DATA_DIR", str(tmp_path / "data"))
+    path = tmp_path / "tiny.jsonl"
+    path.write_text("".join(json.dumps({"input": w, "output": w}) + "\n" for w in WORDS[:5]))
+    runner = CliRunner()
+    tiny = runner.invoke(app, ["optimize", "Repeat.", "--task", str(path)])
+    assert tiny.exit_code == 2 and "too small" in tiny.output and "Traceback" not in tiny.output
+    assert len(tiny.output.strip().splitlines()) == 1
+    alone = runner.invoke(app, ["optimize", "Repeat.", "--no-agents"])
+    assert alone.exit_code == 2 and "needs a labelled task" in alone.output
+
+
+def test_a_proposer_that_answers_garbage_is_named_in_the_result(upper_task: Path) -> None:
+    factory, _ = world({"creative": lambda m: "Sure! Here you go :)"})
+    result = run(factory, {"prompt": "Repeat the word in capitals.", "task": str(upper_task),
+                           "generations": 2, "budget": 400}, dev_size=8)["result"]
+    [note] = [n for n in result["notes"] if "creative model" in n]
+    assert "gave no usable rewrite" in note and "Sure! Here you go" in note
+    assert "NEUROFORGE_MODELS__CREATIVE" in note
+    assert result["changed"] and result["test_optimized"] == 1.0  # the seeds carried the run
+
+
+def test_search_without_agents_calls_only_the_target(upper_task: Path) -> None:
+    factory, fake = world()
+    result = run(factory, {"prompt": "Repeat the word in capitals.", "task": str(upper_task),
+                           "generations": 2, "agents": False, "budget": 300},
+                 dev_size=8)["result"]
+    assert {role_of(call) for call in fake.calls} == {"target"}
+    assert set(result["calls_by_phase"]) <= {"dev_scoring", "reflection", "test"}
+    assert result["votes"] == [] and result["generations"] == 2
+    assert result["guard"]["adopted"] and result["test_optimized"] == 1.0
+
+
+def test_with_a_task_the_validators_only_vote_on_the_dev_leader(upper_task: Path) -> None:
+    factory, fake = world()
+    result = run(factory, {"prompt": "Repeat the word in capitals.", "task": str(upper_task),
+                           "generations": 1, "population": 4, "budget": 400},
+                 dev_size=8)["result"]
+    ballots = [call for call in fake.calls if role_of(call) == "validator"]
+    assert len(ballots) == 3 * 2  # three voters: the original (a control) and the leader
+    assert all("Reject the candidate only if it changes what the task asks" in call[-1].text
+               for call in ballots)
+    assert result["calls_by_phase"]["ballots"] == 6
+
+
+def test_a_vetoed_leader_is_not_adopted_and_the_next_best_is(upper_task: Path) -> None:
+    """Validators reject whatever carries fixed examples (say, a format they find broken):
+    each static leader is vetoed in turn, and the final prompt is one they let through."""
+    def vetoer(messages: list[BaseMessage]) -> str:
+        candidate = messages[-1].text.split("Candidate prompt:")[1].split("Measured on")[0]
+        veto = "Examples:\n" in candidate
+        return json.dumps({"score": 2 if veto else 7, "decision": "reject" if veto else "accept",
+                           "rationale": "the format is broken" if veto else "fine"})
+
+    factory, _ = world({"validator": vetoer})
+    result = run(factory, {"prompt": "Repeat the word in capitals.", "task": str(upper_task),
+                           "generations": 2, "population": 4, "budget": 600},
+                 dev_size=8)["result"]
+    assert result["guard"]["vetoed"] and result["guard"]["adopted"]
+    assert result["optimized_id"] not in result["guard"]["vetoed"]
+    assert "Examples:\n" not in result["optimized"] and result["test_optimized"] == 1.0
+
+
+def test_a_veto_needs_every_valid_ballot_to_reject() -> None:
+    ballots = [{"candidate_id": "a", "decision": "reject", "valid": True},
+               {"candidate_id": "a", "decision": "reject", "valid": True},
+               {"candidate_id": "a", "decision": "abstain", "valid": False},
+               {"candidate_id": "b", "decision": "reject", "valid": True},
+               {"candidate_id": "b", "decision": "reject", "valid": True},
+               {"candidate_id": "b", "decision": "accept", "valid": True},
+               {"candidate_id": "c", "decision": "abstain", "valid": False},
+               {"candidate_id": "c", "decision": "reject", "valid": False},
+               {"candidate_id": "o", "decision": "reject", "valid": True}]
+    assert vetoed_ids(ballots, original_id="o") == {"a"}  # the original is a control
+
+
+def test_equal_dev_scores_are_broken_by_the_votes() -> None:
+    hits = [True] * 30 + [False] * 2
+    original = Candidate(id="o", text="x", origin="original", dev_score=0.1,
+                         dev_hits=[True] * 3 + [False] * 29)
+    first = Candidate(id="f", text="y", origin="demonstrations", dev_score=30 / 32, dev_hits=hits)
+    second = Candidate(id="s", text="z", origin="demonstrations", dev_score=30 / 32, dev_hits=hits)
+    assert guarded_choice(original, [first, second], votes={"s": 0.8, "f": 0.4})[0].id == "s"
+    assert guarded_choice(original, [first, second], vetoed={"s"})[0].id == "f"
+
+
+def test_the_guard_adopts_a_large_lead_by_its_margin_not_a_small_one() -> None:
+    original = Candidate(id="o", text="x", origin="original", dev_score=16 / 32,
+                         dev_hits=[True] * 16 + [False] * 16)
+    # 20 points ahead: 8 right where the original was wrong, 2 the other way (p = 0.11).
+    large = Candidate(id="l", text="y", origin="demonstrations", dev_score=22 / 32,
+                      dev_hits=[True] * 14 + [False] * 2 + [True] * 8 + [False] * 8)
+    chosen, why = guarded_choice(original, [large])
+    assert chosen.id == "l" and why["rule"] == "margin" and 0.05 < why["p_value"] < 0.2
+    # 9 points ahead, 5 against 2: neither significant nor past the margin.
+    small = Candidate(id="s", text="z", origin="rewrite", dev_score=19 / 32,
+                      dev_hits=[True] * 14 + [False] * 2 + [True] * 5 + [False] * 11)
+    kept, why = guarded_choice(original, [small])
+    assert kept.id == "o" and not why["adopted"] and "margin" in why["reason"]
+
+
+def test_instructions_and_demonstration_sets_are_recombined() -> None:
+    static = format_demonstrations("Shout it.", TRAIN[:3])
+    assert swap_demonstrations("Say it in capitals.", static) == format_demonstrations(
+        "Say it in capitals.", TRAIN[:3])
+    assert parse_dynamic(swap_demonstrations(static, dynamic_prompt("Other.", 3))) == (
+        "Shout it.", 3)
+    assert swap_demonstrations("Plain.", "No demos either.") == "Plain."
+
+
+def test_offspring_search_instruction_and_demonstrations_jointly() -> None:
+    best = Candidate(id="b", text=format_demonstrations("Upper-case it.", TRAIN[:3]),
+                     origin="demonstrations", dev_score=0.9)
+    runner_up = Candidate(id="r", text=dynamic_prompt("Write the word in capitals.", 3),
+                          origin="demonstrations", dev_score=0.7)
+    right = TRAIN[5:9]  # what the best prompt answered right on the reflection batch
+    children, calls, errors, notes = offspring(
+        [best, runner_up], {}, known_texts=[best.text, runner_up.text], ballots=[],
+        generation=2, size=6, seed=0, train=TRAIN, mutator=None, attempts=3,
+        bootstrapped=right)
+    texts = [c.text for c in children]
+    assert dynamic_prompt("Upper-case it.", 3) in texts  # best instruction, other demos
+    assert format_demonstrations("Write the word in capitals.", TRAIN[:3]) in texts
+    boot = [t for t in texts if split_demonstrations(t)[0] == "Upper-case it."
+            and {d.input for d in split_demonstrations(t)[1]} <= {e.input for e in right}
+            and split_demonstrations(t)[1]]
+    assert boot, "a child carries bootstrapped demonstrations"
+    assert calls == 0 and errors == [] and notes == []
+
+
+def test_the_proposer_sees_earlier_instructions_with_their_scores() -> None:
+    lines = history_lines([("Shout.", 0.2), (format_demonstrations("Shout.", TRAIN[:2]), 0.9),
+                           ("Capitals please.", 0.5)])
+    assert [line.split(" correct")[0] for line in lines] == ["50%", "90%"]  # worst first
+    asked: list[str] = []
+
+    def proposer(messages: list[BaseMessage]) -> str:
+        asked.append(messages[-1].text)
+        return json.dumps({"prompt": "Write the word in capital letters.", "addresses": []})
+
+    text, calls = mutate_with_feedback(FunctionChatModel(respond=proposer), "Shout.",
+                                       ["the target answered 'x', expected 'X'"],
+                                       history=lines)
+    assert text == "Write the word in capital letters." and calls == 1
+    assert "Earlier instructions and how often the target answered correctly" in asked[0]
+    assert asked[0].index("50% correct") < asked[0].index("90% correct")
+
+
+def test_seeds_start_from_the_free_baseline_and_use_bootstrapped_examples() -> None:
+    from neuroforge.agents.evolution import fill_population
+
+    original = Candidate(id="o", text="Shout.", origin="original")
+    seeds = fill_population(original, [], TRAIN, 3, seed=0, bootstrapped=TRAIN[6:9])
+    first = split_demonstrations(seeds[0].text)[1]
+    # The first seed is exactly "the instruction plus 3 random examples" (seed 0).
+    assert first == random.Random(0).sample(TRAIN, 3)
+    assert parse_dynamic(seeds[1].text) == ("Shout.", 3)
+    assert split_demonstrations(seeds[2].text)[1] and all(
+        d in TRAIN[6:9] for d in split_demonstrations(seeds[2].text)[1])
