@@ -90,14 +90,11 @@ def offspring(population: Sequence[Candidate], scores: Mapping[str, float], *,
               ) -> tuple[list[Candidate], int, list[str], list[str]]:
     """Children of the elites for ``generation``: (children, model calls, errors, notes).
 
-    A feedback mutation by ``mutator`` (skipped when it is ``None``: no budget left or
-    no agents), which sees the target's mistakes and the earlier instructions with their
-    scores (``history``); with a task, the best instruction with the runner-up's
-    demonstrations and the runner-up's instruction with the best one's (instruction and
-    demonstration set searched jointly), the best instruction with ``bootstrapped``
-    demonstrations (training examples the best prompt answers right); then a crossover
-    of the two elites and operator variants of the best.
-    """
+    A feedback mutation by ``mutator`` (``None``: no budget or no agents) shown the
+    target's mistakes and earlier instructions with their scores (``history``); with a
+    task, each elite's instruction with the other's demonstrations (searched jointly) and
+    the best with ``bootstrapped`` ones (training examples it answers right); then a
+    crossover of the two elites and operator variants of the best."""
     rng = random.Random(seed * 1000 + generation)
     elites = select_elites(population, dict(scores), 2, measured=train is not None)
     first, second = elites[0], elites[-1]

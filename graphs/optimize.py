@@ -490,9 +490,9 @@ def propose(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
     seeds = (fill_population(original, [], train, max(opts["population"] - rewrites, 1),
                              opts["seed"], _examples(state.get("bootstrapped", [])))
              if train is not None else [])
-    new, calls, errors, events = ((_new_rewrites(deps, state, original, findings,
-                                                 opts["population"] - len(seeds)))
-                                  if opts["agents"] else ([], 0, [], []))
+    new, calls, errors, events = (
+        _new_rewrites(deps, state, original, findings, opts["population"] - len(seeds))
+        if opts["agents"] else ([], 0, [], []))
     new, leak_events = _without_leaks(deps, opts, seeds + new)
     events += leak_events
     if train is None:

@@ -91,3 +91,37 @@ def test_a_dynamic_prompt_shows_the_nearest_training_examples_for_each_input() -
     assert nearest("a happy puppy", 1)[0].input != "a happy puppy"  # never the input itself
     with pytest.raises(DynamicPromptError, match="picks its examples per input"):
         render_prompt(prompt, "anything")
+
+
+def test_identical_calls_in_flight_are_made_once() -> None:
+    """Single flight: two branches scoring the same prompt at once pay for each answer
+    once; a failed call lets the waiter try it itself."""
+    import threading
+    import time
+
+    started = threading.Event()
+
+    def slow_echo(messages):
+        started.set()
+        time.sleep(0.2)
+        return messages[-1].text.split("Input: ")[1].split("\n")[0]
+
+    model = FunctionChatModel(respond=slow_echo)
+    examples = [Example("a", "a"), Example("b", "b")]
+    cache = AnswerCache()
+    results = []
+    first = threading.Thread(target=lambda: results.append(
+        evaluate_prompt(model, "Echo.", examples, cache=cache)))
+    first.start()
+    started.wait(5)
+    results.append(evaluate_prompt(model, "Echo.", examples, cache=cache))
+    first.join(5)
+    assert len(model.calls) == 2 and sorted(r.calls for r in results) == [0, 2]
+    assert all(r.accuracy == 1.0 for r in results)
+
+    key = ("k", "p", "i")
+    assert cache.claim(key) is None
+    cache.release(key)  # the call failed: the next caller owes it
+    assert cache.claim(key) is None
+    cache.put(key, "x")
+    assert cache.claim(key) == "x"

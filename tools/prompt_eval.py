@@ -137,20 +137,52 @@ SCORERS: dict[str, Callable[[str, str], bool]] = {
 }
 
 
+CacheKey = tuple[str, str, str]  # (model, prompt, input)
+
+
 @dataclass
 class AnswerCache:
-    """Answers already obtained, keyed by (model, prompt, input); thread-safe."""
+    """Answers already obtained, keyed by (model, prompt, input); thread-safe and
+    single-flight: a second caller asking for an answer that is being fetched waits for
+    it instead of paying for the same call again (parallel branches scoring the same
+    prompt)."""
 
-    answers: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    answers: dict[CacheKey, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    _in_flight: dict[CacheKey, threading.Event] = field(default_factory=dict)
 
-    def get(self, key: tuple[str, str, str]) -> str | None:
+    def get(self, key: CacheKey) -> str | None:
+        """The cached answer, or ``None`` (never waits)."""
         with self.lock:
             return self.answers.get(key)
 
-    def put(self, key: tuple[str, str, str], answer: str) -> None:
+    def claim(self, key: CacheKey) -> str | None:
+        """The cached answer; or ``None``, and the caller now owes it (``put`` it, or
+        ``release`` on failure). Waits while another caller is fetching the same key."""
+        while True:
+            with self.lock:
+                if key in self.answers:
+                    return self.answers[key]
+                flying = self._in_flight.get(key)
+                if flying is None:
+                    self._in_flight[key] = threading.Event()
+                    return None
+            flying.wait()
+
+    def put(self, key: CacheKey, answer: str) -> None:
+        """Keep ``answer`` and wake whoever waits for it."""
         with self.lock:
             self.answers[key] = answer
+            flying = self._in_flight.pop(key, None)
+        if flying is not None:
+            flying.set()
+
+    def release(self, key: CacheKey) -> None:
+        """Give up a claim (the call failed): a waiter, if any, tries it itself."""
+        with self.lock:
+            flying = self._in_flight.pop(key, None)
+        if flying is not None:
+            flying.set()
 
 
 class EvaluationStopped(RuntimeError):
@@ -200,10 +232,16 @@ def evaluate_prompt(
         if stop is not None and stop.is_set():
             raise EvaluationStopped(f"stopped after {len(hits)} of {len(examples)} examples")
         key = (model_key, prompt, example.input)
-        answer = cache.get(key) if cache else None
+        answer = cache.claim(key) if cache else None
         if answer is None:
-            # Only the first line is read, so stop there: a 5-10x saving on chatty models.
-            reply = model.invoke(render_prompt(prompt, example.input, demos_for), stop=["\n"])
+            try:
+                # Only the first line is read, so stop there: a 5-10x saving on chatty models.
+                reply = model.invoke(render_prompt(prompt, example.input, demos_for),
+                                     stop=["\n"])
+            except BaseException:
+                if cache:
+                    cache.release(key)
+                raise
             answer = extract_answer(reply.text)
             calls += 1
             if cache:
