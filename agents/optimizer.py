@@ -69,7 +69,7 @@ def history_lines(scored: Sequence[tuple[str, float]]) -> list[str]:
     accuracy, worst first so the best sits next to the request; one line per instruction."""
     best: dict[str, float] = {}
     for text, score in scored:
-        instruction = " ".join(split_demonstrations(text)[0].split())[:160]
+        instruction = " ".join(instruction_of(text).split())[:160]
         best[instruction] = max(score, best.get(instruction, 0.0))
     ranked = sorted(best.items(), key=lambda pair: pair[1])[-HISTORY_SHOWN:]
     return [f"{score:.0%} correct: {quote_prompt(text)}" for text, score in ranked]

@@ -2,9 +2,11 @@
 
 Analysts run in parallel, one ``Send`` branch per perspective; validators vote in
 parallel, one branch per voter. The original prompt stays on every ballot as a
-control, so "better than the original" is judged by the same voters (or, with a
-task, measured on the same dev examples). A run that stops early (budget, model
-failure, plateau) still finishes with the best prompt found so far.
+control, so "better than the original" is judged by the same voters. With a labelled
+task it is measured on the same dev examples instead, and the voters see only the dev
+leader, to veto it; ``agents=False`` skips every agent (the search-only ablation). A run
+that stops early (budget, model failure, plateau) still finishes with the best prompt
+found so far.
 """
 
 from __future__ import annotations
@@ -720,7 +722,6 @@ def _new_rewrites(deps: OptimizeDeps, state: OptimizeState, original: Candidate,
     return new, calls, [], events
 
 
-
 def _reliability(deps: OptimizeDeps, ballots: list[Ballot]) -> dict[str, float] | None:
     if deps.store is None:
         return None
@@ -737,7 +738,7 @@ def finish(state: OptimizeState, deps: OptimizeDeps) -> dict[str, Any]:
     accepted = set(state.get("accepted_ids", []))
     guard: dict[str, Any] | None = None
     if opts.get("task"):
-        # Measured accuracy decides, behind a paired test; ballots stay on record as advice.
+        # Measured accuracy decides, behind a paired test; ballots only veto or break ties.
         vetoed = vetoed_ids(state.get("ballots", []), original.id)
         final, guard = guarded_choice(original, list(candidates.values()), vetoed, scores)
         guard["vetoed"] = sorted(vetoed)

@@ -181,8 +181,9 @@ def test_offspring_search_instruction_and_demonstrations_jointly() -> None:
 
 def test_the_proposer_sees_earlier_instructions_with_their_scores() -> None:
     lines = history_lines([("Shout.", 0.2), (format_demonstrations("Shout.", TRAIN[:2]), 0.9),
-                           ("Capitals please.", 0.5)])
+                           ("Capitals please.", 0.5), (dynamic_prompt("Capitals please.", 3), 0.4)])
     assert [line.split(" correct")[0] for line in lines] == ["50%", "90%"]  # worst first
+    assert not any("Examples" in line for line in lines)  # instructions only
     asked: list[str] = []
 
     def proposer(messages: list[BaseMessage]) -> str:
