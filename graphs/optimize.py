@@ -633,8 +633,9 @@ def evolve(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
     }
     deps.record(lambda s: records.save_candidates(s, state["run_id"],
                                                   [c.model_dump() for c in children]))
-    merged = {**state, **update, "candidates": {**state["candidates"], **update["candidates"]}}
-    return _after_candidates(merged, update)
+    # _after_candidates adds this generation's calls to the state's: hand it the state
+    # itself (a merged one counted this generation twice and lost the earlier ones).
+    return _after_candidates(state, update)
 
 
 

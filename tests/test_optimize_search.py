@@ -209,3 +209,23 @@ def test_seeds_start_from_the_free_baseline_and_use_bootstrapped_examples() -> N
     assert parse_dynamic(seeds[1].text) == ("Shout.", 3)
     assert split_demonstrations(seeds[2].text)[1] and all(
         d in TRAIN[6:9] for d in split_demonstrations(seeds[2].text)[1])
+
+
+def test_later_generations_never_overspend_the_budget(tmp_path: Path) -> None:
+    """Each later generation's vote is checked against every call spent so far (it was
+    once checked against twice this generation's calls, and overspent by a few)."""
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(json.dumps({"input": f"w{i}", "output": f"W{i}"}) + "\n"
+                            for i in range(150)))
+
+    def target(messages: list[BaseMessage]) -> str:  # right on two inputs in three
+        word = messages[-1].text.rpartition("\n\nInput: ")[2].split("\nOutput:")[0]
+        return word.upper() if (len(messages) + int(word[1:])) % 3 else "no"
+
+    for budget in (196, 199, 220, 223):
+        factory, fake = world({"target": target})
+        result = run(factory, {"prompt": "Repeat the word in capitals.", "task": str(path),
+                               "generations": 4, "budget": budget, "debate_rounds": 0}
+                     )["result"]
+        spent = result["calls_used"] - result["calls_by_phase"].get("test", 0)
+        assert spent <= budget and result["calls_used"] == len(fake.calls)
