@@ -39,7 +39,7 @@ def _free_port() -> int:
 
 
 @contextmanager
-def serve_embedded() -> Iterator[str]:
+def serve_embedded(n_ctx: int = 2048) -> Iterator[str]:
     """llama.cpp's OpenAI-compatible server for the bundled GGUF; yields its base URL."""
     port = _free_port()
     with tempfile.TemporaryFile() as log:
@@ -47,7 +47,7 @@ def serve_embedded() -> Iterator[str]:
         process = subprocess.Popen(
             [sys.executable, "-m", "llama_cpp.server", "--model", str(default_gguf_path()),
              "--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(port),
-             "--n_ctx", "2048", "--n_threads", "2"], stdout=log, stderr=log)
+             "--n_ctx", str(n_ctx), "--n_threads", "2"], stdout=log, stderr=log)
         url = f"http://127.0.0.1:{port}/v1"
         try:
             deadline = time.monotonic() + 120

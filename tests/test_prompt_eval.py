@@ -125,3 +125,17 @@ def test_identical_calls_in_flight_are_made_once() -> None:
     assert cache.claim(key) is None
     cache.put(key, "x")
     assert cache.claim(key) == "x"
+
+
+def test_an_input_the_prompt_does_not_fit_with_scores_as_wrong() -> None:
+    from neuroforge.models.embedded import ContextOverflowError
+
+    def small_context(messages):
+        said = messages[-1].text.split("Input: ")[1].split("\n")[0]
+        return ContextOverflowError("exceeds the context") if len(said) > 10 else said
+
+    model = FunctionChatModel(respond=small_context)
+    examples = [Example("a", "a"), Example("a very long input", "x"), Example("b", "b")]
+    result = evaluate_prompt(model, "Echo.", examples, cache=AnswerCache())
+    assert result.hits == [True, False, True] and result.answers[1] == ""
+    assert result.calls == 3  # the model was asked, and said no

@@ -21,6 +21,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.tools import BaseTool, tool
 
 from neuroforge.knowledge.datasets import Example
+from neuroforge.models.embedded import ContextOverflowError
 from neuroforge.tools.nearest_demos import parse_dynamic
 
 __all__ = [
@@ -213,7 +214,8 @@ def evaluate_prompt(
 ) -> EvalResult:
     """Run ``prompt`` on each example with ``model``; cached answers cost no call.
 
-    ``demos_for`` picks the demonstrations of a dynamic prompt per input.
+    ``demos_for`` picks the demonstrations of a dynamic prompt per input. An input the
+    prompt does not fit the model's context with scores as wrong (an empty answer).
 
     Backend failures propagate unchanged (callers turn them into ``ModelError``);
     ``stop``, once set, ends the run before the next example (``EvaluationStopped``).
@@ -238,11 +240,15 @@ def evaluate_prompt(
                 # Only the first line is read, so stop there: a 5-10x saving on chatty models.
                 reply = model.invoke(render_prompt(prompt, example.input, demos_for),
                                      stop=["\n"])
+                answer = extract_answer(reply.text)
+            except ContextOverflowError:
+                # The prompt does not fit with this input (too many or too long
+                # demonstrations): a wrong answer for that prompt, not a failed run.
+                answer = ""
             except BaseException:
                 if cache:
                     cache.release(key)
                 raise
-            answer = extract_answer(reply.text)
             calls += 1
             if cache:
                 cache.put(key, answer)
