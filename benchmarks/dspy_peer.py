@@ -2,8 +2,8 @@
 
 Same target model (the bundled GGUF, served by ``llama_cpp.server`` on loopback, which
 is what DSPy talks to), same splits (train for demonstrations, dev for choosing, the
-held-out test only for the report), same scorer (``contains`` on the answer's first
-line). DSPy is a benchmark-only extra (``pip install -e '.[bench]'``).
+held-out test only for the report), same scorer as every other row of the task (on the
+answer's first line). DSPy is a benchmark-only extra (``pip install -e '.[bench]'``).
 """
 
 from __future__ import annotations
@@ -65,12 +65,12 @@ def serve_embedded(n_ctx: int = 2048) -> Iterator[str]:
             process.wait(timeout=30)
 
 
-def _contains(expected: str, said: Any) -> bool:
-    return SCORERS["contains"](extract_answer(str(said or "")), expected)
+def _right(scorer: str, expected: str, said: Any) -> bool:
+    return SCORERS[scorer](extract_answer(str(said or "")), expected)
 
 
 def run_peer(url: str, instruction: str, train: Sequence[Example], dev: Sequence[Example],
-             test: Sequence[Example]) -> dict[str, Any]:
+             test: Sequence[Example], scorer: str = "contains") -> dict[str, Any]:
     """Compile ``instruction`` with DSPy on train/dev and score it on ``test``."""
     import dspy
     from dspy.teleprompt import BootstrapFewShotWithRandomSearch
@@ -87,7 +87,7 @@ def run_peer(url: str, instruction: str, train: Sequence[Example], dev: Sequence
                 for e in examples]
 
     def metric(example: Any, prediction: Any, trace: Any = None) -> bool:
-        return _contains(example.output, getattr(prediction, "output", ""))
+        return _right(scorer, example.output, getattr(prediction, "output", ""))
 
     started = time.perf_counter()
     optimizer = BootstrapFewShotWithRandomSearch(
@@ -101,7 +101,7 @@ def run_peer(url: str, instruction: str, train: Sequence[Example], dev: Sequence
             said = compiled(input=example.input).output
         except Exception:  # a reply DSPy cannot parse counts as wrong, as in its Evaluate
             said = ""
-        hits.append(_contains(example.output, said))
+        hits.append(_right(scorer, example.output, said))
     demos = [{"input": d.input, "output": d.output} for d in compiled.demos]
     return {"test_accuracy": round(sum(hits) / len(hits), 4), "calls": search_calls,
             "test_calls": len(lm.history) - search_calls, "seconds": seconds,
