@@ -70,7 +70,7 @@ from neuroforge.memory.long_term import LongTermMemory, MemoryError_
 from neuroforge.models.backends import ModelError, as_model_error, invoke_model, model_identity
 from neuroforge.models.structured import StructuredOutputError
 from neuroforge.tools.nearest_demos import NearestDemos
-from neuroforge.tools.prompt_eval import AnswerCache, DemoPicker, evaluate_prompt
+from neuroforge.tools.prompt_eval import SCORERS, AnswerCache, DemoPicker, evaluate_prompt
 
 __all__ = [
     "DEFAULT_OPTIONS",
@@ -107,6 +107,7 @@ class OptimizeOptions(BaseModel):
     seed: int = 0
     # False: search only (seeds, racing, operators): no analysts, rewrites or ballots.
     agents: bool = True
+    scorer: str | None = None  # how answers are judged on a task; None: the deps' default
 
 
 DEFAULT_OPTIONS: dict[str, Any] = OptimizeOptions().model_dump()
@@ -184,6 +185,8 @@ def resolve_options(state: OptimizeInput) -> dict[str, Any]:
         raise OptimizeInputError(f"{where}: {first['msg']}") from None
     if opts["vote_rule"] not in RULES:
         raise OptimizeInputError(f"vote rule must be one of {', '.join(RULES)}")
+    if opts["scorer"] is not None and opts["scorer"] not in SCORERS:
+        raise OptimizeInputError(f"scorer must be one of {', '.join(SCORERS)}")
     if not opts["agents"] and not opts["task"]:
         raise OptimizeInputError("a search without agents needs a labelled task to measure "
                                  "prompts on; give --task, or let the agents judge")
@@ -237,6 +240,10 @@ def check_budget(opts: Mapping[str, Any], dev_examples: int, attempts: int) -> N
             "--population / --voters")
 
 
+def _scorer(deps: OptimizeDeps, opts: Mapping[str, Any]) -> str:
+    return str(opts.get("scorer") or deps.scorer)
+
+
 def _examples(rows: list[dict[str, str]]) -> list[Example]:
     return [Example(r["input"], r["output"]) for r in rows]
 
@@ -271,7 +278,7 @@ def _score_on_dev(deps: OptimizeDeps, opts: dict[str, Any], candidates: list[Can
     rung = min(RACE_FIRST_RUNG, len(dev))
     calls, errors = 0, list[str]()
     if len(pending) > 2 and rung < len(dev):
-        calls, errors = _score(deps, opts["task"], pending, dev[:rung], budget, len(dev))
+        calls, errors = _score(deps, opts, pending, dev[:rung], budget, len(dev))
         if errors:
             return calls, errors
         raced = [c for c in pending if c.dev_seen == rung]
@@ -281,22 +288,23 @@ def _score_on_dev(deps: OptimizeDeps, opts: dict[str, Any], candidates: list[Can
         for loser in ranked[keep:]:
             loser.note = f"stopped after {rung} of {len(dev)} dev examples in the race"
         pending = ranked[:keep]
-    more, errors = _score(deps, opts["task"], pending, dev, budget - calls, len(dev))
+    more, errors = _score(deps, opts, pending, dev, budget - calls, len(dev))
     return calls + more, errors
 
 
-def _score(deps: OptimizeDeps, task_path: str, candidates: list[Candidate],
+def _score(deps: OptimizeDeps, opts: Mapping[str, Any], candidates: list[Candidate],
            examples: list[Any], budget: int, full: int) -> tuple[int, list[str]]:
     """Score each candidate on ``examples`` while the budget lasts; (calls, errors).
     ``full`` is the dev set's size: only a candidate scored on all of it gets a score."""
     target, calls = deps.model_for("target", 0.0), 0
-    demos_for = deps.demos_for(task_path)
+    demos_for = deps.demos_for(opts["task"])
     for candidate in candidates:
         # Cached answers cost nothing: only the examples not seen yet are paid for.
         if calls + len(examples) - candidate.dev_seen > budget:
             break
         try:
-            result = evaluate_prompt(target, candidate.text, examples, scorer=deps.scorer,
+            result = evaluate_prompt(target, candidate.text, examples,
+                                     scorer=_scorer(deps, opts),
                                      cache=deps.answer_cache, stop=deps.stop,
                                      demos_for=demos_for)
         except Exception as exc:
@@ -342,7 +350,7 @@ def _reflect(deps: OptimizeDeps, opts: Mapping[str, Any], candidate: Candidate,
         return [], [], 0, []
     target = deps.model_for("target", 0.0)
     try:
-        result = evaluate_prompt(target, candidate.text, batch, scorer=deps.scorer,
+        result = evaluate_prompt(target, candidate.text, batch, scorer=_scorer(deps, opts),
                                  cache=deps.answer_cache, stop=deps.stop,
                                  demos_for=deps.demos_for(opts["task"]))
     except Exception as exc:
@@ -808,7 +816,8 @@ def _test_scores(deps: OptimizeDeps, opts: dict[str, Any], original: Candidate,
     scores, calls = {}, 0
     try:
         for name, candidate in (("original", original), ("optimized", final)):
-            result = evaluate_prompt(target, candidate.text, task.test, scorer=deps.scorer,
+            result = evaluate_prompt(target, candidate.text, task.test,
+                                     scorer=_scorer(deps, opts),
                                      cache=deps.answer_cache,
                                      demos_for=deps.demos_for(opts["task"]))
             scores[name], calls = result.accuracy, calls + result.calls

@@ -52,6 +52,7 @@ class OptimizeInput(TypedDict):
     debate_rounds: NotRequired[int]
     seed: NotRequired[int]
     agents: NotRequired[bool]  # False: search only (seeds and operators, no agent calls)
+    scorer: NotRequired[str]  # contains (default), exact or numeric
     run_id: NotRequired[str]
 
 

@@ -229,3 +229,22 @@ def test_later_generations_never_overspend_the_budget(tmp_path: Path) -> None:
                      )["result"]
         spent = result["calls_used"] - result["calls_by_phase"].get("test", 0)
         assert spent <= budget and result["calls_used"] == len(fake.calls)
+
+
+def test_a_closed_answer_set_is_scored_exactly_when_asked(tmp_path: Path) -> None:
+    """A reply naming both labels passes 'contains' on every example; 'exact' sees it."""
+    path = tmp_path / "bool.jsonl"
+    path.write_text("".join(json.dumps({"input": f"case {i}", "output": str(i % 2 == 0)})
+                            + "\n" for i in range(60)))
+    both = {"target": lambda messages: "True and False"}
+    results = {}
+    for scorer in ("contains", "exact"):
+        factory, _ = world(both)
+        results[scorer] = run(factory, {"prompt": "Answer True or False.", "task": str(path),
+                                        "generations": 1, "agents": False, "scorer": scorer},
+                              dev_size=8)["result"]
+    assert results["contains"]["test_original"] == 1.0
+    assert results["exact"]["test_original"] == 0.0
+    factory, _ = world()
+    with pytest.raises(OptimizeInputError, match="scorer must be one of"):
+        run(factory, {"prompt": "x", "task": str(path), "scorer": "fuzzy"})

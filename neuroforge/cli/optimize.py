@@ -51,6 +51,10 @@ def optimize(
     agents: Annotated[bool, typer.Option(
         help="--no-agents: search only (seeds, racing, operators), no analyst, creative or "
              "validator calls; needs --task.")] = True,
+    scorer: Annotated[str | None, typer.Option(
+        help="How a task's answers are judged: contains (default; the answer holds the "
+             "target as whole words), exact (for closed answer sets such as True/False), "
+             "numeric.")] = None,
     resume: Annotated[str | None, typer.Option(help="Resume an interrupted run by id.")] = None,
     export: Annotated[Path | None, typer.Option(
         help="Also write the optimized prompt as JSON a program can run elsewhere "
@@ -67,7 +71,7 @@ def optimize(
         state = {"prompt": read_text_arg(prompt), "task": task, "generations": generations,
                  "population": population, "voters": voters, "min_agreement": min_agreement,
                  "vote_rule": vote_rule, "debate_rounds": debate_rounds, "seed": seed,
-                 "agents": agents,
+                 "agents": agents, "scorer": scorer,
                  "budget": current.budgets.max_model_calls if budget is None else budget}
         _check_request(state, current.budgets.structured_attempts)
     try:
