@@ -28,6 +28,8 @@ from neuroforge.settings import Settings
 
 __all__ = ["demo", "free_baseline", "lineage", "optimize", "render_result", "run_optimize"]
 
+SCORER_HELP = ("How a task's answers are judged: contains (default; the target as whole "
+               "words), exact (closed answer sets such as True/False), numeric.")
 # The demo's task ships in the repository (MIT, see examples/data/.../README.md).
 DEMO_TASK = (Path(__file__).resolve().parents[2] / "examples" / "data" /
              "instruction_induction" / "raw" / "induce" / "first_word_letter.json")
@@ -51,10 +53,7 @@ def optimize(
     agents: Annotated[bool, typer.Option(
         help="--no-agents: search only (seeds, racing, operators), no analyst, creative or "
              "validator calls; needs --task.")] = True,
-    scorer: Annotated[str | None, typer.Option(
-        help="How a task's answers are judged: contains (default; the answer holds the "
-             "target as whole words), exact (for closed answer sets such as True/False), "
-             "numeric.")] = None,
+    scorer: Annotated[str | None, typer.Option(help=SCORER_HELP)] = None,
     resume: Annotated[str | None, typer.Option(help="Resume an interrupted run by id.")] = None,
     export: Annotated[Path | None, typer.Option(
         help="Also write the optimized prompt as JSON a program can run elsewhere "
