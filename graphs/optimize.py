@@ -244,6 +244,11 @@ def _scorer(deps: OptimizeDeps, opts: Mapping[str, Any]) -> str:
     return str(opts.get("scorer") or deps.scorer)
 
 
+def _rows(examples: list[Example]) -> list[dict[str, str]]:
+    """Examples as plain state values (checkpointable); ``_examples`` reads them back."""
+    return [{"input": e.input, "output": e.output} for e in examples]
+
+
 def _examples(rows: list[dict[str, str]]) -> list[Example]:
     return [Example(r["input"], r["output"]) for r in rows]
 
@@ -457,7 +462,7 @@ def prepare(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
               "events": [event, *recall_event,
                          *([f"reflection: {failed.issue}"] if failed is not None else [])],
               "errors": errors, "findings": [f.model_dump() for f in findings],
-              "bootstrapped": [{"input": e.input, "output": e.output} for e in right]}
+              "bootstrapped": _rows(right)}
     if errors:
         return Command(update=update, goto="finish")
     if not opts["agents"]:
@@ -634,7 +639,7 @@ def evolve(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
         "candidates": {c.id: c.model_dump() for c in children},
         "population_ids": [population[0].id, *elites, *[c.id for c in children]],
         "calls_used": calls + dev_calls, "errors": errors + dev_errors,
-        "bootstrapped": [{"input": e.input, "output": e.output} for e in right],
+        "bootstrapped": _rows(right),
         "calls_by_phase": {**calls_by_phase, _scoring_phase(opts): dev_calls},
         "events": [*leak_events, f"optimizer g{generation}: best {best:.2f}; "
                    f"{len(children)} offspring for generation {generation + 1}"],
