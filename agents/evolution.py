@@ -34,7 +34,8 @@ from neuroforge.models.structured import StructuredOutputError
 from neuroforge.tools.nearest_demos import dynamic_prompt
 
 __all__ = [
-    "DEMOS_K", "GUARD_ALPHA", "GUARD_MARGIN", "fill_population", "guarded_choice",
+    "DEMOS_K", "GUARD_ALPHA", "GUARD_MARGIN", "dev_leader", "fill_population",
+    "guarded_choice",
     "mean_scores", "offspring",
     "proposer_note", "stop_reason", "vetoed_ids",
 ]
@@ -196,40 +197,72 @@ def vetoed_ids(ballots: Sequence[Mapping[str, Any]], original_id: str = "") -> s
     return {c for c, rejects in tally.items() if all(rejects) and c != original_id}
 
 
-def guarded_choice(original: Candidate, candidates: Sequence[Candidate],
-                   vetoed: set[str] | None = None, votes: Mapping[str, float] | None = None
-                   ) -> tuple[Candidate, dict[str, Any]]:
-    """The final prompt on a labelled task, and why.
-
-    The candidate with the best dev accuracy (not ``vetoed`` by the validators; on equal
-    accuracy the one they scored higher in ``votes``, then a demonstration set) replaces
-    the original only when a paired McNemar test on the same dev examples says it is
-    better (p < 0.05), or it leads by ``GUARD_MARGIN`` with p < ``MARGIN_ALPHA``: a
-    candidate a few examples ahead on 32 by chance is not adopted.
-    """
+def dev_leader(original: Candidate, candidates: Sequence[Candidate],
+               vetoed: set[str] | None = None, votes: Mapping[str, float] | None = None
+               ) -> Candidate | None:
+    """The candidate with the best dev accuracy that the validators did not veto (on
+    equal accuracy the one they scored higher in ``votes``, then a demonstration set),
+    when it beats the original on dev; else None."""
     vetoed, votes = vetoed or set(), votes or {}
     scored = [c for c in candidates if c.dev_hits is not None and c.id != original.id
               and c.id not in vetoed]
     if original.dev_hits is None or not scored:
-        return original, {"adopted": False, "reason": "no candidate was scored on dev"
-                          + (" and left unvetoed" if vetoed else "")}
+        return None
     best = max(scored, key=lambda c: (c.dev_score or 0.0, votes.get(c.id, 0.0),
                                       c.origin == "demonstrations"))
-    if (best.dev_score or 0.0) <= (original.dev_score or 0.0):
-        return original, {"adopted": False, "candidate": best.id,
-                          "reason": "no candidate beat the original on dev"}
-    test = mcnemar(list(best.dev_hits or []), list(original.dev_hits or []))
-    gain = (best.dev_score or 0.0) - (original.dev_score or 0.0)
-    verdict = {"candidate": best.id, "test": "mcnemar", "p_value": round(test.p_value, 6),
-               "dev_gain": round(gain, 4)}
+    return best if (best.dev_score or 0.0) > (original.dev_score or 0.0) else None
+
+
+def guarded_choice(original: Candidate, candidates: Sequence[Candidate],
+                   vetoed: set[str] | None = None, votes: Mapping[str, float] | None = None,
+                   confirm: Mapping[str, list[bool]] | None = None
+                   ) -> tuple[Candidate, dict[str, Any]]:
+    """The final prompt on a labelled task, and why.
+
+    The ``dev_leader`` replaces the original only when a paired McNemar test says it is
+    better (p < 0.05), or it leads by ``GUARD_MARGIN`` with p < ``MARGIN_ALPHA``: a
+    candidate a few examples ahead on 32 by chance is not adopted. ``confirm`` holds
+    both prompts' right/wrong answers on a second dev slice (by candidate id): the test
+    then runs on dev and that slice together, and a leader behind the original on the
+    slice, which played no part in making it the leader, is not adopted.
+    """
+    best = dev_leader(original, candidates, vetoed, votes)
+    if best is None:
+        rivals = [c for c in candidates if c.dev_hits is not None and c.id != original.id
+                  and c.id not in (vetoed or set())]
+        return original, {"adopted": False, "reason": (
+            "no candidate beat the original on dev" if rivals and original.dev_hits is not None
+            else "no candidate was scored on dev" + (" and left unvetoed" if vetoed else ""))}
+    extra = confirm or {}
+    mine, theirs = extra.get(best.id, []), extra.get(original.id, [])
+    if len(mine) != len(theirs):
+        mine, theirs = [], []
+    hits = list(best.dev_hits or []) + mine
+    base = list(original.dev_hits or []) + theirs
+    test = mcnemar(hits, base)
+    gain = (sum(hits) - sum(base)) / len(hits)
+    dev_gain = (best.dev_score or 0.0) - (original.dev_score or 0.0)
+    verdict: dict[str, Any] = {"candidate": best.id, "test": "mcnemar",
+                               "p_value": round(test.p_value, 6), "dev_gain": round(dev_gain, 4)}
+    where = "on dev"
+    if mine:
+        slice_gain = (sum(mine) - sum(theirs)) / len(mine)
+        verdict |= {"confirm_examples": len(mine), "confirm_gain": round(slice_gain, 4),
+                    "gain": round(gain, 4)}
+        where = f"on dev and {len(mine)} more examples"
+        if slice_gain < 0:
+            return original, {**verdict, "adopted": False,
+                              "reason": f"ahead on dev but behind by {-slice_gain:.0%} on "
+                                        f"{len(mine)} more examples; the original stays"}
     if test.p_value < GUARD_ALPHA:
         return best, {**verdict, "adopted": True, "rule": "paired test",
-                      "reason": f"better on dev by a paired test (p = {test.p_value:.3g})"}
+                      "reason": f"better {where} by a paired test (p = {test.p_value:.3g})"}
     if gain >= GUARD_MARGIN and test.p_value < MARGIN_ALPHA:
         return best, {**verdict, "adopted": True, "rule": "margin",
-                      "reason": f"ahead on dev by {gain:.0%} (the margin is {GUARD_MARGIN:.0%}; "
-                                f"paired test p = {test.p_value:.3g} < {MARGIN_ALPHA})"}
+                      "reason": f"ahead {where} by {gain:.0%} (the margin is "
+                                f"{GUARD_MARGIN:.0%}; paired test p = {test.p_value:.3g} < "
+                                f"{MARGIN_ALPHA})"}
     return original, {**verdict, "adopted": False,
-                      "reason": f"ahead on dev by {gain:.0%} but not significantly "
+                      "reason": f"ahead {where} by {gain:.0%} but not significantly "
                                 f"(p = {test.p_value:.3g} >= {GUARD_ALPHA}) nor by the "
                                 f"{GUARD_MARGIN:.0%} margin; the original stays"}

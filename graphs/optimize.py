@@ -29,6 +29,7 @@ from neuroforge.agents.consensus import RULES, make_rule
 from neuroforge.agents.creative import is_distinct, keeps_the_task, propose_rewrite
 from neuroforge.agents.evolution import (
     DEMOS_K,
+    dev_leader,
     fill_population,
     guarded_choice,
     mean_scores,
@@ -70,7 +71,13 @@ from neuroforge.memory.long_term import LongTermMemory, MemoryError_
 from neuroforge.models.backends import ModelError, as_model_error, invoke_model, model_identity
 from neuroforge.models.structured import StructuredOutputError
 from neuroforge.tools.nearest_demos import NearestDemos
-from neuroforge.tools.prompt_eval import SCORERS, AnswerCache, DemoPicker, evaluate_prompt
+from neuroforge.tools.prompt_eval import (
+    SCORERS,
+    AnswerCache,
+    DemoPicker,
+    EvalResult,
+    evaluate_prompt,
+)
 
 __all__ = [
     "DEFAULT_OPTIONS",
@@ -240,6 +247,20 @@ def check_budget(opts: Mapping[str, Any], dev_examples: int, attempts: int) -> N
             "--population / --voters")
 
 
+# Fewer confirmation examples than this are skipped: the guard refuses a leader behind on
+# them, and on a handful one unlucky answer would refuse a real improvement.
+MIN_CONFIRM = 16
+
+
+def confirm_size(opts: Mapping[str, Any], task: TaskData, attempts: int) -> int:
+    """How many examples of the task's confirmation slice the dev leader and the
+    original are both run on before the guard: as many as dev has, paid from what the
+    budget has beyond one generation; none when fewer than ``MIN_CONFIRM`` fit."""
+    spare = (int(opts["budget"]) - minimum_budget(opts, len(task.dev), attempts)) // 2
+    size = min(len(task.confirm), len(task.dev), spare)
+    return size if size >= MIN_CONFIRM else 0
+
+
 def _scorer(deps: OptimizeDeps, opts: Mapping[str, Any]) -> str:
     return str(opts.get("scorer") or deps.scorer)
 
@@ -258,7 +279,11 @@ def _candidate(data: dict[str, Any]) -> Candidate:
 
 
 def _remaining(state: OptimizeState, spent: int = 0) -> int:
-    return int(state["options"]["budget"]) - state.get("calls_used", 0) - spent
+    """Calls the search may still spend: the budget less what is spent and what the
+    confirmation of the dev leader keeps back (two prompts on its slice)."""
+    opts = state["options"]
+    return (int(opts["budget"]) - state.get("calls_used", 0) - spent
+            - 2 * int(opts.get("confirm_examples", 0)))
 
 
 RACE_FIRST_RUNG = 8  # dev examples every new candidate is scored on before the cut
@@ -333,7 +358,7 @@ def _without_leaks(deps: OptimizeDeps, opts: Mapping[str, Any], candidates: list
     task = deps.task(opts["task"])
     kept, events = [], []
     for candidate in candidates:
-        leaked = leaked_examples(candidate.text, [*task.dev, *task.test])
+        leaked = leaked_examples(candidate.text, [*task.dev, *task.confirm, *task.test])
         if leaked:
             events.append(f"dropped candidate {candidate.id}: it carries {len(leaked)} held-out "
                           f"example(s) with their answers (e.g. {leaked[0].input!r})")
@@ -441,6 +466,8 @@ def prepare(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
     if opts["task"]:
         check_task_size(deps.task(opts["task"]))
     check_budget(opts, len(deps.task(opts["task"]).dev) if opts["task"] else 0, deps.attempts)
+    opts["confirm_examples"] = (confirm_size(opts, deps.task(opts["task"]), deps.attempts)
+                                if opts["task"] else 0)
     opts["started_at"] = time.time()
     run_id = state.get("run_id") or new_id()
     original = Candidate(id=new_id(), text=state["prompt"].strip(), origin="original")
@@ -749,22 +776,12 @@ def finish(state: OptimizeState, deps: OptimizeDeps) -> dict[str, Any]:
     candidates = {k: _candidate(v) for k, v in state.get("candidates", {}).items()}
     original = candidates[state["population_ids"][0]]
     scores = state.get("consensus_scores", {})
-    accepted = set(state.get("accepted_ids", []))
-    guard: dict[str, Any] | None = None
-    if opts.get("task"):
-        # Measured accuracy decides, behind a paired test; ballots only veto or break ties.
-        vetoed = vetoed_ids(state.get("ballots", []), original.id)
-        final, guard = guarded_choice(original, list(candidates.values()), vetoed, scores)
-        guard["vetoed"] = sorted(vetoed)
-    else:
-        eligible = [original] + [c for c in candidates.values() if c.id in accepted]
-        # The original wins ties: a change must earn its place.
-        final = max(eligible, key=lambda c: (fitness(c, scores), c.id == original.id))
-    test, calls, errors = _test_scores(deps, opts, original, final)
-    result = _result(state, original, final, scores, test, calls) | {"guard": guard}
+    final, guard, phases, errors = _final_choice(deps, state, original, candidates, scores)
+    test, phases["test"], test_errors = _test_scores(deps, opts, original, final)
+    result = _result(state, original, final, scores, test, phases) | {"guard": guard}
     if not opts.get("task"):  # who gave the scores: a reader must know how much they weigh
         result["judge"] = model_identity(deps.model_for("validator", None))[0]
-    measured = bool(opts.get("task"))
+    measured, accepted = bool(opts.get("task")), set(state.get("accepted_ids", []))
     flagged = [c.model_dump() | {"score": None if measured and c.dev_score is None
                                  else fitness(c, scores, measured),
                                  "accepted": c.id in accepted,
@@ -775,10 +792,66 @@ def finish(state: OptimizeState, deps: OptimizeDeps) -> dict[str, Any]:
         outputs=result, calls_used=result["calls_used"],
         error="; ".join(state.get("errors", [])) or None))
     _remember_result(deps, result)
-    return {"result": result, "calls_used": calls, "calls_by_phase": {"test": calls},
-            "errors": errors,
+    return {"result": result, "calls_used": sum(phases.values()), "calls_by_phase": phases,
+            "errors": errors + test_errors,
             "events": [f"finish: {result['stop_reason']}; optimized {result['optimized_score']}"
                        f" vs original {result['original_score']}"]}
+
+
+def _final_choice(deps: OptimizeDeps, state: OptimizeState, original: Candidate,
+                  candidates: dict[str, Candidate], scores: Mapping[str, float]
+                  ) -> tuple[Candidate, dict[str, Any] | None, dict[str, int], list[str]]:
+    """The final prompt, the guard's verdict (with a task), calls by phase, errors."""
+    opts = state.get("options") or {}
+    if not opts.get("task"):
+        accepted = set(state.get("accepted_ids", []))
+        eligible = [original] + [c for c in candidates.values() if c.id in accepted]
+        # The original wins ties: a change must earn its place.
+        return (max(eligible, key=lambda c: (fitness(c, scores), c.id == original.id)),
+                None, {}, [])
+    # Measured accuracy decides, behind a paired test; ballots only veto or break ties.
+    vetoed = vetoed_ids(state.get("ballots", []), original.id)
+    leader = dev_leader(original, list(candidates.values()), vetoed, scores)
+    confirm, calls, errors = _confirm(deps, state, original, leader)
+    final, guard = guarded_choice(original, list(candidates.values()), vetoed, scores, confirm)
+    return final, guard | {"vetoed": sorted(vetoed)}, {"confirmation": calls}, errors
+
+
+def _confirm(deps: OptimizeDeps, state: OptimizeState, original: Candidate,
+             leader: Candidate | None) -> tuple[dict[str, list[bool]], int, list[str]]:
+    """The original's and the dev leader's right/wrong answers on the task's
+    confirmation slice, when there is a leader and the budget pays for both;
+    (hits by candidate id, calls, errors)."""
+    opts = state["options"]
+    size = min(int(opts.get("confirm_examples", 0)),
+               (int(opts["budget"]) - state.get("calls_used", 0)) // 2)
+    if leader is None or size < MIN_CONFIRM:
+        return {}, 0, []
+    examples = deps.task(opts["task"]).confirm[:size]
+    runs, calls, errors = _run_prompts(deps, opts, {original.id: original, leader.id: leader},
+                                       examples, "the confirmation examples")
+    return ({} if errors else {k: r.hits for k, r in runs.items()}), calls, errors
+
+
+def _run_prompts(deps: OptimizeDeps, opts: Mapping[str, Any], prompts: dict[str, Candidate],
+                 examples: list[Example], where: str
+                 ) -> tuple[dict[str, EvalResult], int, list[str]]:
+    """Each prompt run on ``examples`` by the target (answers cached); (results by
+    name, calls, errors)."""
+    target, results, calls = deps.model_for("target", 0.0), {}, 0
+    try:
+        for name, candidate in prompts.items():
+            results[name] = evaluate_prompt(target, candidate.text, examples,
+                                            scorer=_scorer(deps, opts),
+                                            cache=deps.answer_cache,
+                                            demos_for=deps.demos_for(opts["task"]))
+            calls += results[name].calls
+    except Exception as exc:
+        typed = as_model_error(exc, target)
+        if typed is None:
+            raise
+        return results, calls, [f"target model failed on {where}: {typed}"]
+    return results, calls, []
 
 
 def _recall_past(deps: OptimizeDeps, text: str) -> tuple[list[Finding], list[str]]:
@@ -817,25 +890,14 @@ def _test_scores(deps: OptimizeDeps, opts: dict[str, Any], original: Candidate,
                  final: Candidate) -> tuple[dict[str, float], int, list[str]]:
     if not opts.get("task"):
         return {}, 0, []
-    task, target = deps.task(opts["task"]), deps.model_for("target", 0.0)
-    scores, calls = {}, 0
-    try:
-        for name, candidate in (("original", original), ("optimized", final)):
-            result = evaluate_prompt(target, candidate.text, task.test,
-                                     scorer=_scorer(deps, opts),
-                                     cache=deps.answer_cache,
-                                     demos_for=deps.demos_for(opts["task"]))
-            scores[name], calls = result.accuracy, calls + result.calls
-    except Exception as exc:
-        typed = as_model_error(exc, target)
-        if typed is None:
-            raise
-        return scores, calls, [f"target model failed on the test split: {typed}"]
-    return scores, calls, []
+    runs, calls, errors = _run_prompts(deps, opts, {"original": original, "optimized": final},
+                                       deps.task(opts["task"]).test, "the test split")
+    return {k: r.accuracy for k, r in runs.items()}, calls, errors
 
 
 def _result(state: OptimizeState, original: Candidate, final: Candidate,
-            scores: dict[str, float], test: dict[str, float], extra_calls: int) -> dict[str, Any]:
+            scores: Mapping[str, float], test: dict[str, float], extra: dict[str, int]
+            ) -> dict[str, Any]:
     opts = state.get("options") or {}
     votes = [b for b in state.get("ballots", []) if b["candidate_id"] == final.id]
     return {
@@ -853,9 +915,9 @@ def _result(state: OptimizeState, original: Candidate, final: Candidate,
         "consensus": state.get("consensus"),
         "generations": state.get("generation", 0),
         "best_by_generation": state.get("best_by_generation", []),
-        "calls_used": state.get("calls_used", 0) + extra_calls,
+        "calls_used": state.get("calls_used", 0) + sum(extra.values()),
         "calls_by_phase": {k: v for k, v in add_counts(state.get("calls_by_phase"),
-                                                      {"test": extra_calls}).items() if v},
+                                                      extra).items() if v},
         "seconds": round(time.time() - opts.get("started_at", time.time()), 2),
         "stop_reason": state.get("stop_reason") or ("model failure" if state.get("errors")
                                                     else "finished"),

@@ -34,7 +34,9 @@ class Example:
 
 @dataclass(frozen=True)
 class TaskData:
-    """A task's examples, split three ways."""
+    """A task's examples, split three ways, plus ``confirm``: a second dev slice (what the
+    pool has left after train, at most as large as dev, often empty) on which a dev
+    leader is checked again, free of the selection that made it the leader."""
 
     name: str
     source: str
@@ -42,6 +44,7 @@ class TaskData:
     dev: list[Example]
     test: list[Example]
     meta: dict[str, Any] = field(default_factory=dict)
+    confirm: list[Example] = field(default_factory=list)
 
 
 # Instruction-induction tasks that name their fields differently.
@@ -141,7 +144,9 @@ def load_task(
         test, pool = pool[:cut], pool[cut:]
     dev_cut = max(1, min(dev_size, len(pool) // 2))
     dev, train = pool[:dev_cut], pool[dev_cut:][:train_size]
-    return TaskData(path.stem, str(path), train, dev, test, {"total_examples": len(examples)})
+    confirm = pool[dev_cut + len(train):][:dev_cut]
+    return TaskData(path.stem, str(path), train, dev, test, {"total_examples": len(examples)},
+                    confirm)
 
 
 def human_instructions(task_path: str | Path) -> list[str]:

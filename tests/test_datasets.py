@@ -98,3 +98,17 @@ def test_gsm8k_answers_lose_thousands_separators(tmp_path: Path) -> None:
     task = load_task(path)
     assert sorted(e.output for e in task.train + task.dev + task.test) == [
         f"1{i}00" for i in range(6)]
+
+
+def test_a_confirmation_slice_comes_from_what_the_pool_has_left(tmp_path: Path) -> None:
+    """Checked after the search, it must share no example with the other splits."""
+    path = _write_jsonl(tmp_path / "t.jsonl",
+                        [{"input": f"q{i}", "output": f"a{i}"} for i in range(200)])
+    task = load_task(path, dev_size=32, test_size=50, train_size=50)
+    confirm = {e.input for e in task.confirm}
+    assert len(confirm) == 32
+    assert not confirm & {e.input for e in [*task.train, *task.dev, *task.test]}
+    small = _write_jsonl(tmp_path / "s.jsonl", [{"input": f"q{i}", "output": "a"}
+                                                for i in range(60)])
+    assert load_task(small, dev_size=10).confirm == []  # train took what dev left
+    assert len(load_task(small, dev_size=10, train_size=20).confirm) == 10

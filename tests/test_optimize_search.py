@@ -16,7 +16,7 @@ from neuroforge.agents.optimizer import history_lines, mutate_with_feedback, swa
 from neuroforge.agents.schemas import Candidate
 from neuroforge.cli import app
 from neuroforge.graphs.optimize import OptimizeDeps, OptimizeInputError, create_optimize_graph
-from neuroforge.knowledge.datasets import Example
+from neuroforge.knowledge.datasets import Example, load_task
 from neuroforge.tools.nearest_demos import dynamic_prompt, parse_dynamic
 from neuroforge.tools.prompt_eval import format_demonstrations, split_demonstrations
 from tests.fakes import FunctionChatModel
@@ -248,3 +248,52 @@ def test_a_closed_answer_set_is_scored_exactly_when_asked(tmp_path: Path) -> Non
     factory, _ = world()
     with pytest.raises(OptimizeInputError, match="scorer must be one of"):
         run(factory, {"prompt": "x", "task": str(path), "scorer": "fuzzy"})
+
+
+def test_a_lead_on_dev_must_hold_on_the_confirmation_examples() -> None:
+    original = Candidate(id="o", text="x", origin="original", dev_score=16 / 32,
+                         dev_hits=[True] * 16 + [False] * 16)
+    # 9 points ahead on dev (5 against 2): too little alone.
+    leader = Candidate(id="l", text="y", origin="demonstrations", dev_score=19 / 32,
+                       dev_hits=[True] * 14 + [False] * 2 + [True] * 5 + [False] * 11)
+    # Ahead on fresh examples too (5 against 1): together 10 against 3, p = 0.09.
+    held = {"o": [True] * 16 + [False] * 16,
+            "l": [True] * 15 + [False] + [True] * 5 + [False] * 11}
+    chosen, why = guarded_choice(original, [leader], confirm=held)
+    assert chosen.id == "l" and why["confirm_examples"] == 32 and why["rule"] == "margin"
+    assert "on dev and 32 more examples" in why["reason"]
+    # Far ahead on dev, behind on fresh examples: a lead won by chance (or by the search).
+    lucky = Candidate(id="k", text="z", origin="rewrite", dev_score=28 / 32,
+                      dev_hits=[True] * 28 + [False] * 4)
+    slipped = {"o": [True] * 16 + [False] * 16, "k": [True] * 15 + [False] * 17}
+    kept, why = guarded_choice(original, [lucky], confirm=slipped)
+    assert kept.id == "o" and not why["adopted"] and "behind by 3% on 32 more" in why["reason"]
+    assert guarded_choice(original, [lucky])[0].id == "k"  # dev alone would adopt it
+
+
+def test_the_run_checks_its_dev_leader_on_fresh_examples(tmp_path: Path) -> None:
+    """A target that does well with demonstrations on the dev inputs only (as a search
+    overfit to dev would): dev alone adopts them, the confirmation slice keeps the
+    original, and the run stays within its budget."""
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(json.dumps({"input": f"w{i}", "output": f"W{i}"}) + "\n"
+                            for i in range(200)))
+    dev = {e.input for e in load_task(path, dev_size=32).dev}
+
+    def target(messages: list[BaseMessage]) -> str:
+        text = "\n".join(m.text for m in messages)
+        word = messages[-1].text.rpartition("\n\nInput: ")[2].split("\nOutput:")[0]
+        shown = "Examples:" in text or "Input: w" in text.rpartition("\n\nInput: ")[0]
+        if shown:
+            return word.upper() if word in dev else "no"
+        return word.upper() if int(word[1:]) % 2 else "no"
+
+    factory, _ = world({"target": target})
+    result = run(factory, {"prompt": "Repeat the word in capitals.", "task": str(path),
+                           "generations": 1, "agents": False, "budget": 300})["result"]
+    guard = result["guard"]
+    assert guard["dev_gain"] >= 0.2  # on dev the demonstrations lead far
+    assert guard["confirm_examples"] == 32 and guard["confirm_gain"] < 0
+    assert not guard["adopted"] and not result["changed"]
+    assert 0 < result["calls_by_phase"]["confirmation"] <= 64
+    assert result["calls_used"] - result["calls_by_phase"]["test"] <= 300
