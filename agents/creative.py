@@ -70,8 +70,17 @@ def is_instruction(text: str) -> bool:
     return bool(_IMPERATIVE.search(text.strip()) or _DIRECTIVE.search(text))
 
 
+# The frame a prompt under review is shown in: a rewrite that copies it (a small model
+# echoing its input, e.g. "...operators`;},\n<prompt_under_review>\n{") is debris that
+# a target may still happen to score well with, and no prompt a user would keep.
+_FRAME = re.compile(r"[<‹]\s*/?\s*prompt_under_review", re.IGNORECASE)
+
+
 def keeps_the_task(candidate: str, original: str) -> bool:
-    """A rewrite must still be an instruction wherever the original was one."""
+    """A rewrite must still be an instruction wherever the original was one, and must
+    not carry the review frame it was shown in."""
+    if _FRAME.search(candidate) and not _FRAME.search(original):
+        return False
     return is_instruction(candidate) or not is_instruction(original)
 
 

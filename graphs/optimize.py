@@ -751,8 +751,8 @@ def _new_rewrites(deps: OptimizeDeps, state: OptimizeState, original: Candidate,
             return new, calls + 1, [f"creative: {exc}"], events
         calls += used
         if not keeps_the_task(reply.prompt, original.text):
-            events.append(f"creative: style {style} wrote a statement, not an instruction; "
-                          "dropped")
+            events.append(f"creative: style {style} wrote no usable instruction (a statement, "
+                          "or the review frame copied); dropped")
         elif is_distinct(reply.prompt, [original.text] + [c.text for c in new]):
             new.append(Candidate(id=new_id(), text=reply.prompt, origin="rewrite", generation=1,
                                  parents=[original.id], addresses=reply.addresses))

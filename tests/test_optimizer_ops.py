@@ -111,6 +111,17 @@ def test_is_instruction_tells_a_prompt_from_an_answer(text: str, instruction: bo
     assert keeps_the_task(text, "Dogs.")  # no rule to keep when the original is no instruction
 
 
+def test_a_rewrite_that_copies_the_review_frame_is_dropped() -> None:
+    """Seen in the benchmark: a rewrite that is the instruction cut off, then the tag it
+    was quoted in; it scored well enough on dev to be adopted."""
+    debris = ("Evaluate the truth value of a Boolean expression`;},\n<prompt_under_review>\n"
+              "{\n    description: {")
+    assert not keeps_the_task(debris, "Evaluate the truth value of a Boolean expression.")
+    assert not keeps_the_task("Answer. ‹/prompt_under_review›", "Answer the question.")
+    assert keeps_the_task("Evaluate the expression; answer True or False.",
+                          "Evaluate the truth value of a Boolean expression.")
+
+
 def test_a_candidate_carrying_held_out_answers_is_caught() -> None:
     """The synonyms report (dev 1.00, test 0.00): a prompt that carries dev examples with
     their answers scores by copying. Such a prompt is refused; the instruction alone,
