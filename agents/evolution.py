@@ -189,11 +189,19 @@ def vetoed_ids(ballots: Sequence[Mapping[str, Any]], original_id: str = "") -> s
     with a labelled task, validators veto (meaning changed, unsafe, format broken) rather
     than re-score what dev accuracy measures. Unanimity, because a veto overrides a
     measurement and a small judge rejects often; invalid ballots and abstentions never
-    veto."""
+    veto. A reject from a voter who rejected the original in the same round says
+    nothing about the change (a 135M judge rejects both and sank a candidate 31 points
+    better on dev that way), so it does not count toward a veto."""
+    def key(ballot: Mapping[str, Any]) -> tuple[Any, ...]:
+        return ballot.get("voter"), ballot.get("generation"), ballot.get("round")
+
+    control = {key(b): b.get("decision") for b in ballots
+               if b.get("candidate_id") == original_id and b.get("valid")}
     tally: dict[str, list[bool]] = {}
     for ballot in ballots:
         if ballot.get("valid") and ballot.get("decision") in ("accept", "reject"):
-            tally.setdefault(ballot["candidate_id"], []).append(ballot["decision"] == "reject")
+            informative = ballot["decision"] == "reject" and control.get(key(ballot)) != "reject"
+            tally.setdefault(ballot["candidate_id"], []).append(informative)
     return {c for c, rejects in tally.items() if all(rejects) and c != original_id}
 
 

@@ -121,8 +121,24 @@ def test_a_veto_needs_every_valid_ballot_to_reject() -> None:
                {"candidate_id": "b", "decision": "accept", "valid": True},
                {"candidate_id": "c", "decision": "abstain", "valid": False},
                {"candidate_id": "c", "decision": "reject", "valid": False},
-               {"candidate_id": "o", "decision": "reject", "valid": True}]
+               {"candidate_id": "o", "decision": "reject", "valid": True, "voter": "v9"}]
     assert vetoed_ids(ballots, original_id="o") == {"a"}  # the original is a control
+
+
+def test_a_reject_from_a_voter_who_rejected_the_original_too_is_no_veto() -> None:
+    def ballot(voter: str, candidate: str, decision: str, round_: int = 0) -> dict:
+        return {"voter": voter, "candidate_id": candidate, "decision": decision,
+                "valid": True, "generation": 1, "round": round_}
+
+    both = [ballot("v1", "o", "reject"), ballot("v1", "a", "reject"),
+            ballot("v2", "o", "accept"), ballot("v2", "a", "reject")]
+    assert vetoed_ids(both, original_id="o") == set()  # v1 rejects everything
+    told = [ballot("v1", "o", "accept"), ballot("v1", "a", "reject"),
+            ballot("v2", "o", "accept"), ballot("v2", "a", "reject")]
+    assert vetoed_ids(told, original_id="o") == {"a"}
+    # Another round's control does not speak for this one.
+    later = [ballot("v1", "o", "reject", 1), ballot("v1", "a", "reject", 0)]
+    assert vetoed_ids(later, original_id="o") == {"a"}
 
 
 def test_equal_dev_scores_are_broken_by_the_votes() -> None:
