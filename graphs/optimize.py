@@ -799,7 +799,7 @@ def finish(state: OptimizeState, deps: OptimizeDeps) -> dict[str, Any]:
 
 
 def _final_choice(deps: OptimizeDeps, state: OptimizeState, original: Candidate,
-                  candidates: dict[str, Candidate], scores: Mapping[str, float]
+                  candidates: dict[str, Candidate], scores: dict[str, float]
                   ) -> tuple[Candidate, dict[str, Any] | None, dict[str, int], list[str]]:
     """The final prompt, the guard's verdict (with a task), calls by phase, errors."""
     opts = state.get("options") or {}
@@ -896,7 +896,7 @@ def _test_scores(deps: OptimizeDeps, opts: dict[str, Any], original: Candidate,
 
 
 def _result(state: OptimizeState, original: Candidate, final: Candidate,
-            scores: Mapping[str, float], test: dict[str, float], extra: dict[str, int]
+            scores: dict[str, float], test: dict[str, float], extra: dict[str, int]
             ) -> dict[str, Any]:
     opts = state.get("options") or {}
     votes = [b for b in state.get("ballots", []) if b["candidate_id"] == final.id]
