@@ -42,7 +42,7 @@ from typing import Any
 from benchmarks.dspy_peer import run_peer, serve_embedded
 from neuroforge.agents.optimizer import add_demonstrations
 from neuroforge.graphs.optimize import OptimizeDeps, create_optimize_graph
-from neuroforge.knowledge.datasets import human_instructions
+from neuroforge.knowledge.datasets import TaskData, human_instructions
 from neuroforge.knowledge.db import open_database
 from neuroforge.models.embedded import EmbeddedChatModel
 from neuroforge.tools.nearest_demos import dynamic_prompt
@@ -108,6 +108,11 @@ def _optimize(path: Path, start: str, store_url: str, scorer: str, **options: An
             "prompt": result["optimized"]}
 
 
+def split_sizes(task: TaskData) -> dict[str, int]:
+    """How many examples each split holds: a row's record of the split it was run on."""
+    return {"train": len(task.train), "dev": len(task.dev), "test": len(task.test)}
+
+
 def baselines(path: Path, start: str, scorer: str) -> dict[str, Any]:
     """The three free baselines on the held-out test split."""
     deps = OptimizeDeps(model_for=_model_for, answer_cache=AnswerCache())
@@ -122,7 +127,7 @@ def baselines(path: Path, start: str, scorer: str) -> dict[str, Any]:
                for seed in (0, 1, 2)]
     return {"human": accuracy(start), "random3": round(statistics.mean(random3), 4),
             "random3_per_seed": random3, "nearest3": accuracy(dynamic_prompt(start, 3)),
-            "splits": {"train": len(task.train), "dev": len(task.dev), "test": len(task.test)}}
+            "splits": split_sizes(task)}
 
 
 PEER_KEYS = ("human", "random3", "random3_per_seed", "nearest3", "splits", "dspy")
@@ -136,8 +141,7 @@ def run_task(name: str, path: Path, store_url: str, peer_url: str | None,
     start, scorer = starting_instruction(name, path), scorer_for(name)
     row: dict[str, Any] = {"task": name, "instruction": start, "scorer": scorer}
     task = OptimizeDeps(model_for=_model_for).task(str(path))
-    sizes = {"train": len(task.train), "dev": len(task.dev), "test": len(task.test)}
-    if earlier is not None and earlier["splits"] == sizes:
+    if earlier is not None and earlier["splits"] == split_sizes(task):
         row |= {k: earlier[k] for k in PEER_KEYS} | {"baselines_from_earlier_run": True}
     else:
         row |= baselines(path, start, scorer)
