@@ -57,7 +57,11 @@ ADDED = 4
 BBH = {"boolean_expressions": "Boolean Expressions", "causal_judgement": "Causal Judgment"}
 BUDGET = 300  # search calls, the confirmation of the dev leader included; the held-out
 # test adds up to 100 more (original, optimized)
-RUN = {"generations": 3, "population": 4, "budget": BUDGET, "debate_rounds": 0, "seed": 0}
+# Seconds for the search (the held-out test run is not counted, as in the calls): the
+# issue's 6 minutes less a margin for the rate estimate the limit works from.
+TIME_LIMIT = 300
+RUN = {"generations": 3, "population": 4, "budget": BUDGET, "debate_rounds": 0, "seed": 0,
+       "time_limit": TIME_LIMIT}
 RESULTS = Path(__file__).parent / "results" / "optimizer.json"
 # BBH stories run to ~600 tokens: three demonstrations and the input need more than the
 # default 2048. The DSPy peer's server gets the same window.
@@ -103,6 +107,7 @@ def _optimize(path: Path, start: str, store_url: str, scorer: str, **options: An
     return {"test_accuracy": result["test_optimized"], "dev_accuracy": result["optimized_score"],
             "calls": result["calls_used"] - phases.get("test", 0),
             "test_calls": phases.get("test", 0), "calls_by_phase": phases,
+            "search_seconds": round(result["search_seconds"], 1),
             "seconds": round(time.perf_counter() - started, 1), "changed": result["changed"],
             "guard": result["guard"], "stop_reason": result["stop_reason"],
             "prompt": result["optimized"]}
@@ -169,6 +174,8 @@ def summary(rows: list[dict[str, Any]], planned: int) -> dict[str, Any]:
     gaps = [r["optimized_minus_best_baseline"] for r in rows]
     versus_human = [r["optimized_minus_human"] for r in rows]
     worst_calls = max((r["optimized"]["calls"] for r in rows), default=0)
+    worst_search = max((r["optimized"].get("search_seconds", r["optimized"]["seconds"])
+                        for r in rows), default=0.0)
     worst_seconds = max((r["optimized"]["seconds"] for r in rows), default=0.0)
     return {
         "tasks_measured": len(rows), "tasks_planned": planned,
@@ -187,14 +194,16 @@ def summary(rows: list[dict[str, Any]], planned: int) -> dict[str, Any]:
         "worst_optimized_minus_best_baseline_points": round(100 * min(gaps), 1) if gaps else None,
         "worst_optimized_minus_human_points": (round(100 * min(versus_human), 1)
                                                if versus_human else None),
-        "max_search_calls": worst_calls, "max_seconds": worst_seconds,
+        "max_search_calls": worst_calls, "max_search_seconds": worst_search,
+        "max_seconds_with_test": worst_seconds,
         "targets": {
             "every task >= best baseline - 2": bool(gaps) and min(gaps) >= -0.02,
             "mean >= best baseline + 3": bool(rows) and (statistics.mean(optimized)
                                                          >= statistics.mean(best) + 0.03),
             "mean >= dspy": bool(peer) and statistics.mean(optimized) >= statistics.mean(peer),
             "never > 2 below human": bool(versus_human) and min(versus_human) >= -0.02,
-            "<= 300 calls and <= 6 min per task": worst_calls <= 300 and worst_seconds <= 360,
+            "<= 300 calls and <= 6 min per task (search)": worst_calls <= 300
+            and worst_search <= 360,
         },
     }
 

@@ -115,6 +115,9 @@ class OptimizeOptions(BaseModel):
     # False: search only (seeds, racing, operators): no analysts, rewrites or ballots.
     agents: bool = True
     scorer: str | None = None  # how answers are judged on a task; None: the deps' default
+    # Wall-clock seconds for the search and its confirmation (the held-out test run after
+    # it is not counted); None: the call budget alone bounds the run.
+    time_limit: float | None = Field(None, gt=0, le=604_800)
 
 
 DEFAULT_OPTIONS: dict[str, Any] = OptimizeOptions().model_dump()
@@ -142,6 +145,7 @@ class OptimizeDeps:
     answer_cache: AnswerCache = field(default_factory=AnswerCache)
     # Set by the caller (Ctrl-C): loops stop before their next model call.
     stop: threading.Event = field(default_factory=threading.Event)
+    clock: Callable[[], float] = time.time  # wall time; tests give a scripted one
     _tasks: dict[str, TaskData] = field(default_factory=dict)
     _nearest: dict[str, NearestDemos] = field(default_factory=dict)
     _nearest_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -278,12 +282,43 @@ def _candidate(data: dict[str, Any]) -> Candidate:
     return Candidate.model_validate(data)
 
 
-def _remaining(state: OptimizeState, spent: int = 0) -> int:
-    """Calls the search may still spend: the budget less what is spent and what the
-    confirmation of the dev leader keeps back (two prompts on its slice)."""
+def _calls_in_time(deps: OptimizeDeps, state: Mapping[str, Any], spent: int = 0) -> int | None:
+    """Calls the time limit still pays for at the rate measured so far (seconds per
+    call over the run); None without a limit or before the first call."""
     opts = state["options"]
-    return (int(opts["budget"]) - state.get("calls_used", 0) - spent
-            - 2 * int(opts.get("confirm_examples", 0)))
+    calls = int(state.get("calls_used", 0)) + spent
+    if not opts.get("time_limit") or calls <= 0:
+        return None
+    elapsed = max(deps.clock() - float(opts["started_at"]), 1e-6)
+    return max(0, int((float(opts["time_limit"]) - elapsed) * calls / elapsed))
+
+
+def _left(deps: OptimizeDeps, state: Mapping[str, Any], spent: int = 0) -> int:
+    """Calls the run may still make: the budget less what is spent, and no more than
+    the time limit pays for."""
+    left = int(state["options"]["budget"]) - int(state.get("calls_used", 0)) - spent
+    timed = _calls_in_time(deps, state, spent)
+    return left if timed is None else min(left, timed)
+
+
+def _out_of_time(deps: OptimizeDeps, state: Mapping[str, Any]) -> bool:
+    """Whether the time limit, not the call budget, is what binds now."""
+    timed = _calls_in_time(deps, state)
+    return timed is not None and timed < int(state["options"]["budget"]) - int(
+        state.get("calls_used", 0))
+
+
+def _remaining(deps: OptimizeDeps, state: Mapping[str, Any], spent: int = 0) -> int:
+    """Calls the search may still spend: what is left less what the confirmation of the
+    dev leader keeps back (two prompts on its slice). Under a time limit the seeds of
+    the first generation are scored first: a confirmation of nothing is worth less."""
+    opts = state["options"]
+    reserve = 2 * int(opts.get("confirm_examples", 0))
+    budget = int(opts["budget"]) - int(state.get("calls_used", 0)) - spent - reserve
+    timed = _calls_in_time(deps, state, spent)
+    if timed is None:
+        return budget
+    return min(budget, timed - (reserve if state.get("generation", 0) >= 1 else 0))
 
 
 RACE_FIRST_RUNG = 8  # dev examples every new candidate is scored on before the cut
@@ -412,13 +447,13 @@ def _sample_outputs(deps: OptimizeDeps, candidates: list[Candidate], budget: int
     return calls, []
 
 
-def _vote_sends(state: Mapping[str, Any], population: list[str], round_number: int,
-                debate: str = "") -> list[Send]:
+def _vote_sends(deps: OptimizeDeps, state: Mapping[str, Any], population: list[str],
+                round_number: int, debate: str = "") -> list[Send]:
     opts, candidates = state["options"], state["candidates"]
     original_id = population[0]
     population = [original_id, *_voted_ids(state, population)]
     # Each voter gets an equal share of what is left, so retries can never overspend.
-    share = max(0, int(opts["budget"]) - int(state.get("calls_used", 0))) // opts["voters"]
+    share = max(0, _left(deps, state)) // opts["voters"]
     return [
         Send("vote", VoteTask(
             voter=voter.__dict__, original=candidates[original_id]["text"],
@@ -468,7 +503,7 @@ def prepare(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
     check_budget(opts, len(deps.task(opts["task"]).dev) if opts["task"] else 0, deps.attempts)
     opts["confirm_examples"] = (confirm_size(opts, deps.task(opts["task"]), deps.attempts)
                                 if opts["task"] else 0)
-    opts["started_at"] = time.time()
+    opts["started_at"] = deps.clock()
     run_id = state.get("run_id") or new_id()
     original = Candidate(id=new_id(), text=state["prompt"].strip(), origin="original")
     calls, errors = _score_on_dev(deps, opts, [original], opts["budget"])
@@ -539,7 +574,7 @@ def propose(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
     events += leak_events
     if train is None:
         new += fill_population(original, new, None, opts["population"], opts["seed"])
-    dev_calls, dev_errors = _score_on_dev(deps, opts, new, _remaining(state, calls))
+    dev_calls, dev_errors = _score_on_dev(deps, opts, new, _remaining(deps, state, calls))
     population = [original.id] + [c.id for c in new]
     update: dict[str, Any] = {
         "candidates": {c.id: c.model_dump() for c in new}, "population_ids": population,
@@ -551,7 +586,7 @@ def propose(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
     }
     deps.record(lambda s: records.save_candidates(s, state["run_id"],
                                                   [c.model_dump() for c in new]))
-    return _after_candidates(state, update)
+    return _after_candidates(deps, state, update)
 
 def vote(task: VoteTask, deps: OptimizeDeps) -> dict[str, Any]:
     voter = VoterSpec(**task["voter"])
@@ -616,13 +651,14 @@ def tally(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
                    f"({outcome.invalid_ballots} invalid, {outcome.abstentions} abstained)"]}
     debate_ok = (not outcome.reached and state["round"] < opts["debate_rounds"]
                  and not state.get("errors")
-                 and _remaining(state) >= _vote_cost(opts, population))
+                 and _remaining(deps, state) >= _vote_cost(opts, population))
     if debate_ok:
         rationales = "\n".join(f"- {b.voter} on {b.candidate_id}: {b.decision}, "
                                f"{b.rationale[:120]}" for b in current if b.valid)
         merged = {**state, "round": state["round"] + 1}
         return Command(update={**update, "round": state["round"] + 1},
-                       goto=_vote_sends(merged, population, state["round"] + 1, rationales))
+                       goto=_vote_sends(deps, merged, population, state["round"] + 1,
+                                       rationales))
     return Command(update={**update, "accepted_ids": outcome.accepted}, goto="evolve")
 
 def evolve(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
@@ -633,20 +669,23 @@ def evolve(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
     best = max(fitness(c, scores, measured) for c in population)
     history = [*state.get("best_by_generation", []), best]
     stop = stop_reason(failed=bool(state.get("errors")), generation=generation,
-                       max_generations=opts["generations"], remaining=_remaining(state),
+                       max_generations=opts["generations"], remaining=_remaining(deps, state),
                        vote_cost=_vote_cost(opts, state["population_ids"]), history=history)
+    # Candidates the time left cannot score would plateau the scores: say why it stopped.
+    if (stop == "budget exhausted" or _remaining(deps, state) <= 0) and _out_of_time(deps, state):
+        stop = "time limit reached"
     if stop:
         return Command(update={"best_by_generation": [best], "stop_reason": stop},
                        goto="finish")
     elite = select_elites(population, scores, 1, measured)[0]
     misses, right, reflect_calls, reflect_errors = _reflect(
-        deps, opts, elite, generation, _remaining(state) - deps.attempts)
+        deps, opts, elite, generation, _remaining(deps, state) - deps.attempts)
     children, calls, errors, notes = offspring(
         population, scores, known_texts=[c["text"] for c in state["candidates"].values()],
         ballots=state.get("ballots", []), generation=generation + 1, size=opts["population"],
         seed=opts["seed"], train=deps.task(opts["task"]).train if opts["task"] else None,
         mutator=(deps.model_for("optimizer", None)
-                 if opts["agents"] and _remaining(state, reflect_calls) >= deps.attempts
+                 if opts["agents"] and _remaining(deps, state, reflect_calls) >= deps.attempts
                  else None),
         attempts=deps.attempts, failures=failure_lines(misses),
         history=_history(state["candidates"]), bootstrapped=right)
@@ -659,7 +698,7 @@ def evolve(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
         return Command(update={"best_by_generation": [best], "calls_used": calls,
                                "calls_by_phase": calls_by_phase, "events": leak_events,
                                "stop_reason": "no new candidates"}, goto="finish")
-    dev_calls, dev_errors = _score_on_dev(deps, opts, children, _remaining(state, calls))
+    dev_calls, dev_errors = _score_on_dev(deps, opts, children, _remaining(deps, state, calls))
     elites = [c.id for c in select_elites(population[1:], scores, 2, measured)]
     update: dict[str, Any] = {
         "best_by_generation": [best], "generation": generation + 1, "round": 0,
@@ -675,7 +714,7 @@ def evolve(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
                                                   [c.model_dump() for c in children]))
     # _after_candidates adds this generation's calls to the state's: hand it the state
     # itself (a merged one counted this generation twice and lost the earlier ones).
-    return _after_candidates(state, update)
+    return _after_candidates(deps, state, update)
 
 
 
@@ -708,7 +747,8 @@ def _record_start(session: Any, run_id: str, opts: dict[str, Any], original: Can
     records.save_candidates(session, run_id, [original.model_dump()])
 
 
-def _after_candidates(state: Mapping[str, Any], update: dict[str, Any]) -> Command[Any]:
+def _after_candidates(deps: OptimizeDeps, state: Mapping[str, Any], update: dict[str, Any]
+                      ) -> Command[Any]:
     """Send the new population to the voters, or stop when it cannot be voted on."""
     merged = {**state, **update,
               "candidates": {**state.get("candidates", {}), **update.get("candidates", {})},
@@ -718,12 +758,12 @@ def _after_candidates(state: Mapping[str, Any], update: dict[str, Any]) -> Comma
         return Command(update={**update, "stop_reason": "model failure"}, goto="finish")
     if len(population) < 2:
         return Command(update={**update, "stop_reason": "no candidates"}, goto="finish")
-    if merged["options"]["budget"] - merged["calls_used"] < _vote_cost(merged["options"],
-                                                                        population):
-        return Command(update={**update, "stop_reason": "budget exhausted"}, goto="finish")
+    if _left(deps, merged) < _vote_cost(merged["options"], population):
+        reason = "time limit reached" if _out_of_time(deps, merged) else "budget exhausted"
+        return Command(update={**update, "stop_reason": reason}, goto="finish")
     if not merged["options"]["agents"] or not _voted_ids(merged, population):
         return Command(update=update, goto="evolve")  # nothing for the validators to veto
-    return Command(update=update, goto=_vote_sends(merged, population, 0))
+    return Command(update=update, goto=_vote_sends(deps, merged, population, 0))
 
 
 def _new_rewrites(deps: OptimizeDeps, state: OptimizeState, original: Candidate,
@@ -736,7 +776,7 @@ def _new_rewrites(deps: OptimizeDeps, state: OptimizeState, original: Candidate,
     for style in range(slots * 2):
         if deps.stop.is_set():
             raise OptimizeStopped(f"creative stopped after {len(new)} rewrites")
-        if len(new) >= slots or _remaining(state, calls) < deps.attempts:
+        if len(new) >= slots or _remaining(deps, state, calls) < deps.attempts:
             break
         try:
             reply, used = propose_rewrite(model, original.text, findings, style,
@@ -777,8 +817,12 @@ def finish(state: OptimizeState, deps: OptimizeDeps) -> dict[str, Any]:
     original = candidates[state["population_ids"][0]]
     scores = state.get("consensus_scores", {})
     final, guard, phases, errors = _final_choice(deps, state, original, candidates, scores)
+    searched = deps.clock()
     test, phases["test"], test_errors = _test_scores(deps, opts, original, final)
-    result = _result(state, original, final, scores, test, phases) | {"guard": guard}
+    started = float(opts.get("started_at", searched))
+    result = _result(state, original, final, scores, test, phases) | {
+        "guard": guard, "search_seconds": round(searched - started, 2),
+        "seconds": round(deps.clock() - started, 2)}
     if not opts.get("task"):  # who gave the scores: a reader must know how much they weigh
         result["judge"] = model_identity(deps.model_for("validator", None))[0]
     measured, accepted = bool(opts.get("task")), set(state.get("accepted_ids", []))
@@ -823,8 +867,7 @@ def _confirm(deps: OptimizeDeps, state: OptimizeState, original: Candidate,
     confirmation slice, when there is a leader and the budget pays for both;
     (hits by candidate id, calls, errors)."""
     opts = state["options"]
-    size = min(int(opts.get("confirm_examples", 0)),
-               (int(opts["budget"]) - state.get("calls_used", 0)) // 2)
+    size = min(int(opts.get("confirm_examples", 0)), _left(deps, state) // 2)
     if leader is None or size < MIN_CONFIRM:
         return {}, 0, []
     examples = deps.task(opts["task"]).confirm[:size]
@@ -918,7 +961,6 @@ def _result(state: OptimizeState, original: Candidate, final: Candidate,
         "calls_used": state.get("calls_used", 0) + sum(extra.values()),
         "calls_by_phase": {k: v for k, v in add_counts(state.get("calls_by_phase"),
                                                       extra).items() if v},
-        "seconds": round(time.time() - opts.get("started_at", time.time()), 2),
         "stop_reason": state.get("stop_reason") or ("model failure" if state.get("errors")
                                                     else "finished"),
         "errors": state.get("errors", []),

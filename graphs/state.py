@@ -53,6 +53,7 @@ class OptimizeInput(TypedDict):
     seed: NotRequired[int]
     agents: NotRequired[bool]  # False: search only (seeds and operators, no agent calls)
     scorer: NotRequired[str]  # contains (default), exact or numeric
+    time_limit: NotRequired[float | None]  # seconds for the search; None: calls bound it
     run_id: NotRequired[str]
 
 

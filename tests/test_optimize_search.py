@@ -59,6 +59,9 @@ def test_the_cli_says_so_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert len(tiny.output.strip().splitlines()) == 1
     alone = runner.invoke(app, ["optimize", "Repeat.", "--no-agents"])
     assert alone.exit_code == 2 and "needs a labelled task" in alone.output
+    hasty = runner.invoke(app, ["optimize", "Repeat.", "--time-limit", "-5"])
+    assert hasty.exit_code == 2 and hasty.output.strip() == (
+        "error: time-limit: Input should be greater than 0")
 
 
 def test_a_proposer_that_answers_garbage_is_named_in_the_result(upper_task: Path) -> None:
@@ -313,3 +316,36 @@ def test_the_run_checks_its_dev_leader_on_fresh_examples(tmp_path: Path) -> None
     assert not guard["adopted"] and not result["changed"]
     assert 0 < result["calls_by_phase"]["confirmation"] <= 64
     assert result["calls_used"] - result["calls_by_phase"]["test"] <= 300
+
+
+def test_a_time_limit_stops_the_search_within_it(tmp_path: Path) -> None:
+    """With a clock that moves one second per model call, a 150-second limit ends the
+    search before its budget does and within the limit; the seeds of the first
+    generation are scored in full first, so demonstrations that help are still found."""
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(json.dumps({"input": f"w{i}", "output": f"W{i}"}) + "\n"
+                            for i in range(200)))
+
+    def target(messages: list[BaseMessage]) -> str:  # demonstrations help
+        word = messages[-1].text.rpartition("\n\nInput: ")[2].split("\nOutput:")[0]
+        return word.upper() if len(messages) > 1 or int(word[1:]) % 2 else "no"
+
+    state = {"prompt": "Repeat the word in capitals.", "task": str(path), "generations": 6,
+             "agents": False, "budget": 1000}
+    results = {}
+    for limit in (None, 150):
+        factory, fake = world({"target": target})
+        results[limit] = run(factory, state | {"time_limit": limit},
+                             clock=lambda fake=fake: float(len(fake.calls)))["result"]
+    limited, unlimited = results[150], results[None]
+    assert limited["stop_reason"] == "time limit reached" != unlimited["stop_reason"]
+    assert limited["search_seconds"] <= 150 < unlimited["search_seconds"]
+    assert limited["search_seconds"] == limited["calls_used"] - limited["calls_by_phase"]["test"]
+    assert limited["guard"]["adopted"] and limited["test_optimized"] == 1.0
+    assert limited["seconds"] == limited["calls_used"]  # the test run comes after the limit
+
+
+def test_a_time_limit_must_be_positive(upper_task: Path) -> None:
+    factory, _ = world()
+    with pytest.raises(OptimizeInputError, match="time-limit"):
+        run(factory, {"prompt": "x", "task": str(upper_task), "time_limit": 0})

@@ -30,6 +30,8 @@ __all__ = ["demo", "free_baseline", "lineage", "optimize", "render_result", "run
 
 SCORER_HELP = ("How a task's answers are judged: contains (default; the target as whole "
                "words), exact (closed answer sets such as True/False), numeric.")
+TIME_LIMIT_HELP = ("Most seconds the search may take (the final test run is not counted): "
+                   "it starts no work the time left cannot pay for at the rate so far.")
 # The demo's task ships in the repository (MIT, see examples/data/.../README.md).
 DEMO_TASK = (Path(__file__).resolve().parents[2] / "examples" / "data" /
              "instruction_induction" / "raw" / "induce" / "first_word_letter.json")
@@ -49,6 +51,7 @@ def optimize(
     = "majority",
     debate_rounds: Annotated[int, typer.Option(help="Re-votes when no consensus.")] = 1,
     budget: Annotated[int | None, typer.Option(help="Most model calls to spend.")] = None,
+    time_limit: Annotated[float | None, typer.Option(help=TIME_LIMIT_HELP)] = None,
     seed: Annotated[int, typer.Option(help="Seed for splits and operators.")] = 0,
     agents: Annotated[bool, typer.Option(
         help="--no-agents: search only (seeds, racing, operators), no analyst, creative or "
@@ -70,7 +73,7 @@ def optimize(
         state = {"prompt": read_text_arg(prompt), "task": task, "generations": generations,
                  "population": population, "voters": voters, "min_agreement": min_agreement,
                  "vote_rule": vote_rule, "debate_rounds": debate_rounds, "seed": seed,
-                 "agents": agents, "scorer": scorer,
+                 "agents": agents, "scorer": scorer, "time_limit": time_limit,
                  "budget": current.budgets.max_model_calls if budget is None else budget}
         _check_request(state, current.budgets.structured_attempts)
     try:

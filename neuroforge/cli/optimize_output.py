@@ -61,5 +61,8 @@ def render_result(console: Console, result: dict[str, Any]) -> None:
     if result["stop_reason"] == "budget exhausted":
         console.print("[yellow]note:[/] the call budget ran out; this is the best prompt so far. "
                       "Raise --budget (or NEUROFORGE_BUDGETS__MAX_MODEL_CALLS) to search further.")
+    if result["stop_reason"] == "time limit reached":
+        console.print("[yellow]note:[/] the time limit ran out; this is the best prompt so far. "
+                      "Raise --time-limit to search further.")
     for error in result.get("errors", []):
         console.print(f"[yellow]note:[/] {error}", highlight=False)
