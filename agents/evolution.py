@@ -73,13 +73,14 @@ def fill_population(original: Candidate, new: Sequence[Candidate], train: Sequen
         options = [("mutation", apply_pattern(original.text, name))
                    for name in next_patterns(original.text)]
     filled: list[Candidate] = []
-    for origin, text in options:
+    for rank, (origin, text) in enumerate(options):
         if len(new) + len(filled) >= population:
             break
         if text not in texts:
             texts.append(text)
             filled.append(Candidate(id=new_id(), text=text, origin=origin,  # type: ignore[arg-type]
-                                    generation=1, parents=[original.id]))
+                                    generation=1, parents=[original.id],
+                                    baseline=train is not None and rank < 2))
     return filled
 
 
@@ -189,18 +190,20 @@ def vetoed_ids(ballots: Sequence[Mapping[str, Any]], original_id: str = "") -> s
     with a labelled task, validators veto (meaning changed, unsafe, format broken) rather
     than re-score what dev accuracy measures. Unanimity, because a veto overrides a
     measurement and a small judge rejects often; invalid ballots and abstentions never
-    veto. A reject from a voter who rejected the original in the same round says
-    nothing about the change (a 135M judge rejects both and sank a candidate 31 points
-    better on dev that way), so it does not count toward a veto."""
+    veto. A reject counts only from a voter who accepted the original in the same round:
+    one who rejected it, or whose ballot on it was invalid, says nothing about the change
+    (a 135M judge rejects both, and sank candidates 31 points better on dev that way)."""
     def key(ballot: Mapping[str, Any]) -> tuple[Any, ...]:
         return ballot.get("voter"), ballot.get("generation"), ballot.get("round")
 
-    control = {key(b): b.get("decision") for b in ballots
-               if b.get("candidate_id") == original_id and b.get("valid")}
+    # The voter's word on the original in that round; none at all: the reject stands.
+    control = {key(b): b.get("decision") if b.get("valid") else "invalid" for b in ballots
+               if b.get("candidate_id") == original_id}
     tally: dict[str, list[bool]] = {}
     for ballot in ballots:
         if ballot.get("valid") and ballot.get("decision") in ("accept", "reject"):
-            informative = ballot["decision"] == "reject" and control.get(key(ballot)) != "reject"
+            informative = (ballot["decision"] == "reject"
+                           and control.get(key(ballot), "accept") == "accept")
             tally.setdefault(ballot["candidate_id"], []).append(informative)
     return {c for c, rejects in tally.items() if all(rejects) and c != original_id}
 

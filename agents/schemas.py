@@ -66,6 +66,10 @@ class Candidate(BaseModel):
     parents: list[str] = Field(default_factory=list)
     addresses: list[str] = Field(default_factory=list)
     note: str = ""
+    # One of the free baselines the search starts from (the instruction with 3 random or
+    # the 3 nearest demonstrations): always scored on all of dev, never cut in the race,
+    # so the final choice is measured against them.
+    baseline: bool = False
     dev_score: float | None = None
     dev_hits: list[bool] | None = None  # right/wrong per dev example, for the paired guard
     # The race on dev (successive halving): how many dev examples it was scored on so

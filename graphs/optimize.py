@@ -331,7 +331,9 @@ def _score_on_dev(deps: OptimizeDeps, opts: dict[str, Any], candidates: list[Can
     Successive halving: every new candidate is scored on the first ``RACE_FIRST_RUNG``
     dev examples, the better half (at least two) goes on to the whole dev set, the rest
     stop there with ``dev_score`` unset (so they can never be chosen). Answers are
-    cached, so a survivor's first rung is not paid twice.
+    cached, so a survivor's first rung is not paid twice. Baselines always go on (8
+    examples once cut the nearest-3 seed that was best on test), with at least the best
+    challenger beside them.
 
     Without a task, each candidate gets one ``sample_output`` instead: the target
     model's answer to the prompt itself, which the validators are shown.
@@ -347,12 +349,14 @@ def _score_on_dev(deps: OptimizeDeps, opts: dict[str, Any], candidates: list[Can
         if errors:
             return calls, errors
         raced = [c for c in pending if c.dev_seen == rung]
-        keep = max(2, -(-len(raced) // 2))
+        settled = [c for c in raced if c.baseline]
+        keep = max(1, max(2, -(-len(raced) // 2)) - len(settled))
         # Stable: on ties the earlier candidate (the seeds come first) goes on.
-        ranked = sorted(raced, key=lambda c: -(c.dev_partial or 0.0))
+        ranked = sorted((c for c in raced if not c.baseline),
+                        key=lambda c: -(c.dev_partial or 0.0))
         for loser in ranked[keep:]:
             loser.note = f"stopped after {rung} of {len(dev)} dev examples in the race"
-        pending = ranked[:keep]
+        pending = settled + ranked[:keep]
     more, errors = _score(deps, opts, pending, dev, budget - calls, len(dev))
     return calls + more, errors
 

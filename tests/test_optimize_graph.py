@@ -328,3 +328,38 @@ def test_dev_scoring_races_candidates_and_only_finishers_get_a_score(tmp_path: P
     assert scored["good"] == 1.0 and scored["fair"] > scored["okay"] > 0
     assert scored["bad"] is None and scored["worse"] is None  # stopped: never chosen
     assert all("race" in c.note for c in candidates if c.dev_score is None)
+
+
+def test_the_race_never_cuts_a_baseline(tmp_path: Path) -> None:
+    """A free baseline unlucky on the first 8 dev examples still gets all 32 (the
+    nearest-3 seed was once cut that way while it was the best prompt on test), and
+    the best challenger goes on beside the baselines."""
+    from langchain_core.messages import BaseMessage
+
+    from neuroforge.agents.schemas import Candidate
+    from neuroforge.graphs.optimize import RACE_FIRST_RUNG, OptimizeDeps, _score_on_dev
+    from tests.fakes import FunctionChatModel
+
+    path = tmp_path / "upper.jsonl"
+    path.write_text("".join(json.dumps({"input": f"w{i}", "output": f"W{i}"}) + "\n"
+                            for i in range(150)))
+    dev = OptimizeDeps(model_for=lambda role, temperature=None: None).task(str(path)).dev
+    first = {e.input for e in dev[:RACE_FIRST_RUNG]}
+
+    def target(messages: list[BaseMessage]) -> str:
+        instruction, _, rest = messages[-1].text.partition("\n\nInput: ")
+        word = rest.split("\n")[0]
+        if instruction == "slow starter":  # wrong on the first rung, right afterwards
+            return "no idea" if word in first else word.upper()
+        return word.upper() if instruction == "good" else "no idea"
+
+    model = FunctionChatModel(respond=target)
+    deps = OptimizeDeps(model_for=lambda role, temperature=None: model, dev_size=32)
+    candidates = [Candidate(id="slow starter", text="slow starter", origin="demonstrations",
+                            baseline=True),
+                  *(Candidate(id=n, text=n, origin="rewrite") for n in ("bad", "worse", "good"))]
+    calls, errors = _score_on_dev(deps, {"task": str(path)}, candidates, 1000)
+    scored = {c.id: c.dev_score for c in candidates}
+    assert errors == [] and calls == 4 * RACE_FIRST_RUNG + 2 * (32 - RACE_FIRST_RUNG)
+    assert scored["slow starter"] == 0.75 and scored["good"] == 1.0
+    assert scored["worse"] is None and scored["bad"] is None

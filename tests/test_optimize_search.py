@@ -142,6 +142,11 @@ def test_a_reject_from_a_voter_who_rejected_the_original_too_is_no_veto() -> Non
     # Another round's control does not speak for this one.
     later = [ballot("v1", "o", "reject", 1), ballot("v1", "a", "reject", 0)]
     assert vetoed_ids(later, original_id="o") == {"a"}
+    # Nor does an invalid ballot on the original (seen in the benchmark: "accept with a
+    # score of 0/10", then a reject of a leader 69 % on dev against the original's 0 %).
+    muddled = [ballot("v1", "o", "abstain") | {"valid": False}, ballot("v1", "a", "reject"),
+               ballot("v2", "o", "accept"), ballot("v2", "a", "reject")]
+    assert vetoed_ids(muddled, original_id="o") == set()
 
 
 def test_equal_dev_scores_are_broken_by_the_votes() -> None:
@@ -228,6 +233,7 @@ def test_seeds_start_from_the_free_baseline_and_use_bootstrapped_examples() -> N
     assert parse_dynamic(seeds[1].text) == ("Shout.", 3)
     assert split_demonstrations(seeds[2].text)[1] and all(
         d in TRAIN[6:9] for d in split_demonstrations(seeds[2].text)[1])
+    assert [s.baseline for s in seeds] == [True, True, False]  # the race never cuts these
 
 
 def test_later_generations_never_overspend_the_budget(tmp_path: Path) -> None:
