@@ -14,7 +14,8 @@ answered "True and False is not True." to every input and scored 98 % that way):
   for BBH the task's description in the BBH README), which every method starts from;
 - ``random3``: human + 3 random training demonstrations, mean of 3 seeds;
 - ``nearest3``: human + the 3 training examples nearest to each input (MiniLM);
-- ``optimized``: ``neuroforge optimize`` (agents, 3 voters), search budget ``BUDGET``;
+- ``optimized``: ``neuroforge optimize`` (agents, 3 voters), search budget ``BUDGET``
+  calls and ``TIME_LIMIT`` seconds;
 - ablations: one judge instead of three voters, and no agents (search only);
 - ``dspy``: DSPy BootstrapFewShotWithRandomSearch on the same target (served by
   llama.cpp's server), train/dev/test and scorer.
