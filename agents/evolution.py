@@ -57,12 +57,15 @@ def fill_population(original: Candidate, new: Sequence[Candidate], train: Sequen
     """
     rng = random.Random(seed)
     texts = [original.text, *(c.text for c in new)]
+    free: set[str] = set()  # the free baselines: the race never cuts them
     if train is not None:
         # Random draws vary a lot on small models: one of three first (the free
         # baseline itself, so the search starts from it), the nearest examples per
         # input, which no single draw can match on mixed tasks, then the rest.
-        options = [("demonstrations", add_demonstrations(original.text, train, DEMOS_K, rng)),
-                   ("demonstrations", dynamic_prompt(original.text, DEMOS_K))]
+        random3 = add_demonstrations(original.text, train, DEMOS_K, rng)
+        nearest3 = dynamic_prompt(original.text, DEMOS_K)
+        free = {random3, nearest3}
+        options = [("demonstrations", random3), ("demonstrations", nearest3)]
         if len(bootstrapped) >= DEMOS_K:
             options.append(("demonstrations", add_demonstrations(
                 original.text, bootstrapped, DEMOS_K, rng)))
@@ -73,14 +76,14 @@ def fill_population(original: Candidate, new: Sequence[Candidate], train: Sequen
         options = [("mutation", apply_pattern(original.text, name))
                    for name in next_patterns(original.text)]
     filled: list[Candidate] = []
-    for rank, (origin, text) in enumerate(options):
+    for origin, text in options:
         if len(new) + len(filled) >= population:
             break
         if text not in texts:
             texts.append(text)
             filled.append(Candidate(id=new_id(), text=text, origin=origin,  # type: ignore[arg-type]
                                     generation=1, parents=[original.id],
-                                    baseline=train is not None and rank < 2))
+                                    baseline=text in free))
     return filled
 
 
@@ -155,14 +158,17 @@ def proposer_note(role: str, failure: StructuredOutputError, tries: int) -> str:
 
 
 def stop_reason(*, failed: bool, generation: int, max_generations: int, remaining: int,
-                vote_cost: int, history: Sequence[float]) -> str | None:
-    """Why the search stops after ``generation``, or ``None`` to go on."""
+                vote_cost: int, history: Sequence[float], out_of_time: bool = False
+                ) -> str | None:
+    """Why the search stops after ``generation``, or ``None`` to go on. ``out_of_time``:
+    the time limit, not the budget, bounds ``remaining``; with nothing left, candidates
+    the time cannot score would plateau the scores, so the time is named."""
     if failed:
         return "model failure"
     if generation >= max_generations:
         return "generation limit"
-    if remaining < vote_cost:
-        return "budget exhausted"
+    if (out_of_time and remaining <= 0) or remaining < vote_cost:
+        return "time limit reached" if out_of_time else "budget exhausted"
     if plateaued(history):
         return "scores plateaued"
     return None

@@ -175,8 +175,7 @@ def summary(rows: list[dict[str, Any]], planned: int) -> dict[str, Any]:
     gaps = [r["optimized_minus_best_baseline"] for r in rows]
     versus_human = [r["optimized_minus_human"] for r in rows]
     worst_calls = max((r["optimized"]["calls"] for r in rows), default=0)
-    worst_search = max((r["optimized"].get("search_seconds", r["optimized"]["seconds"])
-                        for r in rows), default=0.0)
+    worst_search = max((r["optimized"]["search_seconds"] for r in rows), default=0.0)
     worst_seconds = max((r["optimized"]["seconds"] for r in rows), default=0.0)
     return {
         "tasks_measured": len(rows), "tasks_planned": planned,

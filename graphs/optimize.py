@@ -293,28 +293,31 @@ def _calls_in_time(deps: OptimizeDeps, state: Mapping[str, Any], spent: int = 0)
     return max(0, int((float(opts["time_limit"]) - elapsed) * calls / elapsed))
 
 
+def _budget_left(state: Mapping[str, Any], spent: int = 0) -> int:
+    """Calls the budget still pays for: the budget less what is spent."""
+    return int(state["options"]["budget"]) - int(state.get("calls_used", 0)) - spent
+
+
 def _left(deps: OptimizeDeps, state: Mapping[str, Any], spent: int = 0) -> int:
-    """Calls the run may still make: the budget less what is spent, and no more than
-    the time limit pays for."""
-    left = int(state["options"]["budget"]) - int(state.get("calls_used", 0)) - spent
+    """Calls the run may still make: what the budget pays for, and no more than the time
+    limit pays for."""
     timed = _calls_in_time(deps, state, spent)
+    left = _budget_left(state, spent)
     return left if timed is None else min(left, timed)
 
 
 def _out_of_time(deps: OptimizeDeps, state: Mapping[str, Any]) -> bool:
     """Whether the time limit, not the call budget, is what binds now."""
     timed = _calls_in_time(deps, state)
-    return timed is not None and timed < int(state["options"]["budget"]) - int(
-        state.get("calls_used", 0))
+    return timed is not None and timed < _budget_left(state)
 
 
 def _remaining(deps: OptimizeDeps, state: Mapping[str, Any], spent: int = 0) -> int:
     """Calls the search may still spend: what is left less what the confirmation of the
     dev leader keeps back (two prompts on its slice). Under a time limit the seeds of
     the first generation are scored first: a confirmation of nothing is worth less."""
-    opts = state["options"]
-    reserve = 2 * int(opts.get("confirm_examples", 0))
-    budget = int(opts["budget"]) - int(state.get("calls_used", 0)) - spent - reserve
+    reserve = 2 * int(state["options"].get("confirm_examples", 0))
+    budget = _budget_left(state, spent) - reserve
     timed = _calls_in_time(deps, state, spent)
     if timed is None:
         return budget
@@ -674,10 +677,8 @@ def evolve(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
     history = [*state.get("best_by_generation", []), best]
     stop = stop_reason(failed=bool(state.get("errors")), generation=generation,
                        max_generations=opts["generations"], remaining=_remaining(deps, state),
-                       vote_cost=_vote_cost(opts, state["population_ids"]), history=history)
-    # Candidates the time left cannot score would plateau the scores: say why it stopped.
-    if (stop == "budget exhausted" or _remaining(deps, state) <= 0) and _out_of_time(deps, state):
-        stop = "time limit reached"
+                       vote_cost=_vote_cost(opts, state["population_ids"]), history=history,
+                       out_of_time=_out_of_time(deps, state))
     if stop:
         return Command(update={"best_by_generation": [best], "stop_reason": stop},
                        goto="finish")
