@@ -355,3 +355,14 @@ def test_a_time_limit_must_be_positive(upper_task: Path) -> None:
     factory, _ = world()
     with pytest.raises(OptimizeInputError, match="time-limit"):
         run(factory, {"prompt": "x", "task": str(upper_task), "time_limit": 0})
+
+
+def test_the_stop_reason_names_the_time_limit_but_never_over_a_failure() -> None:
+    from neuroforge.agents.evolution import stop_reason
+
+    common = {"generation": 1, "max_generations": 3, "vote_cost": 0, "history": [0.1, 0.2]}
+    assert stop_reason(failed=False, remaining=0, out_of_time=True, **common) == (
+        "time limit reached")
+    assert stop_reason(failed=False, remaining=0, **common) is None  # budget: 0 still votes
+    assert stop_reason(failed=True, remaining=0, out_of_time=True, **common) == "model failure"
+    assert stop_reason(failed=False, remaining=-1, **common) == "budget exhausted"
