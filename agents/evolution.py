@@ -34,8 +34,8 @@ from neuroforge.models.structured import StructuredOutputError
 from neuroforge.tools.nearest_demos import dynamic_prompt
 
 __all__ = [
-    "DEMOS_K", "GUARD_ALPHA", "GUARD_MARGIN", "dev_leader", "fill_population",
-    "guarded_choice",
+    "DEMOS_K", "FINALISTS", "GUARD_ALPHA", "GUARD_MARGIN", "dev_leader",
+    "fill_population", "finalists", "guarded_choice",
     "mean_scores", "offspring",
     "proposer_note", "stop_reason", "vetoed_ids",
 ]
@@ -214,20 +214,54 @@ def vetoed_ids(ballots: Sequence[Mapping[str, Any]], original_id: str = "") -> s
     return {c for c, rejects in tally.items() if all(rejects) and c != original_id}
 
 
+FINALISTS = 2  # challengers the confirmation slice decides between: the race's last rung
+
+
+def finalists(original: Candidate, candidates: Sequence[Candidate],
+              vetoed: set[str] | None = None, votes: Mapping[str, float] | None = None,
+              size: int = FINALISTS) -> list[Candidate]:
+    """Up to ``size`` candidates that beat the original on dev and that the validators
+    did not veto, best first: dev accuracy, then their score in ``votes``, then a
+    demonstration set (on equal terms, the earlier candidate)."""
+    vetoed, votes = vetoed or set(), votes or {}
+    if original.dev_hits is None:
+        return []
+    ahead = [c for c in candidates if c.dev_hits is not None and c.id != original.id
+             and c.id not in vetoed and (c.dev_score or 0.0) > (original.dev_score or 0.0)]
+    return sorted(ahead, key=lambda c: (-(c.dev_score or 0.0), -votes.get(c.id, 0.0),
+                                        c.origin != "demonstrations"))[:size]
+
+
 def dev_leader(original: Candidate, candidates: Sequence[Candidate],
                vetoed: set[str] | None = None, votes: Mapping[str, float] | None = None
                ) -> Candidate | None:
-    """The candidate with the best dev accuracy that the validators did not veto (on
-    equal accuracy the one they scored higher in ``votes``, then a demonstration set),
-    when it beats the original on dev; else None."""
-    vetoed, votes = vetoed or set(), votes or {}
-    scored = [c for c in candidates if c.dev_hits is not None and c.id != original.id
-              and c.id not in vetoed]
-    if original.dev_hits is None or not scored:
-        return None
-    best = max(scored, key=lambda c: (c.dev_score or 0.0, votes.get(c.id, 0.0),
-                                      c.origin == "demonstrations"))
-    return best if (best.dev_score or 0.0) > (original.dev_score or 0.0) else None
+    """The first of the ``finalists``: the best on dev, when it beats the original there;
+    else None."""
+    found = finalists(original, candidates, vetoed, votes, size=1)
+    return found[0] if found else None
+
+
+def _confirmed_leader(ranked: Sequence[Candidate], original: Candidate,
+                      confirm: Mapping[str, list[bool]]) -> Candidate:
+    """Of the finalists run on the confirmation slice beside the original, the one right
+    most often on dev and the slice together (ties: the better on dev); the dev leader
+    when none was. The pick among the best few on dev alone is the winner's curse:
+    with twice the examples the lucky one is less often chosen."""
+    theirs = confirm.get(original.id, [])
+    confirmed = [c for c in ranked if theirs and len(confirm.get(c.id, [])) == len(theirs)]
+    if not confirmed:
+        return ranked[0]
+    return max(confirmed, key=lambda c: sum(c.dev_hits or []) + sum(confirm[c.id]))
+
+
+def _nothing_to_adopt(original: Candidate, candidates: Sequence[Candidate],
+                      vetoed: set[str] | None) -> dict[str, Any]:
+    """The guard's verdict when no candidate beat the original on dev."""
+    rivals = [c for c in candidates if c.dev_hits is not None and c.id != original.id
+              and c.id not in (vetoed or set())]
+    return {"adopted": False, "reason": (
+        "no candidate beat the original on dev" if rivals and original.dev_hits is not None
+        else "no candidate was scored on dev" + (" and left unvetoed" if vetoed else ""))}
 
 
 def guarded_choice(original: Candidate, candidates: Sequence[Candidate],
@@ -236,21 +270,19 @@ def guarded_choice(original: Candidate, candidates: Sequence[Candidate],
                    ) -> tuple[Candidate, dict[str, Any]]:
     """The final prompt on a labelled task, and why.
 
-    The ``dev_leader`` replaces the original only when a paired McNemar test says it is
-    better (p < 0.05), or it leads by ``GUARD_MARGIN`` with p < ``MARGIN_ALPHA``: a
-    candidate a few examples ahead on 32 by chance is not adopted. ``confirm`` holds
-    both prompts' right/wrong answers on a second dev slice (by candidate id): the test
-    then runs on dev and that slice together, and a leader behind the original on the
-    slice, which played no part in making it the leader, is not adopted.
+    The leader replaces the original only when a paired McNemar test says it is better
+    (p < 0.05), or it leads by ``GUARD_MARGIN`` with p < ``MARGIN_ALPHA``: a candidate a
+    few examples ahead on 32 by chance is not adopted. ``confirm`` holds right/wrong
+    answers on a second dev slice (by candidate id) of the original and the
+    ``finalists``: the leader is then the finalist right most often on dev and the slice
+    together, the test runs on both, and a leader behind the original on the slice is
+    not adopted. Without it the leader is the ``dev_leader``.
     """
-    best = dev_leader(original, candidates, vetoed, votes)
-    if best is None:
-        rivals = [c for c in candidates if c.dev_hits is not None and c.id != original.id
-                  and c.id not in (vetoed or set())]
-        return original, {"adopted": False, "reason": (
-            "no candidate beat the original on dev" if rivals and original.dev_hits is not None
-            else "no candidate was scored on dev" + (" and left unvetoed" if vetoed else ""))}
+    ranked = finalists(original, candidates, vetoed, votes)
+    if not ranked:
+        return original, _nothing_to_adopt(original, candidates, vetoed)
     extra = confirm or {}
+    best = _confirmed_leader(ranked, original, extra)
     mine, theirs = extra.get(best.id, []), extra.get(original.id, [])
     if len(mine) != len(theirs):
         mine, theirs = [], []
@@ -263,10 +295,18 @@ def guarded_choice(original: Candidate, candidates: Sequence[Candidate],
                                "p_value": round(test.p_value, 6), "dev_gain": round(dev_gain, 4)}
     where = "on dev"
     if mine:
+        # Right answers on dev and the slice of each finalist that ran on it.
+        raced = {c.id: sum(c.dev_hits or []) + sum(extra[c.id]) for c in ranked
+                 if len(extra.get(c.id, [])) == len(mine)}
+        if len(raced) > 1:
+            verdict["finalists"] = raced
         slice_gain = (sum(mine) - sum(theirs)) / len(mine)
         verdict |= {"confirm_examples": len(mine), "confirm_gain": round(slice_gain, 4),
                     "gain": round(gain, 4)}
         where = f"on dev and {len(mine)} more examples"
+        if best.id != ranked[0].id:
+            where += (f" (chosen over the dev leader {ranked[0].id}, right less often on dev "
+                      "and the slice together)")
         if slice_gain < 0:
             return original, {**verdict, "adopted": False,
                               "reason": f"ahead on dev but behind by {-slice_gain:.0%} on "

@@ -29,8 +29,9 @@ from neuroforge.agents.consensus import RULES, make_rule
 from neuroforge.agents.creative import is_distinct, keeps_the_task, propose_rewrite
 from neuroforge.agents.evolution import (
     DEMOS_K,
-    dev_leader,
+    FINALISTS,
     fill_population,
+    finalists,
     guarded_choice,
     mean_scores,
     offspring,
@@ -257,10 +258,12 @@ MIN_CONFIRM = 16
 
 
 def confirm_size(opts: Mapping[str, Any], task: TaskData, attempts: int) -> int:
-    """How many examples of the task's confirmation slice the dev leader and the
-    original are both run on before the guard: as many as dev has, paid from what the
-    budget has beyond one generation; none when fewer than ``MIN_CONFIRM`` fit."""
-    spare = (int(opts["budget"]) - minimum_budget(opts, len(task.dev), attempts)) // 2
+    """How many examples of the task's confirmation slice the original and the
+    ``FINALISTS`` best on dev are each run on before the guard: as many as dev has, paid
+    from what the budget has beyond one generation; none when fewer than
+    ``MIN_CONFIRM`` fit."""
+    spare = ((int(opts["budget"]) - minimum_budget(opts, len(task.dev), attempts))
+             // (1 + FINALISTS))
     size = min(len(task.confirm), len(task.dev), spare)
     return size if size >= MIN_CONFIRM else 0
 
@@ -314,9 +317,10 @@ def _out_of_time(deps: OptimizeDeps, state: Mapping[str, Any]) -> bool:
 
 def _remaining(deps: OptimizeDeps, state: Mapping[str, Any], spent: int = 0) -> int:
     """Calls the search may still spend: what is left less what the confirmation of the
-    dev leader keeps back (two prompts on its slice). Under a time limit the seeds of
-    the first generation are scored first: a confirmation of nothing is worth less."""
-    reserve = 2 * int(state["options"].get("confirm_examples", 0))
+    finalists keeps back (the original and ``FINALISTS`` prompts on its slice). Under a
+    time limit the seeds of the first generation are scored first: a confirmation of
+    nothing is worth less."""
+    reserve = (1 + FINALISTS) * int(state["options"].get("confirm_examples", 0))
     budget = _budget_left(state, spent) - reserve
     timed = _calls_in_time(deps, state, spent)
     if timed is None:
@@ -860,24 +864,28 @@ def _final_choice(deps: OptimizeDeps, state: OptimizeState, original: Candidate,
                 None, {}, [])
     # Measured accuracy decides, behind a paired test; ballots only veto or break ties.
     vetoed = vetoed_ids(state.get("ballots", []), original.id)
-    leader = dev_leader(original, list(candidates.values()), vetoed, scores)
-    confirm, calls, errors = _confirm(deps, state, original, leader)
+    ranked = finalists(original, list(candidates.values()), vetoed, scores)
+    confirm, calls, errors = _confirm(deps, state, original, ranked)
     final, guard = guarded_choice(original, list(candidates.values()), vetoed, scores, confirm)
     return final, guard | {"vetoed": sorted(vetoed)}, {"confirmation": calls}, errors
 
 
 def _confirm(deps: OptimizeDeps, state: OptimizeState, original: Candidate,
-             leader: Candidate | None) -> tuple[dict[str, list[bool]], int, list[str]]:
-    """The original's and the dev leader's right/wrong answers on the task's
-    confirmation slice, when there is a leader and the budget pays for both;
-    (hits by candidate id, calls, errors)."""
-    opts = state["options"]
-    size = min(int(opts.get("confirm_examples", 0)), _left(deps, state) // 2)
-    if leader is None or size < MIN_CONFIRM:
+             ranked: list[Candidate]) -> tuple[dict[str, list[bool]], int, list[str]]:
+    """The right/wrong answers of the original and the ``finalists`` on the task's
+    confirmation slice, when there is a leader and the budget pays for the slice; the
+    runner-up only when it pays for all three; (hits by candidate id, calls, errors)."""
+    opts, left = state["options"], _left(deps, state)
+    size = int(opts.get("confirm_examples", 0))
+    if len(ranked) > 1 and left < size * (1 + len(ranked)):
+        ranked = ranked[:1]
+    size = min(size, left // (1 + len(ranked)))
+    if not ranked or size < MIN_CONFIRM:
         return {}, 0, []
     examples = deps.task(opts["task"]).confirm[:size]
-    runs, calls, errors = _run_prompts(deps, opts, {original.id: original, leader.id: leader},
-                                       examples, "the confirmation examples")
+    prompts = {c.id: c for c in [original, *ranked]}
+    runs, calls, errors = _run_prompts(deps, opts, prompts, examples,
+                                       "the confirmation examples")
     return ({} if errors else {k: r.hits for k, r in runs.items()}), calls, errors
 
 

@@ -11,7 +11,7 @@ from langchain_core.messages import BaseMessage
 from typer.testing import CliRunner
 
 from neuroforge import wiring
-from neuroforge.agents.evolution import guarded_choice, offspring, vetoed_ids
+from neuroforge.agents.evolution import finalists, guarded_choice, offspring, vetoed_ids
 from neuroforge.agents.optimizer import history_lines, mutate_with_feedback, swap_demonstrations
 from neuroforge.agents.schemas import Candidate
 from neuroforge.cli import app
@@ -296,6 +296,30 @@ def test_a_lead_on_dev_must_hold_on_the_confirmation_examples() -> None:
     assert guarded_choice(original, [lucky])[0].id == "k"  # dev alone would adopt it
 
 
+def test_the_confirmation_slice_picks_between_the_two_best_on_dev() -> None:
+    """The dev leader won its lead by luck: the runner-up, right more often on dev and the
+    slice together, is the one adopted; without the slice the dev leader is."""
+    original = Candidate(id="o", text="x", origin="original", dev_score=8 / 32,
+                         dev_hits=[True] * 8 + [False] * 24)
+    lucky = Candidate(id="l", text="y", origin="rewrite", dev_score=24 / 32,
+                      dev_hits=[True] * 24 + [False] * 8)
+    steady = Candidate(id="s", text="z", origin="demonstrations", dev_score=22 / 32,
+                       dev_hits=[True] * 22 + [False] * 10)
+    behind = Candidate(id="b", text="w", origin="demonstrations", dev_score=6 / 32,
+                       dev_hits=[True] * 6 + [False] * 26)
+    assert [c.id for c in finalists(original, [behind, steady, lucky])] == ["l", "s"]
+    held = {"o": [True] * 8 + [False] * 24, "l": [True] * 14 + [False] * 18,
+            "s": [True] * 22 + [False] * 10}
+    chosen, why = guarded_choice(original, [behind, steady, lucky], confirm=held)
+    assert chosen.id == "s" and why["adopted"] and why["finalists"] == {"l": 38, "s": 44}
+    assert "chosen over the dev leader l" in why["reason"]
+    assert guarded_choice(original, [behind, steady, lucky])[0].id == "l"
+    # A finalist the slice was not run on is never preferred to one it was run on.
+    only_leader = {"o": held["o"], "l": held["l"]}
+    chosen, why = guarded_choice(original, [steady, lucky], confirm=only_leader)
+    assert chosen.id == "l" and "finalists" not in why
+
+
 def test_the_run_checks_its_dev_leader_on_fresh_examples(tmp_path: Path) -> None:
     """A target that does well with demonstrations on the dev inputs only (as a search
     overfit to dev would): dev alone adopts them, the confirmation slice keeps the
@@ -320,7 +344,8 @@ def test_the_run_checks_its_dev_leader_on_fresh_examples(tmp_path: Path) -> None
     assert guard["dev_gain"] >= 0.2  # on dev the demonstrations lead far
     assert guard["confirm_examples"] == 32 and guard["confirm_gain"] < 0
     assert not guard["adopted"] and not result["changed"]
-    assert 0 < result["calls_by_phase"]["confirmation"] <= 64
+    # The original and the two best on dev, on 32 examples each.
+    assert 0 < result["calls_by_phase"]["confirmation"] <= 96
     assert result["calls_used"] - result["calls_by_phase"]["test"] <= 300
 
 
