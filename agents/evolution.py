@@ -293,7 +293,10 @@ def guarded_choice(original: Candidate, candidates: Sequence[Candidate],
     dev_gain = (best.dev_score or 0.0) - (original.dev_score or 0.0)
     verdict: dict[str, Any] = {"candidate": best.id, "test": "mcnemar",
                                "p_value": round(test.p_value, 6), "dev_gain": round(dev_gain, 4)}
-    where = "on dev"
+    where, over = "on dev", ""
+    if best.id != ranked[0].id:
+        over = (f"; chosen over the dev leader {ranked[0].id}, right less often on dev and "
+                "the slice together")
     if mine:
         # Right answers on dev and the slice of each finalist that ran on it.
         raced = {c.id: sum(c.dev_hits or []) + sum(extra[c.id]) for c in ranked
@@ -304,21 +307,19 @@ def guarded_choice(original: Candidate, candidates: Sequence[Candidate],
         verdict |= {"confirm_examples": len(mine), "confirm_gain": round(slice_gain, 4),
                     "gain": round(gain, 4)}
         where = f"on dev and {len(mine)} more examples"
-        if best.id != ranked[0].id:
-            where += (f" (chosen over the dev leader {ranked[0].id}, right less often on dev "
-                      "and the slice together)")
         if slice_gain < 0:
             return original, {**verdict, "adopted": False,
                               "reason": f"ahead on dev but behind by {-slice_gain:.0%} on "
                                         f"{len(mine)} more examples; the original stays"}
     if test.p_value < GUARD_ALPHA:
         return best, {**verdict, "adopted": True, "rule": "paired test",
-                      "reason": f"better {where} by a paired test (p = {test.p_value:.3g})"}
+                      "reason": f"better {where} by a paired test (p = {test.p_value:.3g})"
+                                f"{over}"}
     if gain >= GUARD_MARGIN and test.p_value < MARGIN_ALPHA:
         return best, {**verdict, "adopted": True, "rule": "margin",
                       "reason": f"ahead {where} by {gain:.0%} (the margin is "
                                 f"{GUARD_MARGIN:.0%}; paired test p = {test.p_value:.3g} < "
-                                f"{MARGIN_ALPHA})"}
+                                f"{MARGIN_ALPHA}){over}"}
     return original, {**verdict, "adopted": False,
                       "reason": f"ahead {where} by {gain:.0%} but not significantly "
                                 f"(p = {test.p_value:.3g} >= {GUARD_ALPHA}) nor by the "
