@@ -257,15 +257,17 @@ def check_budget(opts: Mapping[str, Any], dev_examples: int, attempts: int) -> N
 MIN_CONFIRM = 16
 
 
-def confirm_size(opts: Mapping[str, Any], task: TaskData, attempts: int) -> int:
-    """How many examples of the task's confirmation slice the original and the
-    ``FINALISTS`` best on dev are each run on before the guard: as many as dev has, paid
-    from what the budget has beyond one generation; none when fewer than
-    ``MIN_CONFIRM`` fit."""
-    spare = ((int(opts["budget"]) - minimum_budget(opts, len(task.dev), attempts))
-             // (1 + FINALISTS))
-    size = min(len(task.confirm), len(task.dev), spare)
-    return size if size >= MIN_CONFIRM else 0
+def confirm_plan(opts: Mapping[str, Any], task: TaskData, attempts: int) -> tuple[int, int]:
+    """(examples, prompts) of the confirmation slice run before the guard: as many
+    examples as dev has, paid from what the budget has beyond one generation, for the
+    original and the ``FINALISTS`` best on dev, or for the original and the dev leader
+    when the budget pays for two prompts only; (0, 0) when fewer than ``MIN_CONFIRM``
+    examples fit."""
+    spare = int(opts["budget"]) - minimum_budget(opts, len(task.dev), attempts)
+    size = min(len(task.confirm), len(task.dev), spare // 2)
+    if size < MIN_CONFIRM:
+        return 0, 0
+    return size, (1 + FINALISTS if spare // (1 + FINALISTS) >= size else 2)
 
 
 def _scorer(deps: OptimizeDeps, opts: Mapping[str, Any]) -> str:
@@ -317,10 +319,11 @@ def _out_of_time(deps: OptimizeDeps, state: Mapping[str, Any]) -> bool:
 
 def _remaining(deps: OptimizeDeps, state: Mapping[str, Any], spent: int = 0) -> int:
     """Calls the search may still spend: what is left less what the confirmation of the
-    finalists keeps back (the original and ``FINALISTS`` prompts on its slice). Under a
+    finalists keeps back (``confirm_prompts`` prompts on its slice). Under a
     time limit the seeds of the first generation are scored first: a confirmation of
     nothing is worth less."""
-    reserve = (1 + FINALISTS) * int(state["options"].get("confirm_examples", 0))
+    opts = state["options"]
+    reserve = int(opts.get("confirm_prompts", 2)) * int(opts.get("confirm_examples", 0))
     budget = _budget_left(state, spent) - reserve
     timed = _calls_in_time(deps, state, spent)
     if timed is None:
@@ -512,8 +515,8 @@ def prepare(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
     if opts["task"]:
         check_task_size(deps.task(opts["task"]))
     check_budget(opts, len(deps.task(opts["task"]).dev) if opts["task"] else 0, deps.attempts)
-    opts["confirm_examples"] = (confirm_size(opts, deps.task(opts["task"]), deps.attempts)
-                                if opts["task"] else 0)
+    opts["confirm_examples"], opts["confirm_prompts"] = (
+        confirm_plan(opts, deps.task(opts["task"]), deps.attempts) if opts["task"] else (0, 0))
     opts["started_at"] = deps.clock()
     run_id = state.get("run_id") or new_id()
     original = Candidate(id=new_id(), text=state["prompt"].strip(), origin="original")
@@ -874,11 +877,12 @@ def _confirm(deps: OptimizeDeps, state: OptimizeState, original: Candidate,
              ranked: list[Candidate]) -> tuple[dict[str, list[bool]], int, list[str]]:
     """The right/wrong answers of the original and the ``finalists`` on the task's
     confirmation slice, when there is a leader and the budget pays for the slice; the
-    runner-up only when it pays for all three; (hits by candidate id, calls, errors)."""
+    runner-up only when the plan and what is left pay for it; (hits by candidate id,
+    calls, errors)."""
     opts, left = state["options"], _left(deps, state)
     size = int(opts.get("confirm_examples", 0))
-    if len(ranked) > 1 and left < size * (1 + len(ranked)):
-        ranked = ranked[:1]
+    paid = min(int(opts.get("confirm_prompts", 2)), left // size if size else 0)
+    ranked = ranked[:max(1, paid - 1)]
     size = min(size, left // (1 + len(ranked)))
     if not ranked or size < MIN_CONFIRM:
         return {}, 0, []

@@ -15,7 +15,13 @@ from neuroforge.agents.evolution import finalists, guarded_choice, offspring, ve
 from neuroforge.agents.optimizer import history_lines, mutate_with_feedback, swap_demonstrations
 from neuroforge.agents.schemas import Candidate
 from neuroforge.cli import app
-from neuroforge.graphs.optimize import OptimizeDeps, OptimizeInputError, create_optimize_graph
+from neuroforge.graphs.optimize import (
+    OptimizeDeps,
+    OptimizeInputError,
+    confirm_plan,
+    create_optimize_graph,
+    minimum_budget,
+)
 from neuroforge.knowledge.datasets import Example, load_task
 from neuroforge.tools.nearest_demos import dynamic_prompt, parse_dynamic
 from neuroforge.tools.prompt_eval import format_demonstrations, split_demonstrations
@@ -318,6 +324,23 @@ def test_the_confirmation_slice_picks_between_the_two_best_on_dev() -> None:
     only_leader = {"o": held["o"], "l": held["l"]}
     chosen, why = guarded_choice(original, [steady, lucky], confirm=only_leader)
     assert chosen.id == "l" and "finalists" not in why
+
+
+def test_a_budget_for_two_prompts_on_the_slice_still_confirms_the_leader(tmp_path: Path
+                                                                         ) -> None:
+    """The runner-up joins the confirmation only when the budget beyond one generation
+    pays for three prompts on the slice; for two, the dev leader is confirmed alone (the
+    demo's budget); for less than 16 examples each, there is no slice."""
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(json.dumps({"input": f"w{i}", "output": f"W{i}"}) + "\n"
+                            for i in range(200)))
+    task = load_task(path, dev_size=32)
+    opts = {"population": 4, "voters": 3, "agents": True}
+    one_generation = minimum_budget(opts | {"budget": 0}, len(task.dev), 2)
+    assert confirm_plan(opts | {"budget": one_generation + 96}, task, 2) == (32, 3)
+    assert confirm_plan(opts | {"budget": one_generation + 95}, task, 2) == (32, 2)
+    assert confirm_plan(opts | {"budget": one_generation + 40}, task, 2) == (20, 2)
+    assert confirm_plan(opts | {"budget": one_generation + 31}, task, 2) == (0, 0)
 
 
 def test_the_run_checks_its_dev_leader_on_fresh_examples(tmp_path: Path) -> None:
