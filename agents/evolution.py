@@ -241,17 +241,19 @@ def dev_leader(original: Candidate, candidates: Sequence[Candidate],
     return found[0] if found else None
 
 
-def _confirmed_leader(ranked: Sequence[Candidate], original: Candidate,
-                      confirm: Mapping[str, list[bool]]) -> Candidate:
-    """Of the finalists run on the confirmation slice beside the original, the one right
-    most often on dev and the slice together (ties: the better on dev); the dev leader
-    when none was. The pick among the best few on dev alone is the winner's curse:
-    with twice the examples the lucky one is less often chosen."""
+def _slice_leader(ranked: Sequence[Candidate], original: Candidate,
+                  confirm: Mapping[str, list[bool]]) -> tuple[Candidate, dict[str, int]]:
+    """The finalist right most often on dev and the confirmation slice together (ties:
+    the better on dev), and those counts for each finalist run on the slice beside the
+    original; the dev leader and no counts when none was. The pick among the best few
+    on dev alone is the winner's curse: with twice the examples the lucky one is less
+    often chosen."""
     theirs = confirm.get(original.id, [])
-    confirmed = [c for c in ranked if theirs and len(confirm.get(c.id, [])) == len(theirs)]
-    if not confirmed:
-        return ranked[0]
-    return max(confirmed, key=lambda c: sum(c.dev_hits or []) + sum(confirm[c.id]))
+    raced = {c.id: sum(c.dev_hits or []) + sum(confirm[c.id]) for c in ranked
+             if theirs and len(confirm.get(c.id, [])) == len(theirs)}
+    best = max((c for c in ranked if c.id in raced), key=lambda c: raced[c.id],
+               default=ranked[0])
+    return best, raced
 
 
 def _nothing_to_adopt(original: Candidate, candidates: Sequence[Candidate],
@@ -282,10 +284,9 @@ def guarded_choice(original: Candidate, candidates: Sequence[Candidate],
     if not ranked:
         return original, _nothing_to_adopt(original, candidates, vetoed)
     extra = confirm or {}
-    best = _confirmed_leader(ranked, original, extra)
-    mine, theirs = extra.get(best.id, []), extra.get(original.id, [])
-    if len(mine) != len(theirs):
-        mine, theirs = [], []
+    best, raced = _slice_leader(ranked, original, extra)
+    mine = extra[best.id] if best.id in raced else []
+    theirs = extra[original.id] if mine else []
     hits = list(best.dev_hits or []) + mine
     base = list(original.dev_hits or []) + theirs
     test = mcnemar(hits, base)
@@ -298,9 +299,6 @@ def guarded_choice(original: Candidate, candidates: Sequence[Candidate],
         over = (f"; chosen over the dev leader {ranked[0].id}, right less often on dev and "
                 "the slice together")
     if mine:
-        # Right answers on dev and the slice of each finalist that ran on it.
-        raced = {c.id: sum(c.dev_hits or []) + sum(extra[c.id]) for c in ranked
-                 if len(extra.get(c.id, [])) == len(mine)}
         if len(raced) > 1:
             verdict["finalists"] = raced
         slice_gain = (sum(mine) - sum(theirs)) / len(mine)
