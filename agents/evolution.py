@@ -34,8 +34,8 @@ from neuroforge.models.structured import StructuredOutputError
 from neuroforge.tools.nearest_demos import dynamic_prompt
 
 __all__ = [
-    "DEMOS_K", "FINALISTS", "GUARD_ALPHA", "GUARD_MARGIN", "dev_leader",
-    "fill_population", "finalists", "guarded_choice",
+    "DEMOS_K", "FINALISTS", "GUARD_ALPHA", "GUARD_MARGIN", "fill_population",
+    "finalists", "guarded_choice",
     "mean_scores", "offspring",
     "proposer_note", "stop_reason", "vetoed_ids",
 ]
@@ -232,20 +232,11 @@ def finalists(original: Candidate, candidates: Sequence[Candidate],
                                         c.origin != "demonstrations"))[:size]
 
 
-def dev_leader(original: Candidate, candidates: Sequence[Candidate],
-               vetoed: set[str] | None = None, votes: Mapping[str, float] | None = None
-               ) -> Candidate | None:
-    """The first of the ``finalists``: the best on dev, when it beats the original there;
-    else None."""
-    found = finalists(original, candidates, vetoed, votes, size=1)
-    return found[0] if found else None
-
-
 def _slice_leader(ranked: Sequence[Candidate], original: Candidate,
                   confirm: Mapping[str, list[bool]]) -> tuple[Candidate, dict[str, int]]:
     """The finalist right most often on dev and the confirmation slice together (ties:
     the better on dev), and those counts for each finalist run on the slice beside the
-    original; the dev leader and no counts when none was. The pick among the best few
+    original; the first finalist and no counts when none was. The pick among the best few
     on dev alone is the winner's curse: with twice the examples the lucky one is less
     often chosen."""
     theirs = confirm.get(original.id, [])
@@ -278,7 +269,7 @@ def guarded_choice(original: Candidate, candidates: Sequence[Candidate],
     answers on a second dev slice (by candidate id) of the original and the
     ``finalists``: the leader is then the finalist right most often on dev and the slice
     together, the test runs on both, and a leader behind the original on the slice is
-    not adopted. Without it the leader is the ``dev_leader``.
+    not adopted. Without it the leader is the first finalist, the best on dev.
     """
     ranked = finalists(original, candidates, vetoed, votes)
     if not ranked:
