@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage
@@ -96,6 +96,9 @@ __all__ = [
 
 MAX_PROMPT_CHARS = 4000
 DEV_SIZE = 32  # dev examples a candidate is scored on
+# What a dynamic prompt picks its demonstrations from: train while the search scores,
+# every labelled example once it is over (``OptimizeDeps.demos_for``).
+DemoPool = Literal["train", "labelled"]
 SAMPLE_CHARS = 600  # of a sample answer shown to the validators (no task)
 
 
@@ -148,7 +151,7 @@ class OptimizeDeps:
     stop: threading.Event = field(default_factory=threading.Event)
     clock: Callable[[], float] = time.time  # wall time; tests give a scripted one
     _tasks: dict[str, TaskData] = field(default_factory=dict)
-    _nearest: dict[str, NearestDemos] = field(default_factory=dict)
+    _nearest: dict[tuple[str, str], NearestDemos] = field(default_factory=dict)
     _nearest_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def task(self, path: str) -> TaskData:
@@ -157,17 +160,22 @@ class OptimizeDeps:
             self._tasks[path] = load_task(path, dev_size=self.dev_size)
         return self._tasks[path]
 
-    def demos_for(self, path: str | None) -> DemoPicker | None:
-        """Dynamic few-shot's picker over the task's train split (built on first use)."""
+    def demos_for(self, path: str | None, pool: DemoPool = "train"
+                  ) -> DemoPicker | None:
+        """Dynamic few-shot's picker (built on first use) over the task's train split while
+        the search scores on dev and the slice, or over every labelled example
+        (``TaskData.labelled``) for the chosen prompt once the search is over: the choice
+        is made, and more neighbours to pick from is what a nearest-k prompt gains by."""
         if not path:
             return None
-        train = self.task(path).train
+        task, key = self.task(path), (path, pool)
 
         def pick(input_text: str, k: int) -> list[Any]:
             with self._nearest_lock:
-                if path not in self._nearest:
-                    self._nearest[path] = NearestDemos(train)
-                picker = self._nearest[path]
+                if key not in self._nearest:
+                    self._nearest[key] = NearestDemos(
+                        task.train if pool == "train" else task.labelled())
+                picker = self._nearest[key]
             return picker(input_text, k)
 
         return pick
@@ -894,17 +902,18 @@ def _confirm(deps: OptimizeDeps, state: OptimizeState, original: Candidate,
 
 
 def _run_prompts(deps: OptimizeDeps, opts: Mapping[str, Any], prompts: dict[str, Candidate],
-                 examples: list[Example], where: str
+                 examples: list[Example], where: str,
+                 pool: DemoPool = "train"
                  ) -> tuple[dict[str, EvalResult], int, list[str]]:
-    """Each prompt run on ``examples`` by the target (answers cached); (results by
-    name, calls, errors)."""
+    """Each prompt run on ``examples`` by the target (answers cached), a dynamic one picking
+    from ``pool`` (see ``OptimizeDeps.demos_for``); (results by name, calls, errors)."""
     target, results, calls = deps.model_for("target", 0.0), {}, 0
     try:
         for name, candidate in prompts.items():
             results[name] = evaluate_prompt(target, candidate.text, examples,
                                             scorer=_scorer(deps, opts),
                                             cache=deps.answer_cache,
-                                            demos_for=deps.demos_for(opts["task"]))
+                                            demos_for=deps.demos_for(opts["task"], pool))
             calls += results[name].calls
     except Exception as exc:
         typed = as_model_error(exc, target)
@@ -951,7 +960,8 @@ def _test_scores(deps: OptimizeDeps, opts: dict[str, Any], original: Candidate,
     if not opts.get("task"):
         return {}, 0, []
     runs, calls, errors = _run_prompts(deps, opts, {"original": original, "optimized": final},
-                                       deps.task(opts["task"]).test, "the test split")
+                                       deps.task(opts["task"]).test, "the test split",
+                                       pool="labelled")
     return {k: r.accuracy for k, r in runs.items()}, calls, errors
 
 

@@ -46,6 +46,11 @@ class TaskData:
     meta: dict[str, Any] = field(default_factory=dict)
     confirm: list[Example] = field(default_factory=list)
 
+    def labelled(self) -> list[Example]:
+        """Every example a run may learn from once its search is over: train, dev and the
+        confirmation slice (never test)."""
+        return [*self.train, *self.dev, *self.confirm]
+
 
 # Instruction-induction tasks that name their fields differently.
 _FIELD_PAIRS = (("input", "output"), ("input", "target"))

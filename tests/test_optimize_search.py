@@ -414,3 +414,38 @@ def test_the_stop_reason_names_the_time_limit_but_never_over_a_failure() -> None
     assert stop_reason(failed=False, remaining=0, **common) is None  # budget: 0 still votes
     assert stop_reason(failed=True, remaining=0, out_of_time=True, **common) == "model failure"
     assert stop_reason(failed=False, remaining=-1, **common) == "budget exhausted"
+
+
+def test_a_dynamic_prompt_picks_from_train_while_searching_and_from_all_labels_after(
+        tmp_path: Path) -> None:
+    """Scoring on dev never shows a dev or slice example as a demonstration (that would be
+    the answer); once the choice is made, the chosen prompt's test run picks from train,
+    dev and the slice, and never from test."""
+    from neuroforge.graphs.optimize import _run_prompts, _test_scores
+
+    path = tmp_path / "words.jsonl"
+    path.write_text("".join(json.dumps({"input": f"w{i}", "output": f"W{i}"}) + "\n"
+                            for i in range(100)))
+    shown: dict[str, set[str]] = {}
+
+    def target(messages: list[BaseMessage]) -> str:
+        def input_of(message: BaseMessage) -> str:
+            return message.text.rpartition("\n\nInput: ")[2].split("\nOutput:")[0]
+        asked = input_of(messages[-1])
+        shown.setdefault(asked, set()).update(input_of(m) for m in messages[:-1:2])
+        return asked.upper()
+
+    deps = OptimizeDeps(model_for=lambda role, temperature=None: FunctionChatModel(
+        respond=target), dev_size=4, scorer="exact")
+    task, opts = deps.task(str(path)), {"task": str(path)}
+    assert len(task.dev) == len(task.confirm) == 4 and len(task.train) == 50
+    original = Candidate(id="o", text="Upper-case it.", origin="original")
+    chosen = Candidate(id="c", text=dynamic_prompt("Upper-case it.", 500), origin="demonstrations")
+    runs, _, errors = _run_prompts(deps, opts, {"c": chosen}, task.dev, "dev")
+    assert errors == [] and runs["c"].accuracy == 1.0
+    train = {e.input for e in task.train}
+    assert all(shown[e.input] == train for e in task.dev)
+    accuracy, calls, errors = _test_scores(deps, opts, original, chosen)
+    assert errors == [] and accuracy == {"original": 1.0, "optimized": 1.0}
+    labelled = {e.input for e in task.labelled()}
+    assert len(labelled) == 58 and all(shown[e.input] == labelled for e in task.test)

@@ -139,3 +139,22 @@ def test_an_input_the_prompt_does_not_fit_with_scores_as_wrong() -> None:
     result = evaluate_prompt(model, "Echo.", examples, cache=AnswerCache())
     assert result.hits == [True, False, True] and result.answers[1] == ""
     assert result.calls == 3  # the model was asked, and said no
+
+
+def test_the_answer_cache_tells_apart_the_demonstrations_a_dynamic_prompt_was_shown() -> None:
+    """The same dynamic prompt picking from another pool is another call, not a cached
+    answer: its text alone does not say what the model saw."""
+    from neuroforge.tools.nearest_demos import dynamic_prompt
+
+    model = FunctionChatModel(respond=lambda messages: messages[1].text if len(messages) > 1
+                              else "none")
+    prompt, cache, examples = dynamic_prompt("Answer like the example.", 1), AnswerCache(), [
+        Example("moon", "A")]
+
+    def run(label: str):
+        return evaluate_prompt(model, prompt, examples, cache=cache,
+                               demos_for=lambda text, k: [Example("sun", label)])
+
+    first, other, again = run("A"), run("B"), run("A")
+    assert (first.hits, other.hits, again.hits) == ([True], [False], [True])
+    assert (first.calls, other.calls, again.calls) == (1, 1, 0)

@@ -138,12 +138,14 @@ SCORERS: dict[str, Callable[[str, str], bool]] = {
 }
 
 
-CacheKey = tuple[str, str, str]  # (model, prompt, input)
+# (model, prompt, input, demonstration turns): a dynamic prompt's turns depend on the
+# pool it picks from, not on its text alone.
+CacheKey = tuple[str, str, str, str]
 
 
 @dataclass
 class AnswerCache:
-    """Answers already obtained, keyed by (model, prompt, input); thread-safe and
+    """Answers already obtained, keyed by ``CacheKey``; thread-safe and
     single-flight: a second caller asking for an answer that is being fetched waits for
     it instead of paying for the same call again (parallel branches scoring the same
     prompt)."""
@@ -233,13 +235,14 @@ def evaluate_prompt(
     for example in examples:
         if stop is not None and stop.is_set():
             raise EvaluationStopped(f"stopped after {len(hits)} of {len(examples)} examples")
-        key = (model_key, prompt, example.input)
+        messages = render_prompt(prompt, example.input, demos_for)
+        key = (model_key, prompt, example.input,
+               "\x1e".join(str(m.content) for m in messages[:-1]))
         answer = cache.claim(key) if cache else None
         if answer is None:
             try:
                 # Only the first line is read, so stop there: a 5-10x saving on chatty models.
-                reply = model.invoke(render_prompt(prompt, example.input, demos_for),
-                                     stop=["\n"])
+                reply = model.invoke(messages, stop=["\n"])
                 answer = extract_answer(reply.text)
             except ContextOverflowError:
                 # The prompt does not fit with this input (too many or too long

@@ -127,7 +127,8 @@ def _export(result: dict[str, Any], path: Path) -> None:
     from neuroforge.tools.prompt_eval import runnable_prompt
 
     task = (result.get("options") or {}).get("task")
-    pool = load_task(task, dev_size=DEV_SIZE).train if task else []  # the run's own split
+    # What the run's test split was scored with: every labelled example, test excepted.
+    pool = load_task(task, dev_size=DEV_SIZE).labelled() if task else []
     data = {"run_id": result.get("run_id"), "test_accuracy": result.get("test_optimized"),
             **runnable_prompt(result["optimized"], pool)}
     try:
