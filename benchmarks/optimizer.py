@@ -156,8 +156,7 @@ def baselines(path: Path, start: str, scorer: str) -> dict[str, Any]:
             "splits": split_sizes(task)}
 
 
-PEER_KEYS = ("human", "random3", "random3_per_seed", "nearest3", "splits", "dspy",
-             "nearest3_all_labelled")
+PEER_KEYS = ("human", "random3", "random3_per_seed", "nearest3", "splits", "dspy")
 
 
 def run_task(name: str, path: Path, store_url: str, peer_url: str | None,
@@ -169,12 +168,10 @@ def run_task(name: str, path: Path, store_url: str, peer_url: str | None,
     row: dict[str, Any] = {"task": name, "instruction": start, "scorer": scorer}
     task = OptimizeDeps(model_for=_model_for).task(str(path))
     if earlier is not None and earlier["splits"] == split_sizes(task):
-        row |= {k: earlier[k] for k in PEER_KEYS if k in earlier} | {
-            "baselines_from_earlier_run": True}
+        row |= {k: earlier[k] for k in PEER_KEYS} | {"baselines_from_earlier_run": True}
     else:
         row |= baselines(path, start, scorer)
-    if "nearest3_all_labelled" not in row:
-        row["nearest3_all_labelled"] = nearest3_all_labelled(path, start, scorer)
+    row["nearest3_all_labelled"] = nearest3_all_labelled(path, start, scorer)
     row["optimized"] = _optimize(path, start, store_url, scorer)
     if ablate:
         row["single_judge"] = _optimize(path, start, store_url, scorer, voters=1)
