@@ -1,5 +1,8 @@
 import json
+import time
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -7,6 +10,7 @@ from typer.testing import CliRunner
 from neuroforge import wiring
 from neuroforge.cli import app
 from neuroforge.graphs.optimize import create_optimize_graph
+from neuroforge.graphs.paused_time import PAUSED_KEY, paused_seconds, working_clock
 from neuroforge.settings import load_settings
 from tests.optimize_world import world
 
@@ -244,3 +248,43 @@ def test_an_exported_dynamic_prompt_carries_every_labelled_example_of_its_task(
     assert exported["mode"] == "nearest" and exported["k"] == 3
     assert pool == {e.input for e in split.labelled()} and len(pool) == 50 + 2 * DEV_SIZE
     assert pool.isdisjoint(e.input for e in split.test)
+
+
+def test_a_resumed_run_does_not_count_its_pause_against_its_time_limit(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Resumed an hour after it stopped, a run with a 10-minute limit goes on: the limit
+    counts working time. The pause is kept in the checkpoints, so later resumes add to
+    it."""
+    settings = load_settings()
+    config = {"configurable": {"thread_id": "optimize-paused"}}
+    with wiring.checkpointer(settings) as saver:
+        graph = create_optimize_graph(wiring.optimize_deps(settings)).compile(
+            checkpointer=saver, interrupt_before=["evolve"])
+        graph.invoke({"prompt": "Summarize the text.", "generations": 3, "time_limit": 600,
+                      "run_id": "paused"}, config)
+    made_now = wiring.optimize_deps
+
+    def an_hour_later(*args: Any, **kwargs: Any) -> Any:
+        deps = made_now(*args, **kwargs)
+        deps.clock = lambda: time.time() + 3600
+        return deps
+
+    monkeypatch.setattr(wiring, "optimize_deps", an_hour_later)
+    result = runner.invoke(app, ["optimize", "--resume", "paused", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["stop_reason"] != "time limit reached" and data["generations"] >= 2
+    assert data["seconds"] < 600
+    with wiring.checkpointer(settings) as saver:
+        graph = create_optimize_graph(wiring.optimize_deps(settings)).compile(
+            checkpointer=saver)
+        assert graph.get_state(config).metadata[PAUSED_KEY] >= 3600
+
+
+def test_pauses_add_up_over_resumes() -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    assert paused_seconds({PAUSED_KEY: 100.0}, at.isoformat(), at.timestamp() + 50) == 150
+    assert paused_seconds({}, None, at.timestamp()) == 0
+    # A clock behind the checkpoint (another host) never makes the pause negative.
+    assert paused_seconds({PAUSED_KEY: 7.0}, at.isoformat(), at.timestamp() - 9) == 7
+    assert working_clock(lambda: 1000.0, 150.0)() == 850.0

@@ -223,6 +223,7 @@ def run_optimize(settings: Settings, state: dict[str, Any] | None, *, resume: st
     from langchain_core.runnables import RunnableConfig
 
     from neuroforge.graphs.optimize import create_optimize_graph
+    from neuroforge.graphs.paused_time import PAUSED_KEY, paused_seconds, working_clock
     from neuroforge.knowledge.records import mark_interrupted
     from neuroforge.knowledge.schema import new_id
     from neuroforge.wiring import checkpointer, open_store, optimize_deps
@@ -235,6 +236,7 @@ def run_optimize(settings: Settings, state: dict[str, Any] | None, *, resume: st
         deps = optimize_deps(settings, store)
         graph = create_optimize_graph(deps).compile(checkpointer=saver)
         inputs: dict[str, Any] | None = {**(state or {}), "run_id": run_id}
+        paused = 0.0
         if resume:
             snapshot = graph.get_state(config)
             if not snapshot.values:
@@ -245,6 +247,10 @@ def run_optimize(settings: Settings, state: dict[str, Any] | None, *, resume: st
             if "result" in snapshot.values and not snapshot.tasks:
                 return dict(snapshot.values["result"])
             inputs = None
+            # The time limit counts working time: the pause since Ctrl-C is not spent.
+            paused = paused_seconds(snapshot.metadata, snapshot.created_at, deps.clock())
+            deps.clock = working_clock(deps.clock, paused)
+        config["metadata"] = {PAUSED_KEY: paused}
         try:
             with stop_on_interrupt(deps.stop, progress):
                 for update in graph.stream(inputs, config, stream_mode="updates"):
