@@ -34,7 +34,7 @@ from neuroforge.models.structured import StructuredOutputError
 from neuroforge.tools.nearest_demos import dynamic_prompt
 
 __all__ = [
-    "DEMOS_K", "FINALISTS", "GUARD_ALPHA", "GUARD_MARGIN", "fill_population",
+    "DEMOS_K", "FINALISTS", "GUARD_ALPHA", "GUARD_MARGIN", "MORE_NEAREST_K", "fill_population",
     "finalists", "guarded_choice",
     "mean_scores", "offspring",
     "proposer_note", "stop_reason", "vetoed_ids",
@@ -42,6 +42,9 @@ __all__ = [
 
 
 DEMOS_K = 3  # demonstrations per seed: what "the instruction plus a few examples" means
+# Per-input demonstrations for the best instruction in later generations: how many to
+# show is searched (3 in the seeds, this many after), as DSPy searches demo counts.
+MORE_NEAREST_K = 5
 
 
 def fill_population(original: Candidate, new: Sequence[Candidate], train: Sequence[Example] | None,
@@ -97,7 +100,8 @@ def offspring(population: Sequence[Candidate], scores: Mapping[str, float], *,
 
     A feedback mutation by ``mutator`` (``None``: no budget or no agents) shown the
     target's mistakes and earlier instructions with their scores (``history``); with a
-    task, each elite's instruction with the other's demonstrations (searched jointly) and
+    task, the best instruction with its ``MORE_NEAREST_K`` nearest examples per input,
+    each elite's instruction with the other's demonstrations (searched jointly) and
     the best with ``bootstrapped`` ones (training examples it answers right); then a
     crossover of the two elites and operator variants of the best."""
     rng = random.Random(seed * 1000 + generation)
@@ -130,6 +134,9 @@ def offspring(population: Sequence[Candidate], scores: Mapping[str, float], *,
             unusable.append(exc)
         except ModelError as exc:
             errors.append(f"optimizer: {exc}")
+    if train is not None:
+        add(dynamic_prompt(instruction_of(first.text), MORE_NEAREST_K), "demonstrations",
+            [first.id])
     if train is not None and second.id != first.id:
         add(swap_demonstrations(first.text, second.text), "crossover", [first.id, second.id])
         add(swap_demonstrations(second.text, first.text), "crossover", [second.id, first.id])

@@ -201,6 +201,7 @@ def test_offspring_search_instruction_and_demonstrations_jointly() -> None:
         bootstrapped=right)
     texts = [c.text for c in children]
     assert dynamic_prompt("Upper-case it.", 3) in texts  # best instruction, other demos
+    assert dynamic_prompt("Upper-case it.", 5) in texts  # and more neighbours per input
     assert format_demonstrations("Write the word in capitals.", TRAIN[:3]) in texts
     boot = [t for t in texts if split_demonstrations(t)[0] == "Upper-case it."
             and {d.input for d in split_demonstrations(t)[1]} <= {e.input for e in right}
