@@ -109,8 +109,6 @@ def offspring(population: Sequence[Candidate], scores: Mapping[str, float], *,
     first, second = elites[0], elites[-1]
     known = list(known_texts)
     children: list[Candidate] = []
-    calls, errors = 0, []
-    unusable: list[StructuredOutputError] = []
 
     def add(text: str, origin: str, parents: list[str]) -> None:
         # Judged on the instructions: demonstrations are data, not the instruction.
@@ -123,17 +121,9 @@ def offspring(population: Sequence[Candidate], scores: Mapping[str, float], *,
     # What the target got wrong (training examples) first, then what the voters said.
     feedback = [*failures, *(b["rationale"] for b in ballots
                              if b["candidate_id"] == first.id and b.get("valid"))]
-    if mutator is not None:
-        try:
-            text, calls = mutate_with_feedback(mutator, first.text, feedback,
-                                               attempts=attempts, history=history)
-            # The proposer rewrites the instruction; the best demonstrations stay with it.
-            add(swap_demonstrations(text, first.text), "mutation", [first.id])
-        except StructuredOutputError as exc:
-            calls = exc.attempts
-            unusable.append(exc)
-        except ModelError as exc:
-            errors.append(f"optimizer: {exc}")
+    rewrite, calls, errors, unusable = _proposed(mutator, first, feedback, attempts, history)
+    if rewrite is not None:
+        add(rewrite, "mutation", [first.id])
     if train is not None:
         add(dynamic_prompt(instruction_of(first.text), MORE_NEAREST_K), "demonstrations",
             [first.id])
@@ -151,8 +141,26 @@ def offspring(population: Sequence[Candidate], scores: Mapping[str, float], *,
     else:
         for name in next_patterns(first.text)[:2]:
             add(apply_pattern(first.text, name), "mutation", [first.id])
-    notes = [proposer_note("optimizer", unusable[-1], 1)] if unusable else []
+    notes = [proposer_note("optimizer", unusable, 1)] if unusable else []
     return children, calls, errors, notes
+
+
+def _proposed(mutator: BaseChatModel | None, best: Candidate, feedback: Sequence[str],
+              attempts: int, history: Sequence[str]
+              ) -> tuple[str | None, int, list[str], StructuredOutputError | None]:
+    """The proposer's rewrite of ``best`` (``None`` when there is no proposer or it
+    failed), its calls, errors, and its unusable reply if that is why there is none."""
+    if mutator is None:
+        return None, 0, [], None
+    try:
+        text, calls = mutate_with_feedback(mutator, best.text, feedback,
+                                           attempts=attempts, history=history)
+    except StructuredOutputError as exc:
+        return None, exc.attempts, [], exc
+    except ModelError as exc:
+        return None, 0, [f"optimizer: {exc}"], None
+    # The proposer rewrites the instruction; the best demonstrations stay with it.
+    return swap_demonstrations(text, best.text), calls, [], None
 
 
 def proposer_note(role: str, failure: StructuredOutputError, tries: int) -> str:
