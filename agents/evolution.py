@@ -100,7 +100,8 @@ def offspring(population: Sequence[Candidate], scores: Mapping[str, float], *,
 
     A feedback mutation by ``mutator`` (``None``: no budget or no agents) shown the
     target's mistakes and earlier instructions with their scores (``history``); with a
-    task, the best instruction with its ``MORE_NEAREST_K`` nearest examples per input,
+    task, the best instruction with its ``MORE_NEAREST_K`` nearest examples per input
+    (``never_cut``: the race scores it on all of dev),
     each elite's instruction with the other's demonstrations (searched jointly) and
     the best with ``bootstrapped`` ones (training examples it answers right); then a
     crossover of the two elites and operator variants of the best."""
@@ -110,13 +111,14 @@ def offspring(population: Sequence[Candidate], scores: Mapping[str, float], *,
     known = list(known_texts)
     children: list[Candidate] = []
 
-    def add(text: str, origin: str, parents: list[str]) -> None:
+    def add(text: str, origin: str, parents: list[str], never_cut: bool = False) -> None:
         # Judged on the instructions: demonstrations are data, not the instruction.
         if (len(children) < size and is_distinct(text, known, threshold=0.98)
                 and keeps_the_task(instruction_of(text), instruction_of(first.text))):
             known.append(text)
             children.append(Candidate(id=new_id(), text=text, origin=origin,  # type: ignore[arg-type]
-                                      generation=generation, parents=parents))
+                                      generation=generation, parents=parents,
+                                      never_cut=never_cut))
 
     # What the target got wrong (training examples) first, then what the voters said.
     feedback = [*failures, *(b["rationale"] for b in ballots
@@ -126,7 +128,7 @@ def offspring(population: Sequence[Candidate], scores: Mapping[str, float], *,
         add(rewrite, "mutation", [first.id])
     if train is not None:
         add(dynamic_prompt(instruction_of(first.text), MORE_NEAREST_K), "demonstrations",
-            [first.id])
+            [first.id], never_cut=True)
     if train is not None and second.id != first.id:
         add(swap_demonstrations(first.text, second.text), "crossover", [first.id, second.id])
         add(swap_demonstrations(second.text, first.text), "crossover", [second.id, first.id])

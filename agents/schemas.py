@@ -70,6 +70,10 @@ class Candidate(BaseModel):
     # the 3 nearest demonstrations): always scored on all of dev, never cut in the race,
     # so the final choice is measured against them.
     baseline: bool = False
+    # The race never cuts it at its first rung either: the best instruction with its
+    # nearest examples per input, a child whose prior is strong (better than 3 nearest or
+    # 5 random on dev across tasks) and which 8 examples cannot rank.
+    never_cut: bool = False
     dev_score: float | None = None
     dev_hits: list[bool] | None = None  # right/wrong per dev example, for the paired guard
     # The race on dev (successive halving): how many dev examples it was scored on so

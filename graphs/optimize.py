@@ -350,8 +350,10 @@ def _score_on_dev(deps: OptimizeDeps, opts: dict[str, Any], candidates: list[Can
     dev examples, the better half (at least two) goes on to the whole dev set, the rest
     stop there with ``dev_score`` unset (so they can never be chosen). Answers are
     cached, so a survivor's first rung is not paid twice. Baselines always go on (8
-    examples once cut the nearest-3 seed that was best on test), with at least the best
-    challenger beside them.
+    examples once cut the nearest-3 seed that was best on test), and so does a
+    ``never_cut`` child (the leader's instruction with more nearest examples per input:
+    better on dev across tasks, yet stopped early in 9 benchmark runs of 12), with at
+    least the best challenger beside them.
 
     Without a task, each candidate gets one ``sample_output`` instead: the target
     model's answer to the prompt itself, which the validators are shown.
@@ -367,10 +369,10 @@ def _score_on_dev(deps: OptimizeDeps, opts: dict[str, Any], candidates: list[Can
         if errors:
             return calls, errors
         raced = [c for c in pending if c.dev_seen == rung]
-        settled = [c for c in raced if c.baseline]
+        settled = [c for c in raced if c.baseline or c.never_cut]
         keep = max(1, max(2, -(-len(raced) // 2)) - len(settled))
         # Stable: on ties the earlier candidate (the seeds come first) goes on.
-        ranked = sorted((c for c in raced if not c.baseline),
+        ranked = sorted((c for c in raced if not (c.baseline or c.never_cut)),
                         key=lambda c: -(c.dev_partial or 0.0))
         for loser in ranked[keep:]:
             loser.note = f"stopped after {rung} of {len(dev)} dev examples in the race"

@@ -331,9 +331,9 @@ def test_dev_scoring_races_candidates_and_only_finishers_get_a_score(tmp_path: P
 
 
 def test_the_race_never_cuts_a_baseline(tmp_path: Path) -> None:
-    """A free baseline unlucky on the first 8 dev examples still gets all 32 (the
-    nearest-3 seed was once cut that way while it was the best prompt on test), and
-    the best challenger goes on beside the baselines."""
+    """A free baseline, or the leader's nearest-examples child, unlucky on the first 8
+    dev examples still gets all 32 (the nearest-3 seed was once cut that way while it
+    was the best prompt on test), and the best challenger goes on beside it."""
     from langchain_core.messages import BaseMessage
 
     from neuroforge.agents.schemas import Candidate
@@ -354,12 +354,15 @@ def test_the_race_never_cuts_a_baseline(tmp_path: Path) -> None:
         return word.upper() if instruction == "good" else "no idea"
 
     model = FunctionChatModel(respond=target)
-    deps = OptimizeDeps(model_for=lambda role, temperature=None: model, dev_size=32)
-    candidates = [Candidate(id="slow starter", text="slow starter", origin="demonstrations",
-                            baseline=True),
-                  *(Candidate(id=n, text=n, origin="rewrite") for n in ("bad", "worse", "good"))]
-    calls, errors = _score_on_dev(deps, {"task": str(path)}, candidates, 1000)
-    scored = {c.id: c.dev_score for c in candidates}
-    assert errors == [] and calls == 4 * RACE_FIRST_RUNG + 2 * (32 - RACE_FIRST_RUNG)
-    assert scored["slow starter"] == 0.75 and scored["good"] == 1.0
-    assert scored["worse"] is None and scored["bad"] is None
+    for flag in ("baseline", "never_cut"):  # a free baseline; the leader's nearest-5 child
+        deps = OptimizeDeps(model_for=lambda role, temperature=None: model, dev_size=32)
+        # Last: on a tie at the cut the earlier candidate goes on, so only the flag saves it.
+        candidates = [*(Candidate(id=n, text=n, origin="rewrite")
+                        for n in ("bad", "worse", "good")),
+                      Candidate(id="slow starter", text="slow starter",
+                                origin="demonstrations", **{flag: True})]
+        calls, errors = _score_on_dev(deps, {"task": str(path)}, candidates, 1000)
+        scored = {c.id: c.dev_score for c in candidates}
+        assert errors == [] and calls == 4 * RACE_FIRST_RUNG + 2 * (32 - RACE_FIRST_RUNG)
+        assert scored["slow starter"] == 0.75 and scored["good"] == 1.0
+        assert scored["worse"] is None and scored["bad"] is None
