@@ -361,8 +361,9 @@ def _score_on_dev(deps: OptimizeDeps, opts: dict[str, Any], candidates: list[Can
     if not opts["task"]:
         return _sample_outputs(deps, candidates, budget)
     dev = deps.task(opts["task"]).dev
-    pending = [c for c in candidates if c.dev_score is None and c.dev_seen == 0]
     rung = min(RACE_FIRST_RUNG, len(dev))
+    pending = _race_entrants([c for c in candidates if c.dev_score is None and c.dev_seen == 0],
+                             rung, len(dev), budget)
     calls, errors = 0, list[str]()
     if len(pending) > 2 and rung < len(dev):
         calls, errors = _score(deps, opts, pending, dev[:rung], budget, len(dev))
@@ -379,6 +380,30 @@ def _score_on_dev(deps: OptimizeDeps, opts: dict[str, Any], candidates: list[Can
         pending = settled + ranked[:keep]
     more, errors = _score(deps, opts, pending, dev, budget - calls, len(dev))
     return calls + more, errors
+
+
+def _race_cost(entrants: list[Candidate], rung: int, full: int) -> int:
+    """Calls to race ``entrants`` to the end: the first rung for each, the rest of dev for
+    the survivors; all of dev for each when two or fewer race (no cut then)."""
+    if len(entrants) <= 2 or rung >= full:
+        return len(entrants) * full
+    settled = sum(1 for c in entrants if c.baseline or c.never_cut)
+    keep = min(max(1, max(2, -(-len(entrants) // 2)) - settled), len(entrants) - settled)
+    return len(entrants) * rung + (settled + keep) * (full - rung)
+
+
+def _race_entrants(pending: list[Candidate], rung: int, full: int, budget: int
+                   ) -> list[Candidate]:
+    """The candidates the budget can race to the end, baselines and ``never_cut`` first:
+    a rung whose survivors cannot finish dev buys nothing (late in a run that spent the
+    rung on three children and scored none). The rest get a note and no score."""
+    first = [c for c in pending if c.baseline or c.never_cut]
+    order = first + [c for c in pending if not (c.baseline or c.never_cut)]
+    size = next((n for n in range(len(order), 0, -1)
+                 if _race_cost(order[:n], rung, full) <= budget), 0)
+    for left_out in order[size:]:
+        left_out.note = "not scored: the calls left could not pay for its race on dev"
+    return order[:size]
 
 
 def _score(deps: OptimizeDeps, opts: Mapping[str, Any], candidates: list[Candidate],

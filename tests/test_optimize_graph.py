@@ -366,3 +366,38 @@ def test_the_race_never_cuts_a_baseline(tmp_path: Path) -> None:
         assert errors == [] and calls == 4 * RACE_FIRST_RUNG + 2 * (32 - RACE_FIRST_RUNG)
         assert scored["slow starter"] == 0.75 and scored["good"] == 1.0
         assert scored["worse"] is None and scored["bad"] is None
+
+
+def test_the_race_starts_only_what_the_budget_can_finish(tmp_path: Path) -> None:
+    """Late in a run, 40 calls left and three children: racing all three (24 calls on
+    the first rung) would leave too little to finish any, as a benchmark run once did.
+    The never-cut child is scored on all of dev instead, the others get a note; with
+    the calls for a whole race, all three race."""
+    from neuroforge.agents.schemas import Candidate
+    from neuroforge.graphs.optimize import RACE_FIRST_RUNG, OptimizeDeps, _score_on_dev
+    from tests.fakes import FunctionChatModel
+
+    path = tmp_path / "upper.jsonl"
+    path.write_text("".join(json.dumps({"input": f"w{i}", "output": f"W{i}"}) + "\n"
+                            for i in range(150)))
+    model = FunctionChatModel(respond=lambda messages: "W1")
+
+    def children() -> list[Candidate]:
+        return [Candidate(id="rewrite", text="rewrite", origin="mutation"),
+                Candidate(id="nearest", text="nearest", origin="demonstrations",
+                          never_cut=True),
+                Candidate(id="swap", text="swap", origin="crossover")]
+
+    late = children()
+    deps = OptimizeDeps(model_for=lambda role, temperature=None: model, dev_size=32)
+    calls, errors = _score_on_dev(deps, {"task": str(path)}, late, 40)
+    assert errors == [] and calls == 32 == len(model.calls)
+    assert [c.dev_score is not None for c in late] == [False, True, False]
+    assert all(c.note.startswith("not scored") for c in late if c.dev_score is None)
+
+    early = children()
+    deps = OptimizeDeps(model_for=lambda role, temperature=None: model, dev_size=32)
+    calls, errors = _score_on_dev(deps, {"task": str(path)}, early, 1000)
+    assert errors == [] and calls == 3 * RACE_FIRST_RUNG + 2 * (32 - RACE_FIRST_RUNG)
+    assert [c.dev_score is not None for c in early] == [True, True, False]
+    assert "race" in early[2].note
