@@ -28,7 +28,8 @@ Train and dev come from ``raw/induce`` (BBH: the file minus the test split); tes
 A full run takes about two hours on 2 cores; rows are written as each task finishes,
 and ``NEUROFORGE_BENCH_RESUME=1`` keeps the rows already in the results file.
 ``NEUROFORGE_BENCH_REUSE_PEERS=1`` reruns the optimizer only, keeping each task's
-baselines and DSPy row from the results file (neither depends on the optimizer).
+baselines and DSPy row from the results file (neither depends on the optimizer). Use it
+on the machine that measured them: the same prompt scores differently on another CPU.
 """
 
 from __future__ import annotations
