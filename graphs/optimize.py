@@ -370,10 +370,10 @@ def _score_on_dev(deps: OptimizeDeps, opts: dict[str, Any], candidates: list[Can
         if errors:
             return calls, errors
         raced = [c for c in pending if c.dev_seen == rung]
-        settled = [c for c in raced if c.baseline or c.never_cut]
-        keep = max(1, max(2, -(-len(raced) // 2)) - len(settled))
+        settled = [c for c in raced if _uncut(c)]
+        keep = _challengers_kept(len(raced), len(settled))
         # Stable: on ties the earlier candidate (the seeds come first) goes on.
-        ranked = sorted((c for c in raced if not (c.baseline or c.never_cut)),
+        ranked = sorted((c for c in raced if not _uncut(c)),
                         key=lambda c: -(c.dev_partial or 0.0))
         for loser in ranked[keep:]:
             loser.note = f"stopped after {rung} of {len(dev)} dev examples in the race"
@@ -382,13 +382,24 @@ def _score_on_dev(deps: OptimizeDeps, opts: dict[str, Any], candidates: list[Can
     return calls + more, errors
 
 
+def _uncut(candidate: Candidate) -> bool:
+    """Whether the race sends it on to all of dev whatever its first rung."""
+    return candidate.baseline or candidate.never_cut
+
+
+def _challengers_kept(raced: int, settled: int) -> int:
+    """Challengers past the first rung: the better half of all raced (at least two),
+    less the ``settled`` that go on anyway, and at least one."""
+    return max(1, max(2, -(-raced // 2)) - settled)
+
+
 def _race_cost(entrants: list[Candidate], rung: int, full: int) -> int:
     """Calls to race ``entrants`` to the end: the first rung for each, the rest of dev for
     the survivors; all of dev for each when two or fewer race (no cut then)."""
     if len(entrants) <= 2 or rung >= full:
         return len(entrants) * full
-    settled = sum(1 for c in entrants if c.baseline or c.never_cut)
-    keep = min(max(1, max(2, -(-len(entrants) // 2)) - settled), len(entrants) - settled)
+    settled = sum(1 for c in entrants if _uncut(c))
+    keep = min(_challengers_kept(len(entrants), settled), len(entrants) - settled)
     return len(entrants) * rung + (settled + keep) * (full - rung)
 
 
@@ -397,8 +408,7 @@ def _race_entrants(pending: list[Candidate], rung: int, full: int, budget: int
     """The candidates the budget can race to the end, baselines and ``never_cut`` first:
     a rung whose survivors cannot finish dev buys nothing (late in a run that spent the
     rung on three children and scored none). The rest get a note and no score."""
-    first = [c for c in pending if c.baseline or c.never_cut]
-    order = first + [c for c in pending if not (c.baseline or c.never_cut)]
+    order = [c for c in pending if _uncut(c)] + [c for c in pending if not _uncut(c)]
     size = next((n for n in range(len(order), 0, -1)
                  if _race_cost(order[:n], rung, full) <= budget), 0)
     for left_out in order[size:]:
