@@ -298,6 +298,14 @@ def test_without_a_task_validators_see_what_each_prompt_makes_the_target_say() -
     assert result["calls_used"] == len(fake.calls)
 
 
+def upper_case_task(folder: Path) -> Path:
+    """A labelled task of 150 words to upper-case, for the race's tests."""
+    path = folder / "upper.jsonl"
+    path.write_text("".join(json.dumps({"input": f"w{i}", "output": f"W{i}"}) + "\n"
+                            for i in range(150)))
+    return path
+
+
 def test_dev_scoring_races_candidates_and_only_finishers_get_a_score(tmp_path: Path) -> None:
     """Successive halving: five candidates on 8 dev examples, the better three on all
     32; answers are cached, so the survivors' first rung is not paid twice."""
@@ -307,9 +315,7 @@ def test_dev_scoring_races_candidates_and_only_finishers_get_a_score(tmp_path: P
     from neuroforge.graphs.optimize import RACE_FIRST_RUNG, OptimizeDeps, _score_on_dev
     from tests.fakes import FunctionChatModel
 
-    path = tmp_path / "upper.jsonl"
-    path.write_text("".join(json.dumps({"input": f"w{i}", "output": f"W{i}"}) + "\n"
-                            for i in range(150)))
+    path = upper_case_task(tmp_path)
 
     def target(messages: list[BaseMessage]) -> str:
         instruction, _, rest = messages[-1].text.partition("\n\nInput: ")
@@ -340,9 +346,7 @@ def test_the_race_never_cuts_a_baseline(tmp_path: Path) -> None:
     from neuroforge.graphs.optimize import RACE_FIRST_RUNG, OptimizeDeps, _score_on_dev
     from tests.fakes import FunctionChatModel
 
-    path = tmp_path / "upper.jsonl"
-    path.write_text("".join(json.dumps({"input": f"w{i}", "output": f"W{i}"}) + "\n"
-                            for i in range(150)))
+    path = upper_case_task(tmp_path)
     dev = OptimizeDeps(model_for=lambda role, temperature=None: None).task(str(path)).dev
     first = {e.input for e in dev[:RACE_FIRST_RUNG]}
 
@@ -377,9 +381,7 @@ def test_the_race_starts_only_what_the_budget_can_finish(tmp_path: Path) -> None
     from neuroforge.graphs.optimize import RACE_FIRST_RUNG, OptimizeDeps, _score_on_dev
     from tests.fakes import FunctionChatModel
 
-    path = tmp_path / "upper.jsonl"
-    path.write_text("".join(json.dumps({"input": f"w{i}", "output": f"W{i}"}) + "\n"
-                            for i in range(150)))
+    path = upper_case_task(tmp_path)
     model = FunctionChatModel(respond=lambda messages: "W1")
 
     def children() -> list[Candidate]:
