@@ -330,6 +330,38 @@ def test_the_confirmation_slice_picks_between_the_two_best_on_dev() -> None:
     assert chosen.id == "l" and "finalists" not in why
 
 
+def test_a_searched_leader_must_beat_the_free_seed_by_the_guards_rule() -> None:
+    """The search picks its leader from many candidates on the same dev set: a lead of a
+    few examples over the free seed is taken as luck, and the seed is adopted; a lead
+    the paired test confirms is not. The best seed is a finalist even when third."""
+    original = Candidate(id="o", text="x", origin="original", dev_score=8 / 32,
+                         dev_hits=[True] * 8 + [False] * 24)
+    seed = Candidate(id="s", text="y", origin="demonstrations", baseline=True,
+                     dev_score=22 / 32, dev_hits=[True] * 22 + [False] * 10)
+    near = Candidate(id="n", text="z", origin="demonstrations", dev_score=24 / 32,
+                     dev_hits=[True] * 24 + [False] * 8)
+    other = Candidate(id="t", text="w", origin="crossover", dev_score=23 / 32,
+                      dev_hits=[True] * 23 + [False] * 9)
+    assert [c.id for c in finalists(original, [seed, other, near])] == ["n", "s"]
+    held = {"o": [True] * 8 + [False] * 24, "s": [True] * 19 + [False] * 13,
+            "n": [True] * 20 + [False] * 12}
+    # 44 against 41 of 64, three examples one way and none the other: p = 0.25.
+    chosen, why = guarded_choice(original, [seed, other, near], confirm=held)
+    assert chosen.id == "s" and why["adopted"] and why["rule"] == "paired test"
+    assert why["over_seed"] == {"seed": "s", "searched": "n", "p_value": 0.25,
+                                "gain": round(3 / 64, 4), "rule": None}
+    assert "the free seed, taken over the searched leader n" in why["reason"]
+    assert guarded_choice(original, [seed, other, near])[0].id == "s"  # dev alone: 2 vs 0
+    far = Candidate(id="f", text="v", origin="mutation", dev_score=31 / 32,
+                    dev_hits=[True] * 31 + [False])
+    held["f"] = [True] * 30 + [False] * 2
+    chosen, why = guarded_choice(original, [seed, far], confirm=held)
+    assert chosen.id == "f" and why["over_seed"]["rule"] == "paired test"
+    assert "ahead of the free seed s by 31%" in why["reason"]
+    # Without a seed among the finalists the leader is judged against the original alone.
+    assert "over_seed" not in guarded_choice(original, [near, far], confirm=held)[1]
+
+
 def test_a_budget_for_two_prompts_on_the_slice_still_confirms_the_leader(tmp_path: Path
                                                                          ) -> None:
     """The runner-up joins the confirmation only when the budget beyond one generation
