@@ -42,8 +42,12 @@ test: setup servers
 test-unit: setup
 	$(PY) -m pytest -q -p no:cacheprovider -m "not embedded and not server and not wheel"
 
+# The `bench` extra's requirements on their own, against the installed environment
+# (seconds): `pip install -e '.[bench]'` re-resolves the whole project and backtracked
+# for over 7 minutes through boto3 versions. The pins are explained in pyproject.toml.
 bench: setup servers
-	$(PY) -m pip install -q -e '.[bench]'
+	$(PY) -m pip install -q $$($(PY) -c "import tomllib; print(' '.join(tomllib.load(\
+	    open('pyproject.toml', 'rb'))['project']['optional-dependencies']['bench']))")
 	$(PY) -m benchmarks
 
 # mypy cannot follow setuptools' editable import hook (every neuroforge.* import would
