@@ -3,7 +3,9 @@
 Same target model (the bundled GGUF, served by ``llama_cpp.server`` on loopback, which
 is what DSPy talks to), same splits (train for demonstrations, dev for choosing, the
 held-out test only for the report), same scorer as every other row of the task (on the
-answer's first line). DSPy is a benchmark-only extra (``pip install -e '.[bench]'``).
+answer's first line). DSPy is a benchmark-only extra, pinned in ``pyproject.toml``;
+``make bench`` installs its requirements on their own (``pip install -e '.[bench]'``
+re-resolves the whole project and backtracks for minutes).
 """
 
 from __future__ import annotations
