@@ -288,7 +288,7 @@ def _slice_leader(ranked: Sequence[Candidate], original: Candidate,
     leaders 1 and 5 examples in 64 ahead of the runner-up each ended 6 points below
     the free nearest-3 baseline on test)."""
     theirs = confirm.get(original.id, [])
-    raced = {c.id: sum(c.dev_hits or []) + sum(confirm[c.id]) for c in ranked
+    raced = {c.id: sum(_hits(c, confirm, True)) for c in ranked
              if theirs and len(confirm.get(c.id, [])) == len(theirs)}
     best = max((c for c in ranked if c.id in raced), key=lambda c: raced[c.id],
                default=ranked[0])
