@@ -34,8 +34,8 @@ from neuroforge.models.structured import StructuredOutputError
 from neuroforge.tools.nearest_demos import dynamic_prompt
 
 __all__ = [
-    "DEMOS_K", "FINALISTS", "GUARD_ALPHA", "GUARD_MARGIN", "MORE_NEAREST_K", "fill_population",
-    "finalists", "guard_rule", "guarded_choice",
+    "DEMOS_K", "FINALISTS", "GUARD_ALPHA", "GUARD_MARGIN", "MIN_CONFIRM", "MORE_NEAREST_K",
+    "fill_population", "finalists", "guard_rule", "guarded_choice", "undecided_seed",
     "mean_scores", "offspring",
     "proposer_note", "stop_reason", "vetoed_ids",
 ]
@@ -232,6 +232,9 @@ def vetoed_ids(ballots: Sequence[Mapping[str, Any]], original_id: str = "") -> s
 
 
 FINALISTS = 2  # challengers the confirmation slice decides between: the race's last rung
+# Fewer confirmation examples than this are never run as a slice, and never refuse a
+# leader behind on them: on a handful, one unlucky answer would refuse a real improvement.
+MIN_CONFIRM = 16
 
 
 def finalists(original: Candidate, candidates: Sequence[Candidate],
@@ -304,6 +307,20 @@ def _slice_leader(ranked: Sequence[Candidate], original: Candidate,
     return (best if over["rule"] else seed), raced, {"over_seed": over}
 
 
+def undecided_seed(original: Candidate, ranked: Sequence[Candidate]) -> Candidate | None:
+    """The free seed that leads the ``finalists`` on dev alone (a searched leader gives
+    way to it as in ``guarded_choice``) when dev alone does not decide it over the
+    original; else None. Such a seed may be checked on the training examples it does
+    not show: unlike the rewrites, grounded in the target's mistakes on train, it was
+    built from none of them."""
+    if not ranked or original.dev_hits is None:
+        return None
+    leader = _slice_leader(ranked, original, {})[0]
+    if not leader.baseline or leader.dev_hits is None:
+        return None
+    return None if guard_rule(leader.dev_hits, original.dev_hits)[0] else leader
+
+
 def _nothing_to_adopt(original: Candidate, candidates: Sequence[Candidate],
                       vetoed: set[str] | None) -> dict[str, Any]:
     """The guard's verdict when no candidate beat the original on dev."""
@@ -316,7 +333,8 @@ def _nothing_to_adopt(original: Candidate, candidates: Sequence[Candidate],
 
 def guarded_choice(original: Candidate, candidates: Sequence[Candidate],
                    vetoed: set[str] | None = None, votes: Mapping[str, float] | None = None,
-                   confirm: Mapping[str, list[bool]] | None = None
+                   confirm: Mapping[str, list[bool]] | None = None,
+                   confirm_on: str = "more examples"
                    ) -> tuple[Candidate, dict[str, Any]]:
     """The final prompt on a labelled task, and why.
 
@@ -326,9 +344,10 @@ def guarded_choice(original: Candidate, candidates: Sequence[Candidate],
     answers on a second dev slice (by candidate id) of the original and the
     ``finalists``: the leader is then the finalist right most often on dev and the slice
     together, the test runs on both, and a leader behind the original on the slice is
-    not adopted. Without it the leader is the first finalist, the best on dev. A
-    searched leader gives way to the free seed among the finalists unless it beats the
-    seed by the same rule.
+    not adopted (from ``MIN_CONFIRM`` examples on). Without it the leader is the first
+    finalist, the best on dev. A searched leader gives way to the free seed among the
+    finalists unless it beats the seed by the same rule. ``confirm_on`` names what the
+    confirmation examples are, for the reason.
     """
     ranked = finalists(original, candidates, vetoed, votes)
     if not ranked:
@@ -348,13 +367,14 @@ def guarded_choice(original: Candidate, candidates: Sequence[Candidate],
         if len(raced) > 1:
             verdict["finalists"] = raced
         slice_gain = (sum(mine) - sum(theirs)) / len(mine)
-        verdict |= {"confirm_examples": len(mine), "confirm_gain": round(slice_gain, 4),
+        verdict |= {"confirm_examples": len(mine), "confirm_on": confirm_on,
+                    "confirm_gain": round(slice_gain, 4),
                     "gain": round(gain, 4)}
-        where = f"on dev and {len(mine)} more examples"
-        if slice_gain < 0:
+        where = f"on dev and {len(mine)} {confirm_on}"
+        if slice_gain < 0 and len(mine) >= MIN_CONFIRM:
             return original, {**verdict, "adopted": False,
                               "reason": f"ahead on dev but behind by {-slice_gain:.0%} on "
-                                        f"{len(mine)} more examples; the original stays"}
+                                        f"{len(mine)} {confirm_on}; the original stays"}
     if rule == "paired test":
         return best, {**verdict, "adopted": True, "rule": rule,
                       "reason": f"better {where} by a paired test (p = {p_value:.3g}){over}"}

@@ -30,6 +30,7 @@ from neuroforge.agents.creative import is_distinct, keeps_the_task, propose_rewr
 from neuroforge.agents.evolution import (
     DEMOS_K,
     FINALISTS,
+    MIN_CONFIRM,
     fill_population,
     finalists,
     guarded_choice,
@@ -37,6 +38,7 @@ from neuroforge.agents.evolution import (
     offspring,
     proposer_note,
     stop_reason,
+    undecided_seed,
     vetoed_ids,
 )
 from neuroforge.agents.failures import (
@@ -78,6 +80,7 @@ from neuroforge.tools.prompt_eval import (
     DemoPicker,
     EvalResult,
     evaluate_prompt,
+    split_demonstrations,
 )
 
 __all__ = [
@@ -258,11 +261,6 @@ def check_budget(opts: Mapping[str, Any], dev_examples: int, attempts: int) -> N
             f"a budget of {opts['budget']} calls cannot pay for one generation: this run needs "
             f"at least {needed}{on_dev}; raise --budget to {needed} or more, or lower "
             "--population / --voters")
-
-
-# Fewer confirmation examples than this are skipped: the guard refuses a leader behind on
-# them, and on a handful one unlucky answer would refuse a real improvement.
-MIN_CONFIRM = 16
 
 
 def confirm_plan(opts: Mapping[str, Any], task: TaskData, attempts: int) -> tuple[int, int]:
@@ -914,8 +912,38 @@ def _final_choice(deps: OptimizeDeps, state: OptimizeState, original: Candidate,
     vetoed = vetoed_ids(state.get("ballots", []), original.id)
     ranked = finalists(original, list(candidates.values()), vetoed, scores)
     confirm, calls, errors = _confirm(deps, state, original, ranked)
-    final, guard = guarded_choice(original, list(candidates.values()), vetoed, scores, confirm)
+    confirm_on = "more examples"
+    if not confirm and not errors:
+        confirm, calls, errors = _cross_check(deps, state, original, ranked)
+        confirm_on = CROSS_CHECKED
+    final, guard = guarded_choice(original, list(candidates.values()), vetoed, scores, confirm,
+                                  confirm_on)
     return final, guard | {"vetoed": sorted(vetoed)}, {"confirmation": calls}, errors
+
+
+CROSS_CHECKED = "training examples it does not show (each leaves itself out)"
+
+
+def _cross_check(deps: OptimizeDeps, state: OptimizeState, original: Candidate,
+                 ranked: list[Candidate]) -> tuple[dict[str, list[bool]], int, list[str]]:
+    """Without a confirmation slice (a small task, or no budget for one), the right/wrong
+    answers of the original and of a free seed that dev alone cannot decide for
+    (``undecided_seed``) on the training examples the seed does not show, as far as
+    what is left pays; (hits by candidate id, calls, errors). The seed runs as it will
+    once chosen, picking from every labelled example but the input itself: 13 dev
+    examples (instruction induction's cause_and_effect) cannot tell a 20-point gain
+    from luck, 26 can."""
+    seed, opts = undecided_seed(original, ranked), state["options"]
+    if seed is None:
+        return {}, 0, []
+    shown = {e.input for e in split_demonstrations(seed.text)[1]}
+    train = [e for e in deps.task(opts["task"]).train if e.input not in shown]
+    examples = train[:max(0, _left(deps, state)) // 2]
+    if not examples:
+        return {}, 0, []
+    runs, calls, errors = _run_prompts(deps, opts, {c.id: c for c in (original, seed)},
+                                       examples, "the training examples", pool="labelled")
+    return ({} if errors else {k: r.hits for k, r in runs.items()}), calls, errors
 
 
 def _confirm(deps: OptimizeDeps, state: OptimizeState, original: Candidate,

@@ -11,7 +11,13 @@ from langchain_core.messages import BaseMessage
 from typer.testing import CliRunner
 
 from neuroforge import wiring
-from neuroforge.agents.evolution import finalists, guarded_choice, offspring, vetoed_ids
+from neuroforge.agents.evolution import (
+    finalists,
+    guarded_choice,
+    offspring,
+    undecided_seed,
+    vetoed_ids,
+)
 from neuroforge.agents.optimizer import history_lines, mutate_with_feedback, swap_demonstrations
 from neuroforge.agents.schemas import Candidate
 from neuroforge.cli import app
@@ -360,6 +366,85 @@ def test_a_searched_leader_must_beat_the_free_seed_by_the_guards_rule() -> None:
     assert "ahead of the free seed s by 31%" in why["reason"]
     # Without a seed among the finalists the leader is judged against the original alone.
     assert "over_seed" not in guarded_choice(original, [near, far], confirm=held)[1]
+
+
+def test_only_a_seed_dev_alone_cannot_decide_for_is_cross_checked() -> None:
+    """``undecided_seed``: the free seed leading the finalists (a searched leader a
+    little ahead gives way to it) while dev alone does not adopt it; never a searched
+    leader, and never a seed dev already decides for."""
+    original = Candidate(id="o", text="x", origin="original", dev_score=6 / 13,
+                         dev_hits=[True] * 6 + [False] * 7)
+    seed = Candidate(id="s", text="y", origin="demonstrations", baseline=True,
+                     dev_score=7 / 13, dev_hits=[True] * 7 + [False] * 6)
+    near = Candidate(id="n", text="z", origin="mutation", dev_score=8 / 13,
+                     dev_hits=[True] * 8 + [False] * 5)
+    assert undecided_seed(original, finalists(original, [seed, near])) == seed
+    far = Candidate(id="f", text="v", origin="mutation", dev_score=13 / 13,
+                    dev_hits=[True] * 13)
+    assert undecided_seed(original, finalists(original, [seed, far])) is None
+    sure = seed.model_copy(update={"dev_score": 13 / 13, "dev_hits": [True] * 13})
+    assert undecided_seed(original, finalists(original, [sure])) is None
+    assert undecided_seed(original, []) is None
+
+
+def test_a_short_cross_check_adds_evidence_but_never_refuses_alone() -> None:
+    """Under ``MIN_CONFIRM`` confirmation examples the paired test runs on dev and them
+    together, and being one answer behind on them does not by itself keep the original;
+    from ``MIN_CONFIRM`` on it does."""
+    original = Candidate(id="o", text="x", origin="original", dev_score=4 / 13,
+                         dev_hits=[True] * 4 + [False] * 9)
+    seed = Candidate(id="s", text="y", origin="demonstrations", baseline=True,
+                     dev_score=11 / 13, dev_hits=[True] * 11 + [False] * 2)
+    # 7 against 0 on dev; on 12 more, one the original alone gets right: 7 against 1.
+    short = {"o": [True] + [False] * 11, "s": [False] * 12}
+    chosen, why = guarded_choice(original, [seed], confirm=short, confirm_on="train")
+    assert chosen.id == "s" and why["adopted"] and why["confirm_on"] == "train"
+    assert "on dev and 12 train" in why["reason"]
+    long = {"o": [True] + [False] * 15, "s": [False] * 16}
+    kept, why = guarded_choice(original, [seed], confirm=long, confirm_on="train")
+    assert kept.id == "o" and "behind by 6% on 16 train" in why["reason"]
+
+
+def test_a_small_task_checks_its_seed_on_the_training_examples(tmp_path: Path) -> None:
+    """13 dev examples and no confirmation slice: the seeds lead by one answer on dev,
+    which alone keeps the original; the training examples they do not show (each
+    leaving itself out of its own demonstrations) decide for them. No scored input is
+    ever among its own demonstrations."""
+    from neuroforge.graphs.optimize import CROSS_CHECKED
+
+    path = tmp_path / "small.jsonl"
+    path.write_text("".join(json.dumps({"input": f"w{i}", "output": f"W{i}"}) + "\n"
+                            for i in range(39)))
+    task = load_task(path, dev_size=32)
+    assert (len(task.dev), len(task.train), task.confirm) == (13, 13, [])
+    dev = {e.input for e in task.dev}
+    hard = {e.input for e in task.dev[:2]}  # the original misses 2 of dev, demos 1
+    leaks: list[str] = []
+
+    def target(messages: list[BaseMessage]) -> str:
+        text = "\n".join(m.text for m in messages)
+        before, _, asked = text.rpartition("\n\nInput: ")
+        word = asked.split("\nOutput:")[0]
+        if f"Input: {word}\nOutput:" in before or f"Input: {word}\n" in before:
+            leaks.append(word)
+        shown = "Input: w" in before
+        if word in hard:
+            return "no" if word == min(hard) or not shown else word.upper()
+        return word.upper() if shown or word in dev or int(word[1:]) % 2 else "no"
+
+    factory, _ = world({"target": target})
+    state = {"prompt": "Repeat the word in capitals.", "task": str(path), "generations": 1,
+             "agents": False, "budget": 300}
+    result = run(factory, state)["result"]
+    guard = result["guard"]
+    assert guard["dev_gain"] == round(1 / 13, 4) and guard["adopted"], guard
+    assert guard["confirm_on"] == CROSS_CHECKED and guard["confirm_gain"] > 0.2
+    shown = {e.input for e in split_demonstrations(result["optimized"])[1]}
+    assert guard["confirm_examples"] == 13 - len(shown)
+    assert leaks == [] and result["calls_used"] - result["calls_by_phase"]["test"] <= 300
+    # One answer in 13 ahead on dev (7.7 %, under the margin), as the check's p says:
+    # dev alone would have kept the original.
+    assert "paired test" in guard["reason"] and guard["p_value"] < 0.05
 
 
 def test_a_budget_for_two_prompts_on_the_slice_still_confirms_the_leader(tmp_path: Path
