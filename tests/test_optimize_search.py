@@ -368,19 +368,22 @@ def test_a_searched_leader_must_beat_the_free_seed_by_the_guards_rule() -> None:
     assert "over_seed" not in guarded_choice(original, [near, far], confirm=held)[1]
 
 
+def scored(cid: str, right: int, of: int, origin: str = "demonstrations",
+           **extra: object) -> Candidate:
+    """A candidate right on the first ``right`` of ``of`` dev examples."""
+    return Candidate.model_validate({"id": cid, "text": cid, "origin": origin,
+                                     "dev_score": right / of, **extra,
+                                     "dev_hits": [True] * right + [False] * (of - right)})
+
+
 def test_only_a_seed_dev_alone_cannot_decide_for_is_cross_checked() -> None:
     """``undecided_seed``: the free seed leading the finalists (a searched leader a
     little ahead gives way to it) while dev alone does not adopt it; never a searched
     leader, and never a seed dev already decides for."""
-    original = Candidate(id="o", text="x", origin="original", dev_score=6 / 13,
-                         dev_hits=[True] * 6 + [False] * 7)
-    seed = Candidate(id="s", text="y", origin="demonstrations", baseline=True,
-                     dev_score=7 / 13, dev_hits=[True] * 7 + [False] * 6)
-    near = Candidate(id="n", text="z", origin="mutation", dev_score=8 / 13,
-                     dev_hits=[True] * 8 + [False] * 5)
+    original, seed = scored("o", 6, 13, "original"), scored("s", 7, 13, baseline=True)
+    near = scored("n", 8, 13, "mutation")
     assert undecided_seed(original, finalists(original, [seed, near])) == seed
-    far = Candidate(id="f", text="v", origin="mutation", dev_score=13 / 13,
-                    dev_hits=[True] * 13)
+    far = scored("f", 13, 13, "mutation")
     assert undecided_seed(original, finalists(original, [seed, far])) is None
     sure = seed.model_copy(update={"dev_score": 13 / 13, "dev_hits": [True] * 13})
     assert undecided_seed(original, finalists(original, [sure])) is None
@@ -391,10 +394,7 @@ def test_a_short_cross_check_adds_evidence_but_never_refuses_alone() -> None:
     """Under ``MIN_CONFIRM`` confirmation examples the paired test runs on dev and them
     together, and being one answer behind on them does not by itself keep the original;
     from ``MIN_CONFIRM`` on it does."""
-    original = Candidate(id="o", text="x", origin="original", dev_score=4 / 13,
-                         dev_hits=[True] * 4 + [False] * 9)
-    seed = Candidate(id="s", text="y", origin="demonstrations", baseline=True,
-                     dev_score=11 / 13, dev_hits=[True] * 11 + [False] * 2)
+    original, seed = scored("o", 4, 13, "original"), scored("s", 11, 13, baseline=True)
     # 7 against 0 on dev; on 12 more, one the original alone gets right: 7 against 1.
     short = {"o": [True] + [False] * 11, "s": [False] * 12}
     chosen, why = guarded_choice(original, [seed], confirm=short, confirm_on="train")
