@@ -932,7 +932,7 @@ def _cross_check(deps: OptimizeDeps, state: OptimizeState, original: Candidate,
     what is left pays; (hits by candidate id, calls, errors). The seed runs as it will
     once chosen, picking from every labelled example but the input itself: 13 dev
     examples (instruction induction's cause_and_effect) cannot tell a 20-point gain
-    from luck, 26 can."""
+    from luck, 26 often can."""
     seed, opts = undecided_seed(original, ranked), state["options"]
     if seed is None:
         return {}, 0, []
