@@ -941,9 +941,8 @@ def _cross_check(deps: OptimizeDeps, state: OptimizeState, original: Candidate,
     examples = train[:max(0, _left(deps, state)) // 2]
     if not examples:
         return {}, 0, []
-    runs, calls, errors = _run_prompts(deps, opts, {c.id: c for c in (original, seed)},
-                                       examples, "the training examples", pool="labelled")
-    return ({} if errors else {k: r.hits for k, r in runs.items()}), calls, errors
+    return _hits_by_id(deps, opts, [original, seed], examples, "the training examples",
+                       pool="labelled")
 
 
 def _confirm(deps: OptimizeDeps, state: OptimizeState, original: Candidate,
@@ -960,9 +959,16 @@ def _confirm(deps: OptimizeDeps, state: OptimizeState, original: Candidate,
     if not ranked or size < MIN_CONFIRM:
         return {}, 0, []
     examples = deps.task(opts["task"]).confirm[:size]
-    prompts = {c.id: c for c in [original, *ranked]}
-    runs, calls, errors = _run_prompts(deps, opts, prompts, examples,
-                                       "the confirmation examples")
+    return _hits_by_id(deps, opts, [original, *ranked], examples, "the confirmation examples")
+
+
+def _hits_by_id(deps: OptimizeDeps, opts: Mapping[str, Any], candidates: list[Candidate],
+                examples: list[Example], where: str, pool: DemoPool = "train"
+                ) -> tuple[dict[str, list[bool]], int, list[str]]:
+    """Right/wrong answers of each candidate on ``examples`` by candidate id (none when
+    the target failed: the guard then decides on dev alone), calls, errors."""
+    runs, calls, errors = _run_prompts(deps, opts, {c.id: c for c in candidates}, examples,
+                                       where, pool)
     return ({} if errors else {k: r.hits for k, r in runs.items()}), calls, errors
 
 
