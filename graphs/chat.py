@@ -4,14 +4,18 @@ Messages live in graph state, so a checkpointer (SQLite in the CLI) keeps a sess
 across restarts by ``thread_id``. ``condense`` keeps the model's input inside its
 context window (recent turns verbatim, older ones folded into a running summary);
 ``answer`` streams, and a backend that fails mid-answer leaves the partial answer and
-the error in state instead of losing the turn.
+the error in state instead of losing the turn. Setting ``ChatDeps.stop`` ends the answer
+at its next chunk the same way: the turn finishes as a normal run (checkpointed, the
+user's facts remembered), only shorter.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextlib import closing
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Annotated, Any, NotRequired
 
@@ -28,10 +32,11 @@ from neuroforge.memory.salience import salient_facts
 from neuroforge.models.backends import ModelError, as_model_error
 from neuroforge.models.structured import StructuredOutputError
 
-__all__ = ["MAX_TURN_CHARS", "ChatDeps", "ChatInput", "ChatState", "create_chat_graph",
-           "approx_tokens"]
+__all__ = ["MAX_TURN_CHARS", "STOPPED", "ChatDeps", "ChatInput", "ChatState",
+           "create_chat_graph", "approx_tokens"]
 
 MAX_TURN_CHARS = 8000
+STOPPED = "stopped by the user"  # the turn's ``error`` when ``ChatDeps.stop`` ended it
 
 
 def approx_tokens(text: str) -> int:
@@ -68,6 +73,8 @@ class ChatDeps:
     ``chat_model(name)`` builds the answering model (``None``: the chat role's default);
     ``route(task)`` returns a routing decision dict with ``model`` and ``reason``;
     ``options()`` lists available models, so routing is skipped when there is one.
+    ``stop``, once set (from any thread), ends the answer in flight at its next chunk
+    with the partial text kept; whoever sets it clears it before the next turn.
     """
 
     chat_model: Callable[[str | None], BaseChatModel]
@@ -79,6 +86,7 @@ class ChatDeps:
     count_tokens: Callable[[str], int] = approx_tokens
     recall_k: int = 3
     min_similarity: float = 0.3
+    stop: threading.Event = field(default_factory=threading.Event)
 
 
 def _last_user_text(state: ChatState) -> str:
@@ -182,8 +190,8 @@ def _answer(deps: ChatDeps, state: ChatState) -> dict[str, Any]:
     error: str | None = None
     try:
         model = deps.chat_model(route.get("model"))
-        for chunk in model.stream(context):
-            parts.append(chunk.text)
+        if not _stream_until_stopped(model, context, deps.stop, parts):
+            error = STOPPED
     except Exception as exc:
         typed = as_model_error(exc, model) if model is not None else None
         if typed is None and not isinstance(exc, ModelError | ValueError):
@@ -193,6 +201,22 @@ def _answer(deps: ChatDeps, state: ChatState) -> dict[str, Any]:
     meta = {"model": route.get("model") or "default", "seconds":
             round(time.perf_counter() - started, 3)}
     if error:
-        meta["error"] = error
-        text = text or "[no answer: the model failed]"
+        meta["error"] = "stopped" if error == STOPPED else error
+        text = text or ("[stopped before answering]" if error == STOPPED
+                        else "[no answer: the model failed]")
     return {"messages": [AIMessage(content=text, response_metadata=meta)], "error": error}
+
+
+def _stream_until_stopped(model: BaseChatModel, context: list[Any], stop: threading.Event,
+                          parts: list[str]) -> bool:
+    """Append the answer's chunks to ``parts``; False when ``stop`` ended it early."""
+    if stop.is_set():
+        return False
+    # closing(): leaving early ends the model's stream now, so a backend that holds a lock
+    # while it streams (the embedded model) lets go of it before the next turn.
+    with closing(model.stream(context)) as chunks:  # type: ignore[type-var]
+        for chunk in chunks:
+            parts.append(chunk.text)  # already streamed to the caller, so it is kept
+            if stop.is_set():
+                return False
+    return True

@@ -88,12 +88,18 @@ class FunctionChatModel(BaseChatModel):
 
 
 class StreamingChatModel(BaseChatModel):
-    """Streams ``reply`` word by word; raises ``fail_with`` after ``fail_after`` words."""
+    """Streams ``reply`` word by word; raises ``fail_with`` after ``fail_after`` words.
+
+    ``on_word(i)`` runs before word ``i`` is streamed; ``streamed`` records, per stream,
+    how many words it had yielded when it ended (ran out, or was closed early).
+    """
 
     reply: str = "hello there"
     fail_after: int | None = None
     fail_with: Any = None
+    on_word: Any = None
     seen: list[list[BaseMessage]] = Field(default_factory=list)
+    streamed: list[int] = Field(default_factory=list)
 
     model_config = {"arbitrary_types_allowed": True}
 
@@ -113,10 +119,18 @@ class StreamingChatModel(BaseChatModel):
         from langchain_core.outputs import ChatGenerationChunk
 
         self.seen.append(list(messages))
-        for i, word in enumerate(self.reply.split(" ")):
-            if self.fail_after is not None and i >= self.fail_after:
-                raise self.fail_with
-            chunk = ChatGenerationChunk(message=AIMessageChunk(content=(" " if i else "") + word))
-            if run_manager:
-                run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-            yield chunk
+        yielded = 0
+        try:
+            for i, word in enumerate(self.reply.split(" ")):
+                if self.fail_after is not None and i >= self.fail_after:
+                    raise self.fail_with
+                if self.on_word is not None:
+                    self.on_word(i)
+                chunk = ChatGenerationChunk(
+                    message=AIMessageChunk(content=(" " if i else "") + word))
+                if run_manager:
+                    run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                yield chunk
+                yielded += 1
+        finally:
+            self.streamed.append(yielded)

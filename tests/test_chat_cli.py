@@ -3,6 +3,9 @@ session listing and --continue."""
 
 import io
 import json
+import os
+import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +19,8 @@ from neuroforge.cli import app
 from neuroforge.cli import chat as chat_cli
 from neuroforge.cli.chat import read_lines
 from neuroforge.cli.chat_commands import handle_line
-from neuroforge.cli.chat_session import ChatContext
-from neuroforge.graphs.chat import ChatDeps, create_chat_graph
+from neuroforge.cli.chat_session import ChatContext, stream_turn
+from neuroforge.graphs.chat import STOPPED, ChatDeps, create_chat_graph
 from neuroforge.knowledge import records
 from neuroforge.settings import load_settings
 from neuroforge.wiring import open_store
@@ -32,13 +35,36 @@ pytestmark = pytest.mark.usefixtures("store_url")
 
 def session(system: str | None = None) -> tuple[ChatContext, StreamingChatModel, io.StringIO]:
     model = StreamingChatModel(reply="Hello!")
-    graph = create_chat_graph(ChatDeps(chat_model=lambda name: model)).compile(
-        checkpointer=InMemorySaver())
+    deps = ChatDeps(chat_model=lambda name: model)
+    graph = create_chat_graph(deps).compile(checkpointer=InMemorySaver())
     said = io.StringIO()
     ctx = ChatContext(settings=load_settings(), graph=graph, session_id="s1", model=None,
                       memory=None, out=said.write, info=Console(file=io.StringIO()),
-                      system=system)
+                      system=system, stop=deps.stop)
     return ctx, model, said
+
+
+def test_ctrl_c_mid_answer_stops_it_keeps_the_part_and_the_session_goes_on() -> None:
+    ctx, model, said = session()
+    model.reply = " ".join(f"w{i}" for i in range(200))
+
+    def interrupt_at_word_3(i: int) -> None:
+        if i == 3:  # the answer runs in LangGraph's worker thread; SIGINT reaches main
+            os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.005)
+
+    model.on_word = interrupt_at_word_3
+    before = signal.getsignal(signal.SIGINT)
+    values = stream_turn(ctx, "Tell me a long story.")
+    assert signal.getsignal(signal.SIGINT) == before  # the default Ctrl-C is back
+    assert values["error"] == STOPPED and "w3" in said.getvalue()
+    assert "w199" not in said.getvalue() and len(model.streamed) == 1
+    assert model.streamed[0] < 200
+    assert values["messages"][-1].text == said.getvalue().strip()  # what was shown is kept
+    assert "stopped" in ctx.info.file.getvalue()  # type: ignore[attr-defined]
+    model.on_word, model.reply = None, "Hello!"
+    again = stream_turn(ctx, "Say hello.")  # the next turn starts unstopped
+    assert again["error"] is None and again["messages"][-1].text == "Hello!"
 
 
 def test_a_system_prompt_replaces_the_default_and_stays_with_the_session() -> None:

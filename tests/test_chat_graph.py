@@ -8,7 +8,7 @@ import pytest
 from langchain_core.messages import AIMessageChunk, HumanMessage, SystemMessage
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-from neuroforge.graphs.chat import ChatDeps, create_chat_graph
+from neuroforge.graphs.chat import STOPPED, ChatDeps, create_chat_graph
 from neuroforge.knowledge.db import open_database
 from neuroforge.memory.long_term import LongTermMemory, open_long_term
 from tests.fakes import StreamingChatModel
@@ -103,6 +103,39 @@ def test_backend_down_mid_answer_keeps_what_was_said_and_goes_on(tmp_path: Path)
     after = turn(graph, "Try again", "s")
     assert after["error"] is None and after["messages"][-1].text == "one two three four"
     assert len(after["messages"]) == 4  # nothing lost
+
+
+def test_stop_ends_the_answer_at_the_next_chunk_and_the_turn_completes(
+        tmp_path: Path) -> None:
+    deps = ChatDeps(chat_model=lambda name: model)
+    model = StreamingChatModel(reply="one two three four five six",
+                               on_word=lambda i: i == 2 and deps.stop.set())
+    graph = create_chat_graph(deps).compile(
+        checkpointer=SqliteSaver(sqlite3.connect(tmp_path / "ck.sqlite",
+                                                 check_same_thread=False)))
+    config = {"configurable": {"thread_id": "s"}}
+    modes = [mode for mode, _ in graph.stream({"messages": [HumanMessage("Count please")]},
+                                              config, stream_mode=["messages", "updates"])]
+    state = graph.get_state(config)
+    assert state.next == ()  # the run ended normally: remember ran, nothing pending
+    assert "updates" in modes
+    assert state.values["error"] == STOPPED
+    last = state.values["messages"][-1]
+    assert last.text == "one two three" and last.response_metadata["error"] == "stopped"
+    assert model.streamed == [2]  # closed as it handed over its third word, not its sixth
+    deps.stop.clear()
+    model.on_word = None
+    after = turn(graph, "Again please", "s")
+    assert after["error"] is None and after["messages"][-1].text.endswith("six")
+    assert len(after["messages"]) == 4
+
+
+def test_stop_before_the_first_chunk_says_so() -> None:
+    deps = ChatDeps(chat_model=lambda name: StreamingChatModel(reply="never said"))
+    deps.stop.set()
+    out = create_chat_graph(deps).compile().invoke({"messages": [HumanMessage("hi there")]})
+    assert out["error"] == STOPPED
+    assert out["messages"][-1].text == "[stopped before answering]"
 
 
 def test_long_sessions_fold_old_turns_into_a_summary() -> None:

@@ -1,6 +1,7 @@
 """Bad text input gets one clear line and exit 2, never a traceback or a stored mess."""
 
 import io
+import threading
 
 import pytest
 from rich.console import Console
@@ -51,7 +52,8 @@ def test_control_characters_are_removed_and_said() -> None:
 def test_a_chat_line_that_is_not_utf8_is_refused_and_the_session_goes_on() -> None:
     said, info = io.StringIO(), io.StringIO()
     ctx = ChatContext(settings=load_settings(), graph=None, session_id="s", model=None,
-                      memory=None, out=said.write, info=Console(file=info))
+                      memory=None, out=said.write, info=Console(file=info),
+                      stop=threading.Event())
     assert handle_line(ctx, "where \udcff is it?") is True
     assert "not valid UTF-8" in info.getvalue() and said.getvalue() == ""
 

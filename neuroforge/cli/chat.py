@@ -174,11 +174,11 @@ def run_chat(settings: Settings, session_id: str | None, model: str | None,
         sys.stdout.flush()
 
     with checkpointer(settings) as saver:
-        graph = create_chat_graph(chat_deps(settings, store, memory)).compile(
-            checkpointer=saver)
+        deps = chat_deps(settings, store, memory)
+        graph = create_chat_graph(deps).compile(checkpointer=saver)
         ctx = ChatContext(settings=settings, graph=graph, session_id=session_id,
                           model=model, memory=memory, out=out, system=system,
-                          info=Console(stderr=True, soft_wrap=True))
+                          info=Console(stderr=True, soft_wrap=True), stop=deps.stop)
         try:
             chat_loop(ctx, interactive=sys.stdin.isatty())
         finally:

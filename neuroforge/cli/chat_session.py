@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Callable, Iterator
-from contextlib import suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +27,7 @@ class ChatContext:
     memory: Any
     out: Callable[[str], None]
     info: Console
+    stop: threading.Event  # the graph's ChatDeps.stop: Ctrl-C sets it to end the answer
     interactive: bool = False
     turns: int = 0
     system: str | None = None  # sent with every turn; the graph keeps it for the session
@@ -37,55 +40,83 @@ class ChatContext:
 
 
 def stream_turn(ctx: ChatContext, text: str) -> dict[str, Any]:
-    """Send one user message and print the answer as it streams; returns the new state."""
-    from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage
+    """Send one user message and print the answer as it streams; returns the new state.
+
+    Ctrl-C during the turn sets the graph's stop event: the answer ends at its next
+    chunk, the partial answer is kept, and the session goes on. A second Ctrl-C is the
+    default one again.
+    """
+    from langchain_core.messages import HumanMessage
+
+    from neuroforge.graphs.chat import STOPPED
 
     inputs: dict[str, Any] = {"messages": [HumanMessage(text)], "session_id": ctx.session_id,
                               "model": ctx.model}
     if ctx.system is not None:
         inputs["system"] = ctx.system
-    said: list[str] = []
     ctx.turns += 1
-    # A person sees that something is happening until the first token arrives. A plain
-    # line, erased later: a live spinner's thread got in the way of Ctrl-C mid-turn.
-    thinking = _show(ctx) if ctx.interactive else False
-    stream: Iterator[Any] = ctx.graph.stream(inputs, ctx.config,
-                                             stream_mode=["messages", "updates"])
-    try:
-        for mode, payload in stream:
-            if mode == "messages":
-                chunk, meta = payload
-                if meta.get("langgraph_node") == "answer" and isinstance(chunk, AIMessageChunk):
-                    if not said and ctx.interactive:
-                        thinking = _stop(ctx, thinking)
-                        ctx.out("ai> ")
-                    said.append(chunk.text)
-                    ctx.out(chunk.text)
-            elif "route" in payload and payload["route"] and ctx.interactive:
-                route = payload["route"]["route"]  # for a person; scripts get answers only
-                thinking = _stop(ctx, thinking)
-                ctx.info.print(f"[dim]-> {route.get('model') or 'default'}: "
-                               f"{route.get('reason', '')}[/]", highlight=False)
-                thinking = _show(ctx) if not said else False
-    except KeyboardInterrupt:
-        thinking = _stop(ctx, thinking)
-        with suppress(Exception):
-            stream.close()  # type: ignore[attr-defined]
-        partial = "".join(said).strip()
-        ctx.graph.update_state(
-            ctx.config, {"messages": [AIMessage(partial or "[stopped before answering]",
-                                                response_metadata={"error": "stopped"})],
-                         "error": "stopped by the user"}, as_node="answer")
-        ctx.out("\n")
-        ctx.info.print("[yellow]stopped[/] (the partial answer is kept)")
-        return dict(ctx.graph.get_state(ctx.config).values)
-    _stop(ctx, thinking)
+    ctx.stop.clear()
+    # The graph finishes the turn itself rather than being torn down by KeyboardInterrupt:
+    # closing a LangGraph stream waits for the answer to run to its end, and an exception
+    # landing inside the executor's locks could hang the session for good.
+    with _interrupt_sets(ctx.stop):
+        said = _print_stream(ctx, inputs)
     ctx.out("\n")
     values = dict(ctx.graph.get_state(ctx.config).values)
-    if values.get("error"):
+    if values.get("error") == STOPPED:
+        ctx.info.print("[yellow]stopped[/] (the partial answer is kept)" if said else
+                       "[yellow]stopped[/] before the answer began")
+    elif values.get("error"):
         ctx.info.print(f"[red]the answer failed:[/] {values['error']} (the session goes on)",
                        highlight=False)
     return values
+
+
+def _print_stream(ctx: ChatContext, inputs: dict[str, Any]) -> bool:
+    """Run the turn, printing the answer's chunks; returns whether any text was printed."""
+    from langchain_core.messages import AIMessageChunk
+
+    said = False
+    # A person sees that something is happening until the first token arrives. A plain
+    # line, erased later: a live spinner's thread got in the way of Ctrl-C mid-turn.
+    thinking = _show(ctx) if ctx.interactive else False
+    for mode, payload in ctx.graph.stream(inputs, ctx.config,
+                                          stream_mode=["messages", "updates"]):
+        if mode == "messages":
+            chunk, meta = payload
+            if meta.get("langgraph_node") == "answer" and isinstance(chunk, AIMessageChunk):
+                if not said and ctx.interactive:
+                    thinking = _stop(ctx, thinking)
+                    ctx.out("ai> ")
+                said = True
+                ctx.out(chunk.text)
+        elif "route" in payload and payload["route"] and ctx.interactive:
+            route = payload["route"]["route"]  # for a person; scripts get answers only
+            thinking = _stop(ctx, thinking)
+            ctx.info.print(f"[dim]-> {route.get('model') or 'default'}: "
+                           f"{route.get('reason', '')}[/]", highlight=False)
+            thinking = _show(ctx) if not said else False
+    _stop(ctx, thinking)
+    return said
+
+
+@contextmanager
+def _interrupt_sets(stop: threading.Event) -> Iterator[None]:
+    """While inside, the first Ctrl-C sets ``stop`` instead of raising KeyboardInterrupt."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def first_interrupt(_signum: int, _frame: Any) -> None:
+        signal.signal(signal.SIGINT, previous)
+        stop.set()
+
+    signal.signal(signal.SIGINT, first_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 _THINKING = "thinking ..."
