@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import signal
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
 
+from neuroforge.cli.common import stop_on_interrupt
 from neuroforge.settings import Settings
 
 __all__ = ["ChatContext", "stream_turn"]
@@ -59,7 +58,7 @@ def stream_turn(ctx: ChatContext, text: str) -> dict[str, Any]:
     # The graph finishes the turn itself rather than being torn down by KeyboardInterrupt:
     # closing a LangGraph stream waits for the answer to run to its end, and an exception
     # landing inside the executor's locks could hang the session for good.
-    with _interrupt_sets(ctx.stop):
+    with stop_on_interrupt(ctx.stop, raise_first=False):
         said = _print_stream(ctx, inputs)
     ctx.out("\n")
     values = dict(ctx.graph.get_state(ctx.config).values)
@@ -98,25 +97,6 @@ def _print_stream(ctx: ChatContext, inputs: dict[str, Any]) -> bool:
             thinking = _show(ctx) if not said else False
     _stop(ctx, thinking)
     return said
-
-
-@contextmanager
-def _interrupt_sets(stop: threading.Event) -> Iterator[None]:
-    """While inside, the first Ctrl-C sets ``stop`` instead of raising KeyboardInterrupt."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers can only be set from the main thread
-        return
-    previous = signal.getsignal(signal.SIGINT)
-
-    def first_interrupt(_signum: int, _frame: Any) -> None:
-        signal.signal(signal.SIGINT, previous)
-        stop.set()
-
-    signal.signal(signal.SIGINT, first_interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 _THINKING = "thinking ..."

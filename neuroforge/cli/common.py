@@ -99,20 +99,25 @@ class RunInterrupted(Exception):
 
 
 @contextmanager
-def stop_on_interrupt(stop: threading.Event, console: Any = None) -> Iterator[None]:
+def stop_on_interrupt(stop: threading.Event, console: Any = None,
+                      raise_first: bool = True) -> Iterator[None]:
     """On the first Ctrl-C: say so at once, set ``stop`` and raise ``KeyboardInterrupt``.
 
     Workers that watch ``stop`` finish their current model call and return, so the run
-    ends in seconds; a second Ctrl-C is the default one again.
+    ends in seconds; a second Ctrl-C is the default one again. With ``raise_first``
+    false the first Ctrl-C only sets ``stop`` (quietly), for code that finishes what it
+    runs itself once ``stop`` is set.
     """
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield  # signal handlers can only be set from the main thread
         return
     previous = signal.getsignal(signal.SIGINT)
 
     def first_interrupt(_signum: int, _frame: Any) -> None:
         signal.signal(signal.SIGINT, previous)
         stop.set()
+        if not raise_first:
+            return
         (console or errors).print("stopping: finishing the model calls in flight "
                                   "(Ctrl-C again to quit at once) ...", highlight=False)
         raise KeyboardInterrupt
