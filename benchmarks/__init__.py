@@ -5,6 +5,7 @@
 """
 
 __all__ = [
-    "cli_startup", "embedded_speed", "structured_probes", "optimizer", "router", "memory",
+    "cli_startup", "embedded_speed", "structured_probes", "optimizer", "optimizer_unseen",
+    "router", "memory",
     "monitor", "experiment", "chat_recall", "route_load", "workers",
 ]

@@ -231,19 +231,19 @@ def summary(rows: list[dict[str, Any]], planned: int) -> dict[str, Any]:
     }
 
 
-def _previous_rows() -> list[dict[str, Any]]:
-    if os.environ.get("NEUROFORGE_BENCH_RESUME") != "1" or not RESULTS.is_file():
+def _previous_rows(results: Path) -> list[dict[str, Any]]:
+    if os.environ.get("NEUROFORGE_BENCH_RESUME") != "1" or not results.is_file():
         return []
-    kept = json.loads(RESULTS.read_text())
+    kept = json.loads(results.read_text())
     return list(kept.get("tasks", [])) if kept.get("settings") == RUN else []
 
 
-def _earlier_rows() -> dict[str, dict[str, Any]]:
+def _earlier_rows(results: Path) -> dict[str, dict[str, Any]]:
     """With NEUROFORGE_BENCH_REUSE_PEERS=1, the results file's rows by task: their
     baselines and DSPy row are kept where the split is the same."""
-    if os.environ.get("NEUROFORGE_BENCH_REUSE_PEERS") != "1" or not RESULTS.is_file():
+    if os.environ.get("NEUROFORGE_BENCH_REUSE_PEERS") != "1" or not results.is_file():
         return {}
-    rows = json.loads(RESULTS.read_text()).get("tasks", [])
+    rows = json.loads(results.read_text()).get("tasks", [])
     return {r["task"]: r for r in rows if all(k in r for k in PEER_KEYS)}
 
 
@@ -254,8 +254,14 @@ def run() -> dict[str, Any]:
     # The ablations double a task's time: NEUROFORGE_BENCH_ABLATIONS=a,b limits them.
     ablations = os.environ.get("NEUROFORGE_BENCH_ABLATIONS")
     ablated = set(ablations.split(",")) if ablations else set(names)
-    rows = [r for r in _previous_rows() if r["task"] in names]
-    earlier = _earlier_rows()
+    return run_tasks({name: paths[name] for name in names}, RESULTS, ablated)
+
+
+def run_tasks(paths: dict[str, Path], results: Path, ablated: set[str]) -> dict[str, Any]:
+    """Every task's row (ablations on ``ablated``), written to ``results`` as each ends."""
+    names = list(paths)
+    rows = [r for r in _previous_rows(results) if r["task"] in names]
+    earlier = _earlier_rows(results)
     done = {r["task"] for r in rows}
     header = {"target_model": "smollm2-135m (embedded)",
               "scorer": "contains (instruction induction), exact (BBH)", "settings": RUN,
@@ -269,6 +275,6 @@ def run() -> dict[str, Any]:
                                  ablate=name in ablated, earlier=earlier.get(name)))
             # A long run: each finished row is kept at once (and shown).
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
-            RESULTS.write_text(json.dumps({**header, "tasks": rows,
+            results.write_text(json.dumps({**header, "tasks": rows,
                                            **summary(rows, len(names))}, indent=2) + "\n")
     return {**header, "tasks": rows, **summary(rows, len(names))}
