@@ -4,8 +4,9 @@ The 14 tasks of ``benchmarks/optimizer.py`` are the ones the method was built an
 checked against; a user's task is none of them. These are the first ``UNSEEN``
 instruction-induction tasks, in alphabetical order, that the 14 do not include. No
 benchmark or test of this project used them before (negation appears only in the
-issue's report on the old method), so nothing in the current method was shaped by them. Every row is measured as there (same target, splits, scorer, budget,
-time limit, baselines and DSPy peer); no ablations. Results:
+issue's report on the old method), so nothing in the current method was shaped by
+them. Every row is measured as there (same target, splits, scorer, budget, time limit,
+baselines and DSPy peer); no ablations. Results:
 ``benchmarks/results/optimizer_unseen.json``; ``NEUROFORGE_BENCH_RESUME=1`` keeps the
 rows already there.
 """
