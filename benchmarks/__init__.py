@@ -6,6 +6,7 @@
 
 __all__ = [
     "cli_startup", "embedded_speed", "structured_probes", "optimizer", "optimizer_unseen",
+    "optimizer_unseen_bbh",
     "router", "memory",
     "monitor", "experiment", "chat_recall", "route_load", "workers",
 ]

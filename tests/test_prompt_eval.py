@@ -45,6 +45,12 @@ def test_extract_answer_reads_the_first_line(reply: str, answer: str) -> None:
         ("exact", "It is unhappy", "unhappy", False),
         ("numeric", "The total is 1,234.", "#### 1234", True),
         ("numeric", "no number", "7", False),
+        # Symbols only (BBH's Dyck closings): kept, not normalized away to "" = "".
+        ("exact", "", ") ]", False),
+        ("exact", "} }", ") ]", False),
+        ("exact", ")]", ") ]", True),
+        ("contains", "Output is ] )", "] )", True),
+        ("contains", "no brackets", "] )", False),
     ],
 )
 def test_scorers(scorer: str, reply: str, target: str, correct: bool) -> None:

@@ -5,7 +5,8 @@ the first non-empty line of the reply, with a leading "Output:"/"Answer:"
 label removed, lower-cased, punctuation and surrounding quotes stripped.
 Scorers then compare it with the target the same way for every prompt:
 ``exact`` (equal), ``contains`` (the target appears as whole words), ``numeric``
-(the first number equals the target's number).
+(the first number equals the target's number). A target of symbols only (a Dyck
+word's closing brackets) is compared with its symbols kept, whitespace ignored.
 """
 
 from __future__ import annotations
@@ -117,13 +118,24 @@ def extract_answer(reply: str) -> str:
     return ""
 
 
+def _symbols(text: str) -> str:
+    """A target made only of symbols (BBH's Dyck closings ``") ] }"``), as compared:
+    without whitespace. ``normalize`` would leave nothing of it, and an empty reply
+    would then match."""
+    return "".join(text.split())
+
+
 def _exact(answer: str, target: str) -> bool:
+    if not normalize(target):
+        return bool(_symbols(target)) and _symbols(answer) == _symbols(target)
     return normalize(answer) == normalize(target)
 
 
 def _contains(answer: str, target: str) -> bool:
     wanted, got = normalize(target), normalize(answer)
-    return bool(wanted) and f" {wanted} " in f" {got} "
+    if not wanted:
+        return bool(_symbols(target)) and _symbols(target) in _symbols(answer)
+    return f" {wanted} " in f" {got} "
 
 
 def _numeric(answer: str, target: str) -> bool:

@@ -1,0 +1,34 @@
+"""The optimizer's targets on BIG-Bench Hard tasks it was never developed on.
+
+A second family of unseen tasks beside ``benchmarks/optimizer_unseen.py``: reasoning and
+multiple-choice questions with long inputs, where the instruction-induction tasks are
+short transformations. The 14 tasks of ``benchmarks/optimizer.py`` use 2 of the 27 BBH
+tasks; these are the first ``FIRST`` of the other 25 in alphabetical order, none of them
+run by any benchmark or test of this project before. Each starts from the BBH authors'
+description of the task (the BBH README), is scored ``exact`` as the other BBH rows (a
+Dyck word's closing brackets compared symbol by symbol), and every row is measured as
+there (same target, split rule, budget, time limit, baselines and DSPy peer); no
+ablations. Results: ``benchmarks/results/optimizer_unseen_bbh.json``;
+``NEUROFORGE_BENCH_RESUME=1`` keeps the rows already there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from benchmarks.optimizer import SHARED, run_tasks, task_paths
+
+RESULTS = Path(__file__).parent / "results" / "optimizer_unseen_bbh.json"
+FIRST = 6  # tasks per run on 2 cores (each ~15 min with its DSPy row); the rule takes more
+
+
+def unseen_bbh_paths(first: int = FIRST) -> dict[str, Path]:
+    """The first ``first`` BBH tasks not among the 14, alphabetically."""
+    used = set(task_paths())
+    others = sorted(p.stem for p in (SHARED / "bbh").glob("*.json") if p.stem not in used)
+    return {name: SHARED / "bbh" / f"{name}.json" for name in others[:first]}
+
+
+def run() -> dict[str, Any]:
+    return run_tasks(unseen_bbh_paths(), RESULTS, ablated=set())
