@@ -126,16 +126,19 @@ def _symbols(text: str) -> str:
 
 
 def _exact(answer: str, target: str) -> bool:
-    if not normalize(target):
-        return bool(_symbols(target)) and _symbols(answer) == _symbols(target)
-    return normalize(answer) == normalize(target)
+    wanted = normalize(target)
+    if not wanted:
+        symbols = _symbols(target)
+        return bool(symbols) and _symbols(answer) == symbols
+    return normalize(answer) == wanted
 
 
 def _contains(answer: str, target: str) -> bool:
-    wanted, got = normalize(target), normalize(answer)
+    wanted = normalize(target)
     if not wanted:
-        return bool(_symbols(target)) and _symbols(target) in _symbols(answer)
-    return f" {wanted} " in f" {got} "
+        symbols = _symbols(target)
+        return bool(symbols) and symbols in _symbols(answer)
+    return f" {wanted} " in f" {normalize(answer)} "
 
 
 def _numeric(answer: str, target: str) -> bool:
