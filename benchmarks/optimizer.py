@@ -83,6 +83,13 @@ def task_paths() -> dict[str, Path]:
     return paths | {name: SHARED / "bbh" / f"{name}.json" for name in BBH}
 
 
+def unused_task_paths(folder: Path) -> dict[str, Path]:
+    """Every task file in ``folder`` that the 14 do not use, alphabetically, name -> file:
+    the unseen tasks of ``optimizer_unseen`` and ``optimizer_unseen_bbh``."""
+    used = set(task_paths())
+    return {p.stem: p for p in sorted(folder.glob("*.json")) if p.stem not in used}
+
+
 def is_bbh(path: Path) -> bool:
     """Whether ``path`` is a BIG-Bench Hard task file."""
     return path.parent.name == "bbh"

@@ -17,16 +17,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from benchmarks.optimizer import INDUCE, run_tasks, task_paths
+from benchmarks.optimizer import INDUCE, run_tasks, unused_task_paths
 
 RESULTS = Path(__file__).parent / "results" / "optimizer_unseen.json"
 
 
 def unseen_task_paths() -> dict[str, Path]:
     """Every instruction-induction task not among the 14, alphabetically."""
-    used = set(task_paths())
-    others = sorted(p.stem for p in INDUCE.glob("*.json") if p.stem not in used)
-    return {name: INDUCE / f"{name}.json" for name in others}
+    return unused_task_paths(INDUCE)
 
 
 def run() -> dict[str, Any]:

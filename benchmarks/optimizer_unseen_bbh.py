@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from benchmarks.optimizer import SHARED, run_tasks, task_paths
+from benchmarks.optimizer import SHARED, run_tasks, unused_task_paths
 
 RESULTS = Path(__file__).parent / "results" / "optimizer_unseen_bbh.json"
 FIRST = 6  # tasks per run on 2 cores (each 20-40 min with its DSPy row); the rule takes more
@@ -25,9 +25,7 @@ FIRST = 6  # tasks per run on 2 cores (each 20-40 min with its DSPy row); the ru
 
 def unseen_bbh_paths(first: int = FIRST) -> dict[str, Path]:
     """The first ``first`` BBH tasks not among the 14, alphabetically."""
-    used = set(task_paths())
-    others = sorted(p.stem for p in (SHARED / "bbh").glob("*.json") if p.stem not in used)
-    return {name: SHARED / "bbh" / f"{name}.json" for name in others[:first]}
+    return dict(list(unused_task_paths(SHARED / "bbh").items())[:first])
 
 
 def run() -> dict[str, Any]:
