@@ -67,8 +67,8 @@ class Candidate(BaseModel):
     addresses: list[str] = Field(default_factory=list)
     note: str = ""
     # One of the free baselines the search starts from (the instruction with 3 random or
-    # the 3 nearest demonstrations): always scored on all of dev, never cut in the race,
-    # so the final choice is measured against them.
+    # the 3 nearest demonstrations; later, with the 5 nearest): always scored on all of
+    # dev, never cut in the race, so the final choice is measured against them.
     baseline: bool = False
     # The race never cuts it at its first rung either: the best instruction with its
     # nearest examples per input, a child whose prior is strong (better than 3 nearest or

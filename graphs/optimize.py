@@ -743,7 +743,8 @@ def evolve(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
                  if opts["agents"] and _remaining(deps, state, reflect_calls) >= deps.attempts
                  else None),
         attempts=deps.attempts, failures=failure_lines(misses),
-        history=_history(state["candidates"]), bootstrapped=right)
+        history=_history(state["candidates"]), bootstrapped=right,
+        original=population[0].text)
     children, leak_events = _without_leaks(deps, opts, children)
     leak_events += notes
     errors += reflect_errors

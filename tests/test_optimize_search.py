@@ -211,12 +211,31 @@ def test_offspring_search_instruction_and_demonstrations_jointly() -> None:
     # which the race scores on all of dev: 8 examples cannot rank it against the rest
     assert [c.never_cut for c in children] == [c.text == dynamic_prompt("Upper-case it.", 5)
                                                for c in children]
+    # Searched, unless its instruction is the original's: then it is a free seed too.
+    assert not any(c.baseline for c in children)
     assert format_demonstrations("Write the word in capitals.", TRAIN[:3]) in texts
     boot = [t for t in texts if split_demonstrations(t)[0] == "Upper-case it."
             and {d.input for d in split_demonstrations(t)[1]} <= {e.input for e in right}
             and split_demonstrations(t)[1]]
     assert boot, "a child carries bootstrapped demonstrations"
     assert calls == 0 and errors == [] and notes == []
+
+
+def test_the_original_instruction_with_more_neighbours_is_a_free_seed() -> None:
+    """The best's nearest-5 child is a free seed when the best shows the original
+    instruction (a user gets it for free, as the 3 nearest), and searched when the best's
+    instruction is a rewrite: only the latter must beat the seed by the guard's rule."""
+    seed = Candidate(id="s", text=dynamic_prompt("Upper-case it.", 3), origin="demonstrations",
+                     baseline=True, dev_score=0.9)
+    rewrite = Candidate(id="r", text="Write it in capitals.", origin="rewrite", dev_score=0.95)
+    for best, free in ((seed, True), (rewrite, False)):
+        children = offspring([best], {}, known_texts=[best.text], ballots=[], generation=2,
+                             size=6, seed=0, train=TRAIN, mutator=None, attempts=3,
+                             original="Upper-case it.")[0]
+        more = [c for c in children if parse_dynamic(c.text) is not None
+                and parse_dynamic(c.text)[1] == 5]  # type: ignore[index]
+        assert len(more) == 1 and more[0].never_cut and more[0].baseline is free
+        assert [c.id for c in children if c.baseline] == ([more[0].id] if free else [])
 
 
 def test_the_proposer_sees_earlier_instructions_with_their_scores() -> None:
