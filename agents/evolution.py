@@ -43,7 +43,11 @@ __all__ = [
 
 DEMOS_K = 3  # demonstrations per seed: what "the instruction plus a few examples" means
 # Per-input demonstrations for the best instruction in later generations: how many to
-# show is searched (3 in the seeds, this many after), as DSPy searches demo counts.
+# show is searched (3 in the seeds, this many after), as DSPy searches demo counts. With
+# the original instruction it is a free seed: which free few-shot form is best is no
+# search result to discount. Left "searched", it had to beat the nearest-3 seed by the
+# guard's rule and was never adopted in 31 benchmark tasks, though it beat that seed on
+# dev and the slice on 5 tasks of 6, then 3 of 4.
 MORE_NEAREST_K = 5
 
 
@@ -129,10 +133,7 @@ def offspring(population: Sequence[Candidate], scores: Mapping[str, float], *,
     if rewrite is not None:
         add(rewrite, "mutation", [first.id])
     if train is not None:
-        # Which of the original instruction's free few-shot forms is best is no search
-        # result to discount: left "searched", it had to beat the nearest-3 seed by the
-        # guard's rule and was never adopted in 31 benchmark tasks, though it beat that
-        # seed on dev and the slice on 5 tasks of 6, then 3 of 4.
+        # With the original instruction: a free seed (see MORE_NEAREST_K).
         add(dynamic_prompt(instruction_of(first.text), MORE_NEAREST_K), "demonstrations",
             [first.id], never_cut=True,
             baseline=bool(original) and instruction_of(first.text) == instruction_of(original))
@@ -353,14 +354,36 @@ def guarded_choice(original: Candidate, candidates: Sequence[Candidate],
     together, the test runs on both, and a leader behind the original on the slice is
     not adopted (from ``MIN_CONFIRM`` examples on). Without it the leader is the first
     finalist, the best on dev. A searched leader gives way to the free seed among the
-    finalists unless it beats the seed by the same rule. ``confirm_on`` names what the
-    confirmation examples are, for the reason.
+    finalists unless it beats the seed by the same rule; when that seed then does not
+    beat the original, the searched leader is judged against the original as it would
+    be with no seed ahead of the original on dev (a weak seed must not keep a
+    significant gain out). ``confirm_on`` names what the confirmation examples are, for
+    the reason.
     """
     ranked = finalists(original, candidates, vetoed, votes)
     if not ranked:
         return original, _nothing_to_adopt(original, candidates, vetoed)
     extra = confirm or {}
     best, raced, seeded = _slice_leader(ranked, original, extra)
+    chosen, verdict = _against_original(best, original, ranked, raced, extra, seeded,
+                                        confirm_on)
+    over = seeded.get("over_seed")
+    if over and over["rule"] is None and not verdict["adopted"]:
+        searched = next(c for c in ranked if c.id == over["searched"])
+        retried = _against_original(searched, original, ranked, raced, extra,
+                                    {"over_seed": {**over, "seed_adopted": False}},
+                                    confirm_on)
+        if retried[1]["adopted"]:
+            return retried
+    return chosen, verdict
+
+
+def _against_original(best: Candidate, original: Candidate, ranked: Sequence[Candidate],
+                      raced: Mapping[str, int], extra: Mapping[str, list[bool]],
+                      seeded: Mapping[str, Any], confirm_on: str
+                      ) -> tuple[Candidate, dict[str, Any]]:
+    """``best`` or the original, by the guard's rule on dev (and the confirmation slice
+    when ``best`` was run on it), with the verdict ``guarded_choice`` returns."""
     mine = extra[best.id] if best.id in raced else []
     theirs = extra[original.id] if mine else []
     rule, p_value, gain = guard_rule(_hits(best, extra, bool(mine)),
@@ -372,7 +395,7 @@ def guarded_choice(original: Candidate, candidates: Sequence[Candidate],
     where, over = "on dev", _over_note(best, ranked, seeded.get("over_seed"))
     if mine:
         if len(raced) > 1:
-            verdict["finalists"] = raced
+            verdict["finalists"] = dict(raced)
         slice_gain = (sum(mine) - sum(theirs)) / len(mine)
         verdict |= {"confirm_examples": len(mine), "confirm_on": confirm_on,
                     "confirm_gain": round(slice_gain, 4),
@@ -399,6 +422,10 @@ def guarded_choice(original: Candidate, candidates: Sequence[Candidate],
 def _over_note(best: Candidate, ranked: Sequence[Candidate],
                over_seed: Mapping[str, Any] | None) -> str:
     """What the reason adds when the chosen finalist is not simply the best on dev."""
+    if over_seed and over_seed.get("seed_adopted") is False:
+        return (f"; it did not beat the free seed {over_seed['seed']} by the guard's rule "
+                f"(p = {over_seed['p_value']:.3g}), but that seed does not beat the "
+                "original")
     if over_seed and over_seed["rule"]:
         return (f"; ahead of the free seed {over_seed['seed']} by {over_seed['gain']:.0%} "
                 f"({over_seed['rule']}, p = {over_seed['p_value']:.3g})")

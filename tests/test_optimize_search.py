@@ -387,6 +387,25 @@ def test_a_searched_leader_must_beat_the_free_seed_by_the_guards_rule() -> None:
     assert "over_seed" not in guarded_choice(original, [near, far], confirm=held)[1]
 
 
+def test_a_seed_that_cannot_beat_the_original_does_not_keep_out_a_significant_leader(
+) -> None:
+    """A free seed a little ahead of the original (not adoptable) must not block a
+    searched leader that beats the original by the guard's rule, though not the seed:
+    the leader is judged as it would be with no seed ahead of the original on dev. When
+    the leader does not beat the original either, the original stays, as before."""
+    original, seed = scored("o", 10, 32, "original"), scored("s", 13, 32, baseline=True)
+    leader = scored("l", 16, 32, "mutation")  # 6 ahead of the original (p = 0.031), 3 of the seed
+    chosen, why = guarded_choice(original, [seed, leader])
+    assert chosen.id == "l" and why["adopted"] and why["rule"] == "paired test"
+    assert why["over_seed"]["seed"] == "s" and why["over_seed"]["seed_adopted"] is False
+    assert "it did not beat the free seed s by the guard's rule (p = 0.25)" in why["reason"]
+    # 3 ahead of the original (p = 0.25, under the margin), 2 of a seed 1 ahead of it.
+    weaker, slight = scored("w", 13, 32, "mutation"), scored("t", 11, 32, baseline=True)
+    kept, why = guarded_choice(original, [slight, weaker])
+    assert kept.id == "o" and not why["adopted"] and why["candidate"] == "t"
+    assert "seed_adopted" not in why["over_seed"]
+
+
 def scored(cid: str, right: int, of: int, origin: str = "demonstrations",
            **extra: object) -> Candidate:
     """A candidate right on the first ``right`` of ``of`` dev examples."""
