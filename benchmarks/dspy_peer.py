@@ -23,7 +23,7 @@ import httpx
 
 from neuroforge.knowledge.datasets import Example
 from neuroforge.models.embedded import default_gguf_path
-from neuroforge.tools.prompt_eval import SCORERS, extract_answer
+from neuroforge.tools.prompt_eval import extract_answer, is_right
 
 __all__ = ["PEER_CANDIDATES", "run_peer", "serve_embedded"]
 
@@ -67,8 +67,8 @@ def serve_embedded(n_ctx: int = 2048) -> Iterator[str]:
             process.wait(timeout=30)
 
 
-def _right(scorer: str, expected: str, said: Any) -> bool:
-    return SCORERS[scorer](extract_answer(str(said or "")), expected)
+def _right(scorer: str, example: Any, said: Any) -> bool:
+    return is_right(scorer, extract_answer(str(said or "")), example.output, example.input)
 
 
 def run_peer(url: str, instruction: str, train: Sequence[Example], dev: Sequence[Example],
@@ -89,7 +89,7 @@ def run_peer(url: str, instruction: str, train: Sequence[Example], dev: Sequence
                 for e in examples]
 
     def metric(example: Any, prediction: Any, trace: Any = None) -> bool:
-        return _right(scorer, example.output, getattr(prediction, "output", ""))
+        return _right(scorer, example, getattr(prediction, "output", ""))
 
     started = time.perf_counter()
     optimizer = BootstrapFewShotWithRandomSearch(
@@ -103,7 +103,7 @@ def run_peer(url: str, instruction: str, train: Sequence[Example], dev: Sequence
             said = compiled(input=example.input).output
         except Exception:  # a reply DSPy cannot parse counts as wrong, as in its Evaluate
             said = ""
-        hits.append(_right(scorer, example.output, said))
+        hits.append(_right(scorer, example, said))
     demos = [{"input": d.input, "output": d.output} for d in compiled.demos]
     return {"test_accuracy": round(sum(hits) / len(hits), 4), "calls": search_calls,
             "test_calls": len(lm.history) - search_calls, "seconds": seconds,

@@ -26,7 +26,9 @@ Train and dev come from ``raw/induce`` (BBH: the file minus the test split); tes
 ``raw/execute`` (50 examples), never seen while optimizing.
 
 A full run takes about two hours on 2 cores; rows are written as each task finishes,
-and ``NEUROFORGE_BENCH_RESUME=1`` keeps the rows already in the results file.
+and ``NEUROFORGE_BENCH_RESUME=1`` keeps the rows already in the results file;
+``NEUROFORGE_BENCH_REDO=a,b`` then measures those tasks' rows again (all of them) and
+keeps the others (after a change that can only move some tasks, such as the scorer's).
 ``NEUROFORGE_BENCH_REUSE_PEERS=1`` reruns the optimizer only, keeping each task's
 baselines and DSPy row from the results file (neither depends on the optimizer). Use it
 on the machine that measured them: the same prompt scores differently on another CPU.
@@ -260,11 +262,18 @@ def summary(rows: list[dict[str, Any]], planned: int) -> dict[str, Any]:
     }
 
 
+def _redo_tasks() -> set[str]:
+    """The tasks ``NEUROFORGE_BENCH_REDO`` names: measured again, nothing kept."""
+    return set(filter(None, os.environ.get("NEUROFORGE_BENCH_REDO", "").split(",")))
+
+
 def _previous_rows(results: Path) -> list[dict[str, Any]]:
     if os.environ.get("NEUROFORGE_BENCH_RESUME") != "1" or not results.is_file():
         return []
     kept = json.loads(results.read_text())
-    return list(kept.get("tasks", [])) if kept.get("settings") == RUN else []
+    redo = _redo_tasks()
+    rows = list(kept.get("tasks", [])) if kept.get("settings") == RUN else []
+    return [r for r in rows if r["task"] not in redo]
 
 
 def _earlier_rows(results: Path) -> dict[str, dict[str, Any]]:
@@ -273,7 +282,9 @@ def _earlier_rows(results: Path) -> dict[str, dict[str, Any]]:
     if os.environ.get("NEUROFORGE_BENCH_REUSE_PEERS") != "1" or not results.is_file():
         return {}
     rows = json.loads(results.read_text()).get("tasks", [])
-    return {r["task"]: r for r in rows if all(k in r for k in PEER_KEYS)}
+    redo = _redo_tasks()
+    return {r["task"]: r for r in rows
+            if all(k in r for k in PEER_KEYS) and r["task"] not in redo}
 
 
 def run() -> dict[str, Any]:
@@ -300,10 +311,11 @@ def run_tasks(paths: dict[str, Path], results: Path, ablated: set[str]) -> dict[
         for name in names:
             if name in done:
                 continue
-            rows.append(run_task(name, paths[name], f"sqlite:///{tmp}/bench.db", peer_url,
-                                 ablate=name in ablated, earlier=earlier.get(name)))
-            # A long run: each finished row is kept at once (and shown).
-            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+            row = run_task(name, paths[name], f"sqlite:///{tmp}/bench.db", peer_url,
+                           ablate=name in ablated, earlier=earlier.get(name))
+            # A long run: each finished row is kept at once (and shown), in task order.
+            rows = sorted([*rows, row], key=lambda r: names.index(r["task"]))
+            print(json.dumps(row), file=sys.stderr, flush=True)
             results.write_text(json.dumps({**header, "tasks": rows,
                                            **summary(rows, len(names))}, indent=2) + "\n")
     return {**header, "tasks": rows, **summary(rows, len(names))}

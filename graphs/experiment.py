@@ -51,7 +51,7 @@ from neuroforge.knowledge.experiment_spec import ExperimentSpec
 from neuroforge.knowledge.schema import Run, new_id
 from neuroforge.models.backends import invoke_model
 from neuroforge.models.structured import StructuredOutputError
-from neuroforge.tools.prompt_eval import SCORERS, TARGET_TEMPLATE, extract_answer, render_prompt
+from neuroforge.tools.prompt_eval import TARGET_TEMPLATE, extract_answer, is_right, render_prompt
 
 __all__ = ["CallCache", "ExperimentDeps", "ExperimentError", "ExperimentInput",
            "ExperimentStopped", "WorkerTask",
@@ -358,7 +358,7 @@ def _run_cell(deps: ExperimentDeps, task: WorkerTask, cell: QueuedCell) -> dict[
     except Exception as exc:  # one failing cell (model down, bad reply) must not stop the rest
         return {**base, "error": f"{type(exc).__name__}: {exc}"[:500]}
     latency = None if cached else round((time.perf_counter() - started) * 1000, 2)
-    correct = SCORERS[task["scorer"]](extract_answer(output), cell.target)
+    correct = is_right(task["scorer"], extract_answer(output), cell.target, cell.input)
     score = None
     if task["quality"] and deps.judge_for_name is not None:
         try:

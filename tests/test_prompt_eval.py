@@ -7,6 +7,7 @@ from neuroforge.tools.prompt_eval import (
     evaluate_prompt,
     extract_answer,
     format_demonstrations,
+    is_right,
     make_prompt_scoring_tool,
     render_prompt,
     split_demonstrations,
@@ -57,6 +58,27 @@ def test_scorers(scorer: str, reply: str, target: str, correct: bool) -> None:
     model = FunctionChatModel(respond=lambda m: reply)
     result = evaluate_prompt(model, "p", [Example("x", target)], scorer=scorer)
     assert result.correct == int(correct)
+
+
+@pytest.mark.parametrize(
+    ("reply", "source", "target", "correct"),
+    [
+        ("pony, ferret", "pony, ferret", "pony", False),  # the echo names both options
+        ("Pony ferret is the answer", "pony, ferret", "pony", False),
+        ("pony", "pony, ferret", "pony", True),
+        ("the ferret is smaller than the pony", "pony, ferret", "pony", True),
+        ("monument", "monument", "monument", True),  # the target is the whole input
+        ("hot cold", "hot", "cold", True),  # the target is not taken from the input
+    ],
+)
+def test_an_echo_of_the_input_is_not_a_pick_from_it(reply: str, source: str, target: str,
+                                                     correct: bool) -> None:
+    model = FunctionChatModel(respond=lambda m: reply)
+    for scorer in ("contains", "exact"):
+        result = evaluate_prompt(model, "p", [Example(source, target)], scorer=scorer)
+        assert result.correct == int(correct and (scorer == "contains" or reply == target))
+    assert is_right("contains", reply, target, source) is correct
+    assert is_right("contains", reply, target) is (target in reply.lower())  # no input given
 
 
 def test_cache_saves_calls_and_tool_hides_data() -> None:

@@ -1,0 +1,33 @@
+"""The optimizer benchmark's row keeping: resume, reuse of peers, and redoing some tasks."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks.optimizer import PEER_KEYS, RUN, _earlier_rows, _previous_rows
+
+
+def _results(tmp_path: Path) -> Path:
+    rows = [{"task": name, **{key: 0 for key in PEER_KEYS}} for name in ("a", "b", "c")]
+    path = tmp_path / "optimizer.json"
+    path.write_text(json.dumps({"settings": RUN, "tasks": rows}))
+    return path
+
+
+def test_redo_measures_the_named_tasks_again_and_keeps_the_rest(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    results = _results(tmp_path)
+    monkeypatch.setenv("NEUROFORGE_BENCH_RESUME", "1")
+    monkeypatch.setenv("NEUROFORGE_BENCH_REUSE_PEERS", "1")
+    assert [r["task"] for r in _previous_rows(results)] == ["a", "b", "c"]
+    monkeypatch.setenv("NEUROFORGE_BENCH_REDO", "b,c")
+    assert [r["task"] for r in _previous_rows(results)] == ["a"]
+    assert set(_earlier_rows(results)) == {"a"}  # nor are its baselines or DSPy row kept
+
+
+def test_without_resume_nothing_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    results = _results(tmp_path)
+    monkeypatch.delenv("NEUROFORGE_BENCH_RESUME", raising=False)
+    monkeypatch.delenv("NEUROFORGE_BENCH_REUSE_PEERS", raising=False)
+    assert _previous_rows(results) == [] and _earlier_rows(results) == {}
