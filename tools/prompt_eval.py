@@ -43,8 +43,8 @@ __all__ = [
     "echoes_the_input",
     "evaluate_prompt",
     "extract_answer",
-    "is_right",
     "format_demonstrations",
+    "is_right",
     "make_prompt_scoring_tool",
     "normalize",
     "render_prompt",
@@ -141,12 +141,17 @@ def _exact(answer: str, target: str) -> bool:
     return normalize(answer) == wanted
 
 
+def _has_words(text: str, part: str) -> bool:
+    """Whether normalized ``part`` occurs in normalized ``text`` as whole words."""
+    return f" {part} " in f" {text} "
+
+
 def _contains(answer: str, target: str) -> bool:
     wanted = normalize(target)
     if not wanted:
         symbols = _symbols(target)
         return bool(symbols) and symbols in _symbols(answer)
-    return f" {wanted} " in f" {normalize(answer)} "
+    return _has_words(normalize(answer), wanted)
 
 
 def _numeric(answer: str, target: str) -> bool:
@@ -164,9 +169,9 @@ SCORERS: dict[str, Callable[[str, str], bool]] = {
 def echoes_the_input(answer: str, target: str, input_text: str) -> bool:
     """Whether ``answer`` repeats the whole input, where the target is a part of it and
     not all of it: an echo that names every option the input offers."""
-    given, wanted = f" {normalize(input_text)} ", f" {normalize(target)} "
-    return (bool(given.strip()) and bool(wanted.strip()) and wanted in given
-            and given not in wanted and given in f" {normalize(answer)} ")
+    given, wanted = normalize(input_text), normalize(target)
+    return (bool(given) and bool(wanted) and _has_words(given, wanted)
+            and not _has_words(wanted, given) and _has_words(normalize(answer), given))
 
 
 def is_right(scorer: str, answer: str, target: str, input_text: str = "") -> bool:
