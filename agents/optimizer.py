@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -194,7 +194,8 @@ def plateaued(best_by_generation: Sequence[float], patience: int = 1,
 
 def few_shot_baseline(target: BaseChatModel, instruction: str, train: Sequence[Example],
                       test: Sequence[Example], *, k: int = 3, seeds: Sequence[int] = (0, 1, 2),
-                      scorer: str = "contains") -> dict[str, float | int | list[float]]:
+                      scorer: str = "contains", gold_answers: Collection[str] = frozenset()
+                      ) -> dict[str, float | int | list[float]]:
     """What a user gets for free: ``instruction`` plus ``k`` random train demonstrations.
 
     Scored on ``test`` once per seed, rendered exactly as the optimizer renders its own
@@ -203,7 +204,7 @@ def few_shot_baseline(target: BaseChatModel, instruction: str, train: Sequence[E
     accuracies, calls = [], 0
     for seed in seeds:
         prompt = add_demonstrations(instruction, train, k, random.Random(seed))
-        result = evaluate_prompt(target, prompt, test, scorer=scorer)
+        result = evaluate_prompt(target, prompt, test, scorer=scorer, gold_answers=gold_answers)
         accuracies.append(result.accuracy)
         calls += result.calls
     return {"accuracy": round(sum(accuracies) / len(accuracies), 4),

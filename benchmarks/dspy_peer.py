@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -67,13 +67,16 @@ def serve_embedded(n_ctx: int = 2048) -> Iterator[str]:
             process.wait(timeout=30)
 
 
-def _right(scorer: str, example: Any, said: Any) -> bool:
-    return is_right(scorer, extract_answer(str(said or "")), example.output, example.input)
+def _right(scorer: str, example: Any, said: Any, gold_answers: Collection[str]) -> bool:
+    return is_right(scorer, extract_answer(str(said or "")), example.output, example.input,
+                    gold_answers)
 
 
 def run_peer(url: str, instruction: str, train: Sequence[Example], dev: Sequence[Example],
-             test: Sequence[Example], scorer: str = "contains") -> dict[str, Any]:
-    """Compile ``instruction`` with DSPy on train/dev and score it on ``test``."""
+             test: Sequence[Example], scorer: str = "contains",
+             gold_answers: Collection[str] = frozenset()) -> dict[str, Any]:
+    """Compile ``instruction`` with DSPy on train/dev and score it on ``test``, by the
+    same ``is_right`` as the other rows (``gold_answers``: ``task_answers``)."""
     import dspy
     from dspy.teleprompt import BootstrapFewShotWithRandomSearch
 
@@ -89,7 +92,7 @@ def run_peer(url: str, instruction: str, train: Sequence[Example], dev: Sequence
                 for e in examples]
 
     def metric(example: Any, prediction: Any, trace: Any = None) -> bool:
-        return _right(scorer, example, getattr(prediction, "output", ""))
+        return _right(scorer, example, getattr(prediction, "output", ""), gold_answers)
 
     started = time.perf_counter()
     optimizer = BootstrapFewShotWithRandomSearch(
@@ -103,7 +106,7 @@ def run_peer(url: str, instruction: str, train: Sequence[Example], dev: Sequence
             said = compiled(input=example.input).output
         except Exception:  # a reply DSPy cannot parse counts as wrong, as in its Evaluate
             said = ""
-        hits.append(_right(scorer, example, said))
+        hits.append(_right(scorer, example, said, gold_answers))
     demos = [{"input": d.input, "output": d.output} for d in compiled.demos]
     return {"test_accuracy": round(sum(hits) / len(hits), 4), "calls": search_calls,
             "test_calls": len(lm.history) - search_calls, "seconds": seconds,

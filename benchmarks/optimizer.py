@@ -54,7 +54,7 @@ from neuroforge.knowledge.datasets import TaskData, human_instructions
 from neuroforge.knowledge.db import open_database
 from neuroforge.models.embedded import EmbeddedChatModel
 from neuroforge.tools.nearest_demos import dynamic_prompt
-from neuroforge.tools.prompt_eval import AnswerCache, evaluate_prompt
+from neuroforge.tools.prompt_eval import AnswerCache, evaluate_prompt, task_answers
 
 SHARED = Path(__file__).resolve().parents[2] / "shared/data/tasks"
 INDUCE = SHARED / "instruction_induction/raw/induce"
@@ -164,7 +164,8 @@ def _accuracy_on_test(path: Path, scorer: str, pool: DemoPool = "train"
     def accuracy(prompt: str) -> float:
         return evaluate_prompt(target, prompt, task.test, scorer=scorer,
                                cache=deps.answer_cache,
-                               demos_for=deps.demos_for(str(path), pool)).accuracy
+                               demos_for=deps.demos_for(str(path), pool),
+                               gold_answers=task_answers(task)).accuracy
 
     return accuracy
 
@@ -209,7 +210,8 @@ def run_task(name: str, path: Path, store_url: str, peer_url: str | None,
         row["single_judge"] = _optimize(path, start, store_url, scorer, voters=1)
         row["no_agents"] = _optimize(path, start, store_url, scorer, agents=False)
     if peer_url is not None and "dspy" not in row:
-        row["dspy"] = run_peer(peer_url, start, task.train, task.dev, task.test, scorer)
+        row["dspy"] = run_peer(peer_url, start, task.train, task.dev, task.test, scorer,
+                               task_answers(task))
     best = max(row["human"], row["random3"], row["nearest3"])
     row["best_baseline"] = best
     row["optimized_minus_best_baseline"] = round(row["optimized"]["test_accuracy"] - best, 4)

@@ -42,6 +42,7 @@ from neuroforge.knowledge.cell_queue import (
     free_dead_local_claims,
     new_claim,
     queue_counts,
+    queued_targets,
     release_claim,
     reopen_failed,
 )
@@ -51,7 +52,13 @@ from neuroforge.knowledge.experiment_spec import ExperimentSpec
 from neuroforge.knowledge.schema import Run, new_id
 from neuroforge.models.backends import invoke_model
 from neuroforge.models.structured import StructuredOutputError
-from neuroforge.tools.prompt_eval import TARGET_TEMPLATE, extract_answer, is_right, render_prompt
+from neuroforge.tools.prompt_eval import (
+    TARGET_TEMPLATE,
+    answer_set,
+    extract_answer,
+    is_right,
+    render_prompt,
+)
 
 __all__ = ["CallCache", "ExperimentDeps", "ExperimentError", "ExperimentInput",
            "ExperimentStopped", "WorkerTask",
@@ -281,6 +288,8 @@ def work_queue(deps: ExperimentDeps, task: WorkerTask) -> dict[str, Any]:
 def _work(deps: ExperimentDeps, task: WorkerTask, claim: str) -> dict[str, Any]:
     report = deps.on_cell or (lambda _key, _error: None)
     done, errors = 0, list[str]()
+    with deps.store.session() as session:
+        gold_answers = answer_set(queued_targets(session, task["run_id"]))
     while True:
         if deps.stop.is_set():
             raise ExperimentStopped(f"stopped after {done} cells")
@@ -299,7 +308,7 @@ def _work(deps: ExperimentDeps, task: WorkerTask, claim: str) -> dict[str, Any]:
         for cell in claimed:
             if deps.stop.is_set():  # the caller releases what was not run
                 raise ExperimentStopped(f"stopped after {done} cells")
-            result = _run_cell(deps, task, cell)
+            result = _run_cell(deps, task, cell, gold_answers)
             # Renew the claim's lease once half of it is spent (slow models), not per cell.
             renew = time.monotonic() - lease_from > deps.lease_s / 2
             stored = finish_cell(deps.store, cell, claim, task["experiment_id"],
@@ -337,7 +346,8 @@ def _task_text(prompt: str, input_text: str) -> str:
     return TARGET_TEMPLATE.format(prompt=prompt, input=input_text)
 
 
-def _run_cell(deps: ExperimentDeps, task: WorkerTask, cell: QueuedCell) -> dict[str, Any]:
+def _run_cell(deps: ExperimentDeps, task: WorkerTask, cell: QueuedCell,
+              gold_answers: frozenset[str]) -> dict[str, Any]:
     base: dict[str, Any] = {"prompt_key": cell.prompt_key, "model": cell.model,
                             "example_key": cell.example_key, "repeat": cell.repeat}
     messages = render_prompt(cell.prompt, cell.input)
@@ -358,7 +368,8 @@ def _run_cell(deps: ExperimentDeps, task: WorkerTask, cell: QueuedCell) -> dict[
     except Exception as exc:  # one failing cell (model down, bad reply) must not stop the rest
         return {**base, "error": f"{type(exc).__name__}: {exc}"[:500]}
     latency = None if cached else round((time.perf_counter() - started) * 1000, 2)
-    correct = is_right(task["scorer"], extract_answer(output), cell.target, cell.input)
+    correct = is_right(task["scorer"], extract_answer(output), cell.target, cell.input,
+                       gold_answers)
     score = None
     if task["quality"] and deps.judge_for_name is not None:
         try:

@@ -81,6 +81,7 @@ from neuroforge.tools.prompt_eval import (
     EvalResult,
     evaluate_prompt,
     split_demonstrations,
+    task_answers,
 )
 
 __all__ = [
@@ -280,6 +281,11 @@ def _scorer(deps: OptimizeDeps, opts: Mapping[str, Any]) -> str:
     return str(opts.get("scorer") or deps.scorer)
 
 
+def _gold_answers(deps: OptimizeDeps, opts: Mapping[str, Any]) -> frozenset[str]:
+    """The task's gold answers a reply is checked against (``is_right``)."""
+    return task_answers(deps.task(opts["task"])) if opts.get("task") else frozenset()
+
+
 def _rows(examples: list[Example]) -> list[dict[str, str]]:
     """Examples as plain state values (checkpointable); ``_examples`` reads them back."""
     return [{"input": e.input, "output": e.output} for e in examples]
@@ -419,7 +425,7 @@ def _score(deps: OptimizeDeps, opts: Mapping[str, Any], candidates: list[Candida
     """Score each candidate on ``examples`` while the budget lasts; (calls, errors).
     ``full`` is the dev set's size: only a candidate scored on all of it gets a score."""
     target, calls = deps.model_for("target", 0.0), 0
-    demos_for = deps.demos_for(opts["task"])
+    demos_for, gold_answers = deps.demos_for(opts["task"]), _gold_answers(deps, opts)
     for candidate in candidates:
         # Cached answers cost nothing: only the examples not seen yet are paid for.
         if calls + len(examples) - candidate.dev_seen > budget:
@@ -428,7 +434,7 @@ def _score(deps: OptimizeDeps, opts: Mapping[str, Any], candidates: list[Candida
             result = evaluate_prompt(target, candidate.text, examples,
                                      scorer=_scorer(deps, opts),
                                      cache=deps.answer_cache, stop=deps.stop,
-                                     demos_for=demos_for)
+                                     demos_for=demos_for, gold_answers=gold_answers)
         except Exception as exc:
             typed = as_model_error(exc, target)
             if typed is None:
@@ -474,7 +480,8 @@ def _reflect(deps: OptimizeDeps, opts: Mapping[str, Any], candidate: Candidate,
     try:
         result = evaluate_prompt(target, candidate.text, batch, scorer=_scorer(deps, opts),
                                  cache=deps.answer_cache, stop=deps.stop,
-                                 demos_for=deps.demos_for(opts["task"]))
+                                 demos_for=deps.demos_for(opts["task"]),
+                                 gold_answers=_gold_answers(deps, opts))
     except Exception as exc:
         typed = as_model_error(exc, target)
         if typed is None:
@@ -980,12 +987,14 @@ def _run_prompts(deps: OptimizeDeps, opts: Mapping[str, Any], prompts: dict[str,
     """Each prompt run on ``examples`` by the target (answers cached), a dynamic one picking
     from ``pool`` (see ``OptimizeDeps.demos_for``); (results by name, calls, errors)."""
     target, results, calls = deps.model_for("target", 0.0), {}, 0
+    gold_answers = _gold_answers(deps, opts)
     try:
         for name, candidate in prompts.items():
             results[name] = evaluate_prompt(target, candidate.text, examples,
                                             scorer=_scorer(deps, opts),
                                             cache=deps.answer_cache,
-                                            demos_for=deps.demos_for(opts["task"], pool))
+                                            demos_for=deps.demos_for(opts["task"], pool),
+                                            gold_answers=gold_answers)
             calls += results[name].calls
     except Exception as exc:
         typed = as_model_error(exc, target)

@@ -36,6 +36,7 @@ __all__ = [
     "free_dead_local_claims",
     "new_claim",
     "queue_counts",
+    "queued_targets",
     "release_claim",
     "reopen_failed",
     "this_worker",
@@ -238,6 +239,13 @@ def release_claim(db: Database, claim: str) -> int:
             state="todo", claim=None, worker=None, lease_until=None),
             execution_options={"synchronize_session": False})
     return int(released.rowcount)  # type: ignore[attr-defined]
+
+
+def queued_targets(session: Session, run_id: str) -> list[str]:
+    """The distinct targets of ``run_id``'s cells: the task's gold answers, against which
+    a reply that gives another of them is checked (``tools.prompt_eval.is_right``)."""
+    return list(session.scalars(select(ExperimentCell.target)
+                                .where(ExperimentCell.run_id == run_id).distinct()))
 
 
 def queue_counts(session: Session, run_id: str) -> QueueCounts:

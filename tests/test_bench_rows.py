@@ -31,3 +31,14 @@ def test_without_resume_nothing_is_kept(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.delenv("NEUROFORGE_BENCH_RESUME", raising=False)
     monkeypatch.delenv("NEUROFORGE_BENCH_REUSE_PEERS", raising=False)
     assert _previous_rows(results) == [] and _earlier_rows(results) == {}
+
+
+def test_the_dspy_peer_is_scored_against_the_same_gold_answers() -> None:
+    from benchmarks.dspy_peer import _right
+    from neuroforge.knowledge.datasets import Example
+    from neuroforge.tools.prompt_eval import answer_set
+
+    gold = answer_set(["same", "not the same"])
+    assert not _right("contains", Example("x", "same"), "not the same", gold)
+    assert _right("contains", Example("x", "not the same"), "not the same", gold)
+    assert not _right("contains", Example("pony, ferret", "pony"), "pony, ferret", gold)

@@ -287,3 +287,20 @@ def test_the_significance_means_are_the_cell_table_means(store: Database,
     assert {test["mean_a"], test["mean_b"]} == {cells["plain @ good"]["accuracy"],
                                                 cells["plain @ bad"]["accuracy"]}
     assert cells["plain @ bad"]["accuracy"] == pytest.approx(1.5 / 12, abs=1e-4)
+
+
+def test_a_reply_that_gives_another_longer_label_is_wrong(store: Database, tmp_path: Path
+                                                          ) -> None:
+    """"not the same" contains "same", but is the dataset's other label."""
+    path = tmp_path / "wic.jsonl"
+    path.write_text("".join(json.dumps({"input": f"case {i}",
+                                        "output": "same" if i < 3 else "not the same"}) + "\n"
+                            for i in range(8)))
+    request = {"spec": spec(path, models=["good"], repeats=1)}
+    request["spec"]["dataset"] |= {"limit": 8, "scorer": "contains"}
+    graph = create_experiment_graph(ExperimentDeps(
+        store=store, model_for_name=lambda name, temperature, max_tokens: FunctionChatModel(
+            respond=lambda messages: "Not the same.", name_=name)))
+    out = graph.compile().invoke({**request, "run_id": "wic"},
+                                 experiment_config(request["spec"], "wic"))
+    assert out["summary"]["cells"]["plain @ good"]["accuracy"] == 5 / 8

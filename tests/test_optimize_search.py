@@ -310,6 +310,22 @@ def test_a_closed_answer_set_is_scored_exactly_when_asked(tmp_path: Path) -> Non
         run(factory, {"prompt": "x", "task": str(path), "scorer": "fuzzy"})
 
 
+def test_a_longer_label_that_contains_the_target_is_another_answer(tmp_path: Path) -> None:
+    """"not the same" contains "same" but is the other label: on dev and on test, a
+    target that always says it is right only where the gold answer is "not the same"."""
+    path = tmp_path / "wic.jsonl"
+    path.write_text("".join(json.dumps({"input": f"case {i}",
+                                        "output": "same" if i % 2 else "not the same"})
+                            + "\n" for i in range(60)))
+    factory, _ = world({"target": lambda messages: "Not the same."})
+    result = run(factory, {"prompt": "Same meaning or not?", "task": str(path),
+                           "generations": 1, "agents": False}, dev_size=8)["result"]
+    task = load_task(path, dev_size=8)
+    share = sum(e.output == "not the same" for e in task.test) / len(task.test)
+    assert 0 < share < 1
+    assert result["test_original"] == pytest.approx(share)
+
+
 def test_a_lead_on_dev_must_hold_on_the_confirmation_examples() -> None:
     original = Candidate(id="o", text="x", origin="original", dev_score=16 / 32,
                          dev_hits=[True] * 16 + [False] * 16)

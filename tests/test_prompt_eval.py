@@ -4,6 +4,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 from neuroforge.knowledge.datasets import Example
 from neuroforge.tools.prompt_eval import (
     AnswerCache,
+    answer_set,
     evaluate_prompt,
     extract_answer,
     format_demonstrations,
@@ -79,6 +80,31 @@ def test_an_echo_of_the_input_is_not_a_pick_from_it(reply: str, source: str, tar
         assert result.correct == int(correct and (scorer == "contains" or reply == target))
     assert is_right("contains", reply, target, source) is correct
     assert is_right("contains", reply, target) is (target in reply.lower())  # no input given
+
+
+@pytest.mark.parametrize(("reply", "target", "correct"), [
+    ("not the same", "same", False),  # the other label, which contains the target
+    ("They are not the same.", "same", False),
+    ("They are the same.", "same", True),
+    ("not the same", "not the same", True),
+    ("one hundred five", "one hundred", False),  # a longer gold answer of an open task
+    ("one hundred", "one hundred", True),
+])
+def test_another_gold_answer_that_contains_the_target_is_not_the_target(
+        reply: str, target: str, correct: bool) -> None:
+    gold = answer_set(["same", "Not the same", "one hundred", "one hundred five", ""])
+    assert gold == {"same", "not the same", "one hundred", "one hundred five"}
+    assert is_right("contains", reply, target, gold_answers=gold) is correct
+    assert is_right("contains", reply, target) is True  # without the task's answers: credited
+    model = FunctionChatModel(respond=lambda m: reply)
+    result = evaluate_prompt(model, "p", [Example("x", target)], gold_answers=gold)
+    assert result.correct == int(correct)
+
+
+def test_the_scoring_tool_checks_replies_against_its_examples_answers() -> None:
+    model = FunctionChatModel(respond=lambda m: "not the same")
+    tool = make_prompt_scoring_tool(model, [Example("a", "same"), Example("b", "not the same")])
+    assert tool.invoke({"prompt": "Same?"}) == "accuracy 50% (1/2 examples)"
 
 
 def test_cache_saves_calls_and_tool_hides_data() -> None:

@@ -13,13 +13,18 @@ is a part of that input (``is_right``): on tasks that pick from the input (the l
 of two animals, the cause of two sentences), the echo names every option, and
 "contains" credited it. DSPy's bootstrap found this and scored 98 % on larger_animal
 with a demonstration that answers "pony, ferret" with "pony, ferret".
+
+Nor is an answer right that gives another of the task's gold answers, one that contains
+the target ("not the same" where the target is "same"): ``contains`` alone credited it,
+and word_in_context's 100 % came from it. The callers pass the task's gold answers
+(``answer_set`` of the examples a run may learn from: train, dev and the slice).
 """
 
 from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +32,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.tools import BaseTool, tool
 
-from neuroforge.knowledge.datasets import Example
+from neuroforge.knowledge.datasets import Example, TaskData
 from neuroforge.models.embedded import ContextOverflowError
 from neuroforge.tools.nearest_demos import parse_dynamic
 
@@ -40,16 +45,19 @@ __all__ = [
     "DynamicPromptError",
     "EvalResult",
     "EvaluationStopped",
+    "answer_set",
     "echoes_the_input",
     "evaluate_prompt",
     "extract_answer",
     "format_demonstrations",
     "is_right",
     "make_prompt_scoring_tool",
+    "names_another_answer",
     "normalize",
     "render_prompt",
     "runnable_prompt",
     "split_demonstrations",
+    "task_answers",
 ]
 
 # How the target model sees a prompt and one input. Kept here, not in agents/prompts.py,
@@ -174,10 +182,36 @@ def echoes_the_input(answer: str, target: str, input_text: str) -> bool:
             and not _has_words(wanted, given) and _has_words(normalize(answer), given))
 
 
-def is_right(scorer: str, answer: str, target: str, input_text: str = "") -> bool:
+def answer_set(outputs: Iterable[str]) -> frozenset[str]:
+    """A task's gold answers as ``names_another_answer`` compares them: normalized,
+    empty ones left out."""
+    return frozenset(filter(None, map(normalize, outputs)))
+
+
+def task_answers(task: TaskData) -> frozenset[str]:
+    """``answer_set`` of the examples a run may learn from (train, dev, the slice): never
+    test's, so no test answer shapes a dev score, and every row of a benchmark task is
+    scored against the same set."""
+    return answer_set(e.output for e in task.labelled())
+
+
+def names_another_answer(answer: str, target: str, gold_answers: Collection[str]) -> bool:
+    """Whether ``answer`` gives one of the ``gold_answers`` (from ``answer_set``) other
+    than the target that contains it: "not the same" is that answer, not "same"."""
+    given, wanted = normalize(answer), normalize(target)
+    return bool(wanted) and any(
+        other != wanted and _has_words(other, wanted) and _has_words(given, other)
+        for other in gold_answers)
+
+
+def is_right(scorer: str, answer: str, target: str, input_text: str = "",
+             gold_answers: Collection[str] = frozenset()) -> bool:
     """Whether ``answer`` (already read by ``extract_answer``) is right for ``target`` by
-    ``scorer``; an echo of the input that only contains the target is not."""
+    ``scorer``. Not an echo of the input that only contains the target, nor another of the
+    task's ``gold_answers`` (``answer_set``) that contains it."""
     if input_text and echoes_the_input(answer, target, input_text):
+        return False
+    if gold_answers and names_another_answer(answer, target, gold_answers):
         return False
     return SCORERS[scorer](answer, target)
 
@@ -257,10 +291,12 @@ def evaluate_prompt(
     cache: AnswerCache | None = None,
     stop: threading.Event | None = None,
     demos_for: DemoPicker | None = None,
+    gold_answers: Collection[str] = frozenset(),
 ) -> EvalResult:
     """Run ``prompt`` on each example with ``model``; cached answers cost no call.
 
-    ``demos_for`` picks the demonstrations of a dynamic prompt per input. An input the
+    ``demos_for`` picks the demonstrations of a dynamic prompt per input; ``gold_answers``
+    are the task's (``answer_set``), for ``is_right``. An input the
     prompt does not fit the model's context with scores as wrong (an empty answer).
 
     Backend failures propagate unchanged (callers turn them into ``ModelError``);
@@ -299,7 +335,7 @@ def evaluate_prompt(
             if cache:
                 cache.put(key, answer)
         answers.append(answer)
-        hits.append(is_right(scorer, answer, example.output, example.input))
+        hits.append(is_right(scorer, answer, example.output, example.input, gold_answers))
     correct = sum(hits)
     return EvalResult(correct / len(examples), correct, len(examples), calls, answers, hits)
 
@@ -322,7 +358,8 @@ def make_prompt_scoring_tool(
         """
         if not prompt.strip():
             return "error: the prompt is empty"
-        result = evaluate_prompt(model, prompt, examples, scorer=scorer, cache=cache)
+        result = evaluate_prompt(model, prompt, examples, scorer=scorer, cache=cache,
+                                 gold_answers=answer_set(e.output for e in examples))
         return f"accuracy {result.accuracy:.0%} ({result.correct}/{result.total} examples)"
 
     return score_prompt_on_task

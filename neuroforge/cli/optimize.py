@@ -205,11 +205,13 @@ def free_baseline(current: Settings, instruction: str) -> dict[str, Any]:
     from neuroforge.agents.optimizer import few_shot_baseline
     from neuroforge.graphs.optimize import DEV_SIZE
     from neuroforge.knowledge.datasets import load_task
+    from neuroforge.tools.prompt_eval import task_answers
     from neuroforge.wiring import model_factory
 
     task = load_task(DEMO_TASK, dev_size=DEV_SIZE)
     target = model_factory(current)("target", 0.0)
-    return {**few_shot_baseline(target, instruction, task.train, task.test),
+    return {**few_shot_baseline(target, instruction, task.train, task.test,
+                                gold_answers=task_answers(task)),
             "examples": len(task.test)}
 
 
