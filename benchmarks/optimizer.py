@@ -160,12 +160,13 @@ def _accuracy_on_test(path: Path, scorer: str, pool: DemoPool = "train"
     """A prompt's held-out test accuracy, a dynamic one picking from ``pool``."""
     deps = OptimizeDeps(model_for=_model_for, answer_cache=AnswerCache())
     task, target = deps.task(str(path)), _model_for("target", 0.0)
+    gold_answers = task_answers(task)
 
     def accuracy(prompt: str) -> float:
         return evaluate_prompt(target, prompt, task.test, scorer=scorer,
                                cache=deps.answer_cache,
                                demos_for=deps.demos_for(str(path), pool),
-                               gold_answers=task_answers(task)).accuracy
+                               gold_answers=gold_answers).accuracy
 
     return accuracy
 

@@ -348,6 +348,7 @@ def make_prompt_scoring_tool(
     cache: AnswerCache | None = None,
 ) -> BaseTool:
     """A tool whose only argument the model sees is the prompt; data and model stay hidden."""
+    gold_answers = answer_set(e.output for e in examples)
 
     @tool
     def score_prompt_on_task(prompt: str) -> str:
@@ -359,7 +360,7 @@ def make_prompt_scoring_tool(
         if not prompt.strip():
             return "error: the prompt is empty"
         result = evaluate_prompt(model, prompt, examples, scorer=scorer, cache=cache,
-                                 gold_answers=answer_set(e.output for e in examples))
+                                 gold_answers=gold_answers)
         return f"accuracy {result.accuracy:.0%} ({result.correct}/{result.total} examples)"
 
     return score_prompt_on_task
