@@ -35,7 +35,8 @@ from neuroforge.tools.nearest_demos import dynamic_prompt
 
 __all__ = [
     "DEMOS_K", "FINALISTS", "GUARD_ALPHA", "GUARD_MARGIN", "MIN_CONFIRM", "MORE_NEAREST_K",
-    "fill_population", "finalists", "guard_rule", "guarded_choice", "undecided_seed",
+    "confirmation_order", "fill_population", "finalists", "guard_rule", "guarded_choice",
+    "undecided_seed",
     "mean_scores", "offspring",
     "proposer_note", "stop_reason", "vetoed_ids",
 ]
@@ -304,15 +305,30 @@ def _slice_leader(ranked: Sequence[Candidate], original: Candidate,
     best = max((c for c in ranked if c.id in raced), key=lambda c: raced[c.id],
                default=ranked[0])
     seed = next((c for c in ranked if c.baseline), None)
-    if best.baseline or seed is None:
+    # A slice that paid for one challenger went to the seed (``confirmation_order``):
+    # the searched dev leader, not on it, is still weighed against the seed on dev.
+    searched = ranked[0] if best.baseline and ranked[0].id not in raced else best
+    if searched.baseline or seed is None:
         return best, raced, {}
-    slice_too = best.id in raced and seed.id in raced
-    rule, p_value, gain = guard_rule(_hits(best, confirm, slice_too),
+    slice_too = searched.id in raced and seed.id in raced
+    rule, p_value, gain = guard_rule(_hits(searched, confirm, slice_too),
                                      _hits(seed, confirm, slice_too))
-    behind = slice_too and sum(confirm[best.id]) < sum(confirm[seed.id])
-    over = {"seed": seed.id, "searched": best.id, "p_value": round(p_value, 6),
+    behind = slice_too and sum(confirm[searched.id]) < sum(confirm[seed.id])
+    over = {"seed": seed.id, "searched": searched.id, "p_value": round(p_value, 6),
             "gain": round(gain, 4), "rule": None if behind else rule}
-    return (best if over["rule"] else seed), raced, {"over_seed": over}
+    return (searched if over["rule"] else seed), raced, {"over_seed": over}
+
+
+def confirmation_order(original: Candidate, ranked: Sequence[Candidate]) -> list[Candidate]:
+    """The ``finalists`` in the order the confirmation slice takes them: first the one
+    the guard judges against the original on dev alone (the free seed, when the searched
+    leader does not beat it by the guard's rule), then the rest. A slice that pays for
+    one challenger then confirms the prompt that is judged; confirming the searched
+    leader instead left the seed it gave way to judged on dev alone."""
+    if not ranked:
+        return []
+    judged = _slice_leader(ranked, original, {})[0]
+    return [judged, *(c for c in ranked if c.id != judged.id)]
 
 
 def undecided_seed(original: Candidate, ranked: Sequence[Candidate]) -> Candidate | None:

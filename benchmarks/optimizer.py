@@ -32,6 +32,9 @@ keeps the others (after a change that can only move some tasks, such as the scor
 ``NEUROFORGE_BENCH_REUSE_PEERS=1`` reruns the optimizer only, keeping each task's
 baselines and DSPy row from the results file (neither depends on the optimizer). Use it
 on the machine that measured them: the same prompt scores differently on another CPU.
+With ``NEUROFORGE_BENCH_RESUME=1``, ``NEUROFORGE_BENCH_REDO_OPTIMIZER=a,b`` does that for
+the named tasks alone and keeps every other row (after a change that can move only
+those tasks' optimizer rows).
 """
 
 from __future__ import annotations
@@ -265,29 +268,33 @@ def summary(rows: list[dict[str, Any]], planned: int) -> dict[str, Any]:
     }
 
 
-def _redo_tasks() -> set[str]:
-    """The tasks ``NEUROFORGE_BENCH_REDO`` names: measured again, nothing kept."""
-    return set(filter(None, os.environ.get("NEUROFORGE_BENCH_REDO", "").split(",")))
+def _redo_tasks(variable: str = "NEUROFORGE_BENCH_REDO") -> set[str]:
+    """The tasks ``variable`` names: ``NEUROFORGE_BENCH_REDO``'s are measured again with
+    nothing kept, ``NEUROFORGE_BENCH_REDO_OPTIMIZER``'s keep their baselines and DSPy row."""
+    return set(filter(None, os.environ.get(variable, "").split(",")))
 
 
 def _previous_rows(results: Path) -> list[dict[str, Any]]:
     if os.environ.get("NEUROFORGE_BENCH_RESUME") != "1" or not results.is_file():
         return []
     kept = json.loads(results.read_text())
-    redo = _redo_tasks()
+    redo = _redo_tasks() | _redo_tasks("NEUROFORGE_BENCH_REDO_OPTIMIZER")
     rows = list(kept.get("tasks", [])) if kept.get("settings") == RUN else []
     return [r for r in rows if r["task"] not in redo]
 
 
 def _earlier_rows(results: Path) -> dict[str, dict[str, Any]]:
-    """With NEUROFORGE_BENCH_REUSE_PEERS=1, the results file's rows by task: their
-    baselines and DSPy row are kept where the split is the same."""
-    if os.environ.get("NEUROFORGE_BENCH_REUSE_PEERS") != "1" or not results.is_file():
+    """The results file's rows whose baselines and DSPy row are kept (where the split is
+    the same): every task's with NEUROFORGE_BENCH_REUSE_PEERS=1, else those of the
+    tasks NEUROFORGE_BENCH_REDO_OPTIMIZER names."""
+    every = os.environ.get("NEUROFORGE_BENCH_REUSE_PEERS") == "1"
+    optimizer_only = _redo_tasks("NEUROFORGE_BENCH_REDO_OPTIMIZER")
+    if not (every or optimizer_only) or not results.is_file():
         return {}
     rows = json.loads(results.read_text()).get("tasks", [])
     redo = _redo_tasks()
-    return {r["task"]: r for r in rows
-            if all(k in r for k in PEER_KEYS) and r["task"] not in redo}
+    return {r["task"]: r for r in rows if all(k in r for k in PEER_KEYS)
+            and r["task"] not in redo and (every or r["task"] in optimizer_only)}
 
 
 def run() -> dict[str, Any]:

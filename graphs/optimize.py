@@ -31,6 +31,7 @@ from neuroforge.agents.evolution import (
     DEMOS_K,
     FINALISTS,
     MIN_CONFIRM,
+    confirmation_order,
     fill_population,
     finalists,
     guarded_choice,
@@ -956,13 +957,13 @@ def _cross_check(deps: OptimizeDeps, state: OptimizeState, original: Candidate,
 def _confirm(deps: OptimizeDeps, state: OptimizeState, original: Candidate,
              ranked: list[Candidate]) -> tuple[dict[str, list[bool]], int, list[str]]:
     """The right/wrong answers of the original and the ``finalists`` on the task's
-    confirmation slice, when there is a leader and the budget pays for the slice; the
-    runner-up only when the plan and what is left pay for it; (hits by candidate id,
-    calls, errors)."""
+    confirmation slice, when there is a leader and the budget pays for the slice; both
+    finalists only when the plan and what is left pay for it, else the one the guard
+    judges (``confirmation_order``); (hits by candidate id, calls, errors)."""
     opts, left = state["options"], _left(deps, state)
     size = int(opts.get("confirm_examples", 0))
     paid = min(int(opts.get("confirm_prompts", 2)), left // size if size else 0)
-    ranked = ranked[:max(1, paid - 1)]
+    ranked = confirmation_order(original, ranked)[:max(1, paid - 1)]
     size = min(size, left // (1 + len(ranked)))
     if not ranked or size < MIN_CONFIRM:
         return {}, 0, []

@@ -26,10 +26,22 @@ def test_redo_measures_the_named_tasks_again_and_keeps_the_rest(
     assert set(_earlier_rows(results)) == {"a"}  # nor are its baselines or DSPy row kept
 
 
+def test_redo_optimizer_measures_only_the_optimizer_of_the_named_tasks(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    results = _results(tmp_path)
+    monkeypatch.setenv("NEUROFORGE_BENCH_RESUME", "1")
+    monkeypatch.delenv("NEUROFORGE_BENCH_REUSE_PEERS", raising=False)
+    monkeypatch.delenv("NEUROFORGE_BENCH_REDO", raising=False)
+    monkeypatch.setenv("NEUROFORGE_BENCH_REDO_OPTIMIZER", "b")
+    assert [r["task"] for r in _previous_rows(results)] == ["a", "c"]
+    assert set(_earlier_rows(results)) == {"b"}  # its baselines and DSPy row are kept
+
+
 def test_without_resume_nothing_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     results = _results(tmp_path)
     monkeypatch.delenv("NEUROFORGE_BENCH_RESUME", raising=False)
     monkeypatch.delenv("NEUROFORGE_BENCH_REUSE_PEERS", raising=False)
+    monkeypatch.delenv("NEUROFORGE_BENCH_REDO_OPTIMIZER", raising=False)
     assert _previous_rows(results) == [] and _earlier_rows(results) == {}
 
 

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from neuroforge import wiring
 from neuroforge.agents.evolution import (
+    confirmation_order,
     finalists,
     guarded_choice,
     offspring,
@@ -420,6 +421,28 @@ def test_a_seed_that_cannot_beat_the_original_does_not_keep_out_a_significant_le
     kept, why = guarded_choice(original, [slight, weaker])
     assert kept.id == "o" and not why["adopted"] and why["candidate"] == "t"
     assert "seed_adopted" not in why["over_seed"]
+
+
+def test_a_slice_for_one_challenger_confirms_the_prompt_the_guard_judges() -> None:
+    """Room on the slice for one challenger: it goes to the free seed when the searched
+    dev leader does not beat that seed by the guard's rule, since the seed is what the
+    guard then judges against the original, on dev and the slice. Confirming the
+    searched leader instead left the seed judged on dev alone (2 answers of 32 ahead:
+    kept out, and the leader, 3 ahead, too)."""
+    original, seed = scored("o", 10, 32, "original"), scored("s", 12, 32, baseline=True)
+    leader = scored("l", 13, 32, "mutation")
+    ranked = finalists(original, [seed, leader])
+    assert [c.id for c in ranked] == ["l", "s"]
+    assert [c.id for c in confirmation_order(original, ranked)] == ["s", "l"]
+    held = {"o": [True] * 10 + [False] * 22, "s": [True] * 19 + [False] * 13}
+    chosen, why = guarded_choice(original, [seed, leader], confirm=held)
+    assert chosen.id == "s" and why["adopted"] and why["confirm_examples"] == 32
+    assert why["over_seed"]["searched"] == "l" and why["over_seed"]["rule"] is None
+    assert not guarded_choice(original, [seed, leader])[1]["adopted"]  # dev alone
+    # A searched leader that beats the seed by the guard's rule is the one confirmed.
+    far = scored("f", 30, 32, "mutation")
+    assert confirmation_order(original, finalists(original, [seed, far]))[0].id == "f"
+    assert confirmation_order(original, []) == []
 
 
 def scored(cid: str, right: int, of: int, origin: str = "demonstrations",
