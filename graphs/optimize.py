@@ -311,6 +311,17 @@ def _calls_in_time(deps: OptimizeDeps, state: Mapping[str, Any], spent: int = 0)
     return max(0, int((float(opts["time_limit"]) - elapsed) * calls / elapsed))
 
 
+def _time_up(deps: OptimizeDeps, opts: Mapping[str, Any]) -> Callable[[], bool] | None:
+    """Whether the time limit has passed, for the target's scoring runs to stop before
+    their next paid call; None without a limit. The rate of ``_calls_in_time`` is an
+    average: the calls of a prompt with five long demonstrations per input cost several
+    times those of the bare instruction, and one step sized by it overran by 73 s."""
+    if not opts.get("time_limit"):
+        return None
+    deadline = float(opts["started_at"]) + float(opts["time_limit"])
+    return lambda: deps.clock() >= deadline
+
+
 def _budget_left(state: Mapping[str, Any], spent: int = 0) -> int:
     """Calls the budget still pays for: the budget less what is spent."""
     return int(state["options"]["budget"]) - int(state.get("calls_used", 0)) - spent
@@ -423,10 +434,12 @@ def _race_entrants(pending: list[Candidate], rung: int, full: int, budget: int
 
 def _score(deps: OptimizeDeps, opts: Mapping[str, Any], candidates: list[Candidate],
            examples: list[Any], budget: int, full: int) -> tuple[int, list[str]]:
-    """Score each candidate on ``examples`` while the budget lasts; (calls, errors).
-    ``full`` is the dev set's size: only a candidate scored on all of it gets a score."""
+    """Score each candidate on ``examples`` while the budget and the time limit last;
+    (calls, errors). ``full`` is the dev set's size: only a candidate scored on all of
+    it gets a score."""
     target, calls = deps.model_for("target", 0.0), 0
     demos_for, gold_answers = deps.demos_for(opts["task"]), _gold_answers(deps, opts)
+    time_up = _time_up(deps, opts)
     for candidate in candidates:
         # Cached answers cost nothing: only the examples not seen yet are paid for.
         if calls + len(examples) - candidate.dev_seen > budget:
@@ -435,13 +448,17 @@ def _score(deps: OptimizeDeps, opts: Mapping[str, Any], candidates: list[Candida
             result = evaluate_prompt(target, candidate.text, examples,
                                      scorer=_scorer(deps, opts),
                                      cache=deps.answer_cache, stop=deps.stop,
-                                     demos_for=demos_for, gold_answers=gold_answers)
+                                     demos_for=demos_for, gold_answers=gold_answers,
+                                     time_up=time_up)
         except Exception as exc:
             typed = as_model_error(exc, target)
             if typed is None:
                 raise
             return calls, [f"target model failed: {typed}"]
         calls += result.calls
+        if not result.finished:  # its answers are cached; it has no score
+            candidate.note = "not scored: the time limit came during its run on dev"
+            break
         candidate.dev_seen, candidate.dev_partial = len(examples), result.accuracy
         if len(examples) == full:
             candidate.dev_score, candidate.dev_hits = result.accuracy, result.hits
@@ -482,16 +499,18 @@ def _reflect(deps: OptimizeDeps, opts: Mapping[str, Any], candidate: Candidate,
         result = evaluate_prompt(target, candidate.text, batch, scorer=_scorer(deps, opts),
                                  cache=deps.answer_cache, stop=deps.stop,
                                  demos_for=deps.demos_for(opts["task"]),
-                                 gold_answers=_gold_answers(deps, opts))
+                                 gold_answers=_gold_answers(deps, opts),
+                                 time_up=_time_up(deps, opts))
     except Exception as exc:
         typed = as_model_error(exc, target)
         if typed is None:
             raise
         return [], [], 0, [f"target model failed: {typed}"]
+    done = batch[:len(result.hits)]  # all of it unless the time limit came first
     misses = [Miss(e.input, answer, e.output)
-              for e, answer, hit in zip(batch, result.answers, result.hits, strict=True)
+              for e, answer, hit in zip(done, result.answers, result.hits, strict=True)
               if not hit]
-    right = [e for e, hit in zip(batch, result.hits, strict=True) if hit]
+    right = [e for e, hit in zip(done, result.hits, strict=True) if hit]
     return misses, right, result.calls, []
 
 
@@ -975,18 +994,24 @@ def _hits_by_id(deps: OptimizeDeps, opts: Mapping[str, Any], candidates: list[Ca
                 examples: list[Example], where: str, pool: DemoPool = "train"
                 ) -> tuple[dict[str, list[bool]], int, list[str]]:
     """Right/wrong answers of each candidate on ``examples`` by candidate id (none when
-    the target failed: the guard then decides on dev alone), calls, errors."""
+    the target failed: the guard then decides on dev alone), calls, errors. When the
+    time limit ends a run early, the examples every candidate answered (a prefix, so
+    still paired), and none when they are fewer than ``MIN_CONFIRM``."""
     runs, calls, errors = _run_prompts(deps, opts, {c.id: c for c in candidates}, examples,
-                                       where, pool)
-    return ({} if errors else {k: r.hits for k, r in runs.items()}), calls, errors
+                                       where, pool, _time_up(deps, opts))
+    done = min((len(r.hits) for r in runs.values()), default=0)
+    if errors or len(runs) < len(candidates) or done < min(MIN_CONFIRM, len(examples)):
+        return {}, calls, errors
+    return {k: r.hits[:done] for k, r in runs.items()}, calls, errors
 
 
 def _run_prompts(deps: OptimizeDeps, opts: Mapping[str, Any], prompts: dict[str, Candidate],
                  examples: list[Example], where: str,
-                 pool: DemoPool = "train"
+                 pool: DemoPool = "train", time_up: Callable[[], bool] | None = None
                  ) -> tuple[dict[str, EvalResult], int, list[str]]:
     """Each prompt run on ``examples`` by the target (answers cached), a dynamic one picking
-    from ``pool`` (see ``OptimizeDeps.demos_for``); (results by name, calls, errors)."""
+    from ``pool`` (see ``OptimizeDeps.demos_for``), until ``time_up``; (results by name,
+    calls, errors)."""
     target, results, calls = deps.model_for("target", 0.0), {}, 0
     gold_answers = _gold_answers(deps, opts)
     try:
@@ -995,8 +1020,10 @@ def _run_prompts(deps: OptimizeDeps, opts: Mapping[str, Any], prompts: dict[str,
                                             scorer=_scorer(deps, opts),
                                             cache=deps.answer_cache,
                                             demos_for=deps.demos_for(opts["task"], pool),
-                                            gold_answers=gold_answers)
+                                            gold_answers=gold_answers, time_up=time_up)
             calls += results[name].calls
+            if not results[name].finished:
+                break
     except Exception as exc:
         typed = as_model_error(exc, target)
         if typed is None:

@@ -597,6 +597,68 @@ def test_a_time_limit_stops_the_search_within_it(tmp_path: Path) -> None:
     assert limited["seconds"] == limited["calls_used"]  # the test run comes after the limit
 
 
+def test_a_time_limit_holds_when_some_prompts_cost_far_more_per_call(tmp_path: Path) -> None:
+    """Calls with demonstrations cost ten times a bare one (long inputs shown five times
+    over): the calls the limit pays for, at the run's average rate, are too many for
+    them, so the scoring runs themselves stop at the limit: the search ends within one
+    call of it, and nothing stopped midway is chosen."""
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(json.dumps({"input": f"w{i}", "output": f"W{i}"}) + "\n"
+                            for i in range(200)))
+    spent = [0.0]
+
+    def target(messages: list[BaseMessage]) -> str:  # demonstrations help, and cost
+        spent[0] += 10.0 if len(messages) > 1 else 1.0
+        word = messages[-1].text.rpartition("\n\nInput: ")[2].split("\nOutput:")[0]
+        return word.upper() if len(messages) > 1 or int(word[1:]) % 2 else "no"
+
+    factory, _ = world({"target": target})
+    result = run(factory, {"prompt": "Repeat the word in capitals.", "task": str(path),
+                           "generations": 6, "agents": False, "budget": 1000,
+                           "time_limit": 400}, clock=lambda: spent[0])["result"]
+    assert result["stop_reason"] == "time limit reached"
+    assert result["search_seconds"] <= 400 + 10
+    assert result["test_optimized"] >= result["test_original"]
+
+
+def test_a_scoring_run_stops_at_the_time_limit_but_not_for_cached_answers() -> None:
+    from neuroforge.tools.prompt_eval import AnswerCache, evaluate_prompt
+
+    examples = [Example(w, w.upper()) for w in WORDS[:6]]
+    model = FunctionChatModel(respond=lambda messages: "WORD")
+    cache = AnswerCache()
+    evaluate_prompt(model, "Upper-case it.", examples[:2], cache=cache)
+    late = evaluate_prompt(model, "Upper-case it.", examples, cache=cache,
+                           time_up=lambda: True)
+    assert not late.finished and late.total == len(late.hits) == len(late.answers) == 2
+    assert late.calls == 0 and len(model.calls) == 2  # the two cached answers were free
+    whole = evaluate_prompt(model, "Upper-case it.", examples, cache=cache,
+                            time_up=lambda: False)
+    assert whole.finished and whole.total == 6 and whole.calls == 4
+
+
+def test_a_confirmation_the_time_limit_ends_keeps_the_examples_both_answered(
+        tmp_path: Path) -> None:
+    """The original runs on all 40 slice examples, the leader on 20 before the limit: the
+    guard gets 20 paired answers of each; with fewer than ``MIN_CONFIRM`` (16) paired, none."""
+    from neuroforge.graphs.optimize import _hits_by_id
+
+    path = tmp_path / "words.jsonl"
+    path.write_text("".join(json.dumps({"input": f"w{i}", "output": f"W{i}"}) + "\n"
+                            for i in range(200)))
+    for paid_before_limit, paired in ((60, 20), (50, 0)):
+        model = FunctionChatModel(respond=lambda messages: "W")
+        deps = OptimizeDeps(model_for=lambda role, temperature=None, model=model: model,
+                            clock=lambda model=model: float(len(model.calls)))
+        task = deps.task(str(path))
+        opts = {"task": str(path), "started_at": 0.0, "time_limit": paid_before_limit}
+        both = [Candidate(id="o", text="Upper-case it.", origin="original"),
+                Candidate(id="c", text="Say it in capitals.", origin="rewrite")]
+        hits, calls, errors = _hits_by_id(deps, opts, both, task.train[:40], "train")
+        assert errors == [] and calls == paid_before_limit
+        assert {k: len(v) for k, v in hits.items()} == ({"o": 20, "c": 20} if paired else {})
+
+
 def test_a_time_limit_must_be_positive(upper_task: Path) -> None:
     factory, _ = world()
     with pytest.raises(OptimizeInputError, match="time-limit"):

@@ -280,6 +280,8 @@ class EvalResult:
     calls: int
     answers: list[str]
     hits: list[bool] = field(default_factory=list)  # per example, for paired tests
+    # False when ``time_up`` ended the run early: the figures cover ``hits`` alone.
+    finished: bool = True
 
 
 def evaluate_prompt(
@@ -292,6 +294,7 @@ def evaluate_prompt(
     stop: threading.Event | None = None,
     demos_for: DemoPicker | None = None,
     gold_answers: Collection[str] = frozenset(),
+    time_up: Callable[[], bool] | None = None,
 ) -> EvalResult:
     """Run ``prompt`` on each example with ``model``; cached answers cost no call.
 
@@ -301,6 +304,8 @@ def evaluate_prompt(
 
     Backend failures propagate unchanged (callers turn them into ``ModelError``);
     ``stop``, once set, ends the run before the next example (``EvaluationStopped``).
+    ``time_up``, once true, ends it before the next *paid* call: the result then covers
+    the examples done and says it is not ``finished``.
     """
     if scorer not in SCORERS:
         raise ValueError(f"unknown scorer {scorer!r}; choose from {', '.join(SCORERS)}")
@@ -318,26 +323,44 @@ def evaluate_prompt(
         key = (model_key, prompt, example.input,
                "\x1e".join(str(m.content) for m in messages[:-1]))
         answer = cache.claim(key) if cache else None
-        if answer is None:
-            try:
-                # Only the first line is read, so stop there: a 5-10x saving on chatty models.
-                reply = model.invoke(messages, stop=["\n"])
-                answer = extract_answer(reply.text)
-            except ContextOverflowError:
-                # The prompt does not fit with this input (too many or too long
-                # demonstrations): a wrong answer for that prompt, not a failed run.
-                answer = ""
-            except BaseException:
-                if cache:
-                    cache.release(key)
-                raise
-            calls += 1
+        if answer is None and time_up is not None and time_up():
             if cache:
-                cache.put(key, answer)
+                cache.release(key)
+            return _partial(hits, calls, answers)
+        if answer is None:
+            answer = _paid_answer(model, messages, cache, key)
+            calls += 1
         answers.append(answer)
         hits.append(is_right(scorer, answer, example.output, example.input, gold_answers))
     correct = sum(hits)
     return EvalResult(correct / len(examples), correct, len(examples), calls, answers, hits)
+
+
+def _paid_answer(model: BaseChatModel, messages: list[BaseMessage], cache: AnswerCache | None,
+                 key: CacheKey) -> str:
+    """The model's answer to ``messages``, kept in ``cache`` (whose claim on ``key`` the
+    caller holds: released if the call fails)."""
+    try:
+        # Only the first line is read, so stop there: a 5-10x saving on chatty models.
+        answer = extract_answer(model.invoke(messages, stop=["\n"]).text)
+    except ContextOverflowError:
+        # The prompt does not fit with this input (too many or too long
+        # demonstrations): a wrong answer for that prompt, not a failed run.
+        answer = ""
+    except BaseException:
+        if cache:
+            cache.release(key)
+        raise
+    if cache:
+        cache.put(key, answer)
+    return answer
+
+
+def _partial(hits: list[bool], calls: int, answers: list[str]) -> EvalResult:
+    """The figures of a run ``time_up`` ended before its last example."""
+    correct = sum(hits)
+    return EvalResult(correct / len(hits) if hits else 0.0, correct, len(hits), calls,
+                      answers, hits, finished=False)
 
 
 def make_prompt_scoring_tool(
