@@ -372,6 +372,41 @@ def test_the_race_never_cuts_a_baseline(tmp_path: Path) -> None:
         assert scored["worse"] is None and scored["bad"] is None
 
 
+def test_under_a_time_limit_the_nearest_examples_seed_is_scored_first(tmp_path: Path) -> None:
+    """Time for 40 calls: the seeds are scored on all of dev before any challenger's
+    rung, and the nearest-examples seed first, though the random-examples seed and the
+    challengers come before it in the population. It gets its score; scoring everyone's
+    rung first (as the race once did) left both seeds without one."""
+    from langchain_core.messages import BaseMessage
+
+    from neuroforge.agents.schemas import Candidate
+    from neuroforge.graphs.optimize import OptimizeDeps, _score_on_dev
+    from neuroforge.tools.nearest_demos import dynamic_prompt
+    from tests.fakes import FunctionChatModel
+
+    path = upper_case_task(tmp_path)
+
+    def target(messages: list[BaseMessage]) -> str:
+        word = messages[-1].text.rpartition("Input: ")[2].split("\n")[0]
+        return word.upper()
+
+    model = FunctionChatModel(respond=target)
+    deps = OptimizeDeps(model_for=lambda role, temperature=None: model, dev_size=32,
+                        clock=lambda: float(len(model.calls)))
+    nearest = dynamic_prompt("Upper-case it.", 3)
+    candidates = [Candidate(id="random", text="Upper-case it.\n\nInput: w1\nOutput: W1",
+                            origin="demonstrations", baseline=True),
+                  *(Candidate(id=n, text=n, origin="mutation") for n in ("a", "b", "c")),
+                  Candidate(id="nearest", text=nearest, origin="demonstrations",
+                            baseline=True)]
+    opts = {"task": str(path), "started_at": 0.0, "time_limit": 40}
+    calls, errors = _score_on_dev(deps, opts, candidates, 1000)
+    scored = {c.id: c.dev_score for c in candidates}
+    assert errors == [] and calls == len(model.calls) <= 41
+    assert scored == {"random": None, "a": None, "b": None, "c": None, "nearest": 1.0}
+    assert "time limit" in candidates[0].note
+
+
 def test_the_race_starts_only_what_the_budget_can_finish(tmp_path: Path) -> None:
     """Late in a run, 40 calls left and three children: racing all three (24 calls on
     the first rung) would leave too little to finish any, as a benchmark run once did.
