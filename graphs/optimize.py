@@ -421,11 +421,9 @@ def _scoring_order(pending: list[Candidate]) -> list[Candidate]:
     13.1, 33.7 against 30.4), yet came second and went unscored on geometric_shapes
     (test 26 before, 6 after). Only the order of scoring changes: the population's order,
     which breaks ties on dev, stays."""
-    uncut = [c for c in pending if _uncut(c)]
-    dynamic = [c for c in uncut if parse_dynamic(c.text) is not None]
-    ids = {c.id for c in dynamic}
-    return [*dynamic, *(c for c in uncut if c.id not in ids),
-            *(c for c in pending if not _uncut(c))]
+    # Stable: within each group the given order stays.
+    return sorted(pending, key=lambda c: (not _uncut(c),
+                                          _uncut(c) and parse_dynamic(c.text) is None))
 
 
 def _race_cost(entrants: list[Candidate], rung: int, full: int) -> int:
