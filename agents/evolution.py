@@ -18,6 +18,7 @@ from neuroforge.agents.optimizer import (
     add_output_constraint,
     apply_pattern,
     crossover,
+    hold_to_answers,
     instruction_of,
     mutate_with_feedback,
     next_patterns,
@@ -31,6 +32,7 @@ from neuroforge.knowledge.datasets import Example
 from neuroforge.knowledge.schema import new_id
 from neuroforge.models.backends import ModelError
 from neuroforge.models.structured import StructuredOutputError
+from neuroforge.tools.answer_choices import closed_answer_set
 from neuroforge.tools.nearest_demos import dynamic_prompt
 
 __all__ = [
@@ -58,7 +60,8 @@ def fill_population(original: Candidate, new: Sequence[Candidate], train: Sequen
     """Operator-made candidates that fill the population when rewrites fell short.
 
     With a labelled task (``train`` given): three random demonstrations from train,
-    the three nearest to each input (dynamic few-shot), three bootstrapped ones (train
+    the three nearest to each input (dynamic few-shot), those with replies held to the
+    task's answers when it has a closed set (``closed_answer_set``), three bootstrapped ones (train
     examples the target already answers right with the original, as DSPy bootstraps),
     five random, another draw of three, and an output constraint; without one:
     well-known patterns.
@@ -74,6 +77,9 @@ def fill_population(original: Candidate, new: Sequence[Candidate], train: Sequen
         nearest3 = dynamic_prompt(original.text, DEMOS_K)
         free = {random3, nearest3}
         options = [("demonstrations", random3), ("demonstrations", nearest3)]
+        choices = closed_answer_set(train)
+        if choices is not None:
+            options.append(("mutation", hold_to_answers(nearest3, choices)))
         if len(bootstrapped) >= DEMOS_K:
             options.append(("demonstrations", add_demonstrations(
                 original.text, bootstrapped, DEMOS_K, rng)))
@@ -107,10 +113,10 @@ def offspring(population: Sequence[Candidate], scores: Mapping[str, float], *,
     target's mistakes and earlier instructions with their scores (``history``); with a
     task, the best instruction with its ``MORE_NEAREST_K`` nearest examples per input
     (``never_cut``: the race scores it on all of dev; a free seed when that instruction
-    is ``original``'s: a user gets it for free, as the 3 nearest),
-    each elite's instruction with the other's demonstrations (searched jointly) and
-    the best with ``bootstrapped`` ones (training examples it answers right); then a
-    crossover of the two elites and operator variants of the best."""
+    is ``original``'s: a user gets it for free, as the 3 nearest), the best with replies
+    held to a closed answer set, each elite's instruction with the other's demonstrations
+    (searched jointly), the best with ``bootstrapped`` ones (training examples it answers
+    right); then a crossover of the two elites and operator variants of the best."""
     rng = random.Random(seed * 1000 + generation)
     elites = select_elites(population, dict(scores), 2, measured=train is not None)
     first, second = elites[0], elites[-1]
@@ -118,9 +124,9 @@ def offspring(population: Sequence[Candidate], scores: Mapping[str, float], *,
     children: list[Candidate] = []
 
     def add(text: str, origin: str, parents: list[str], never_cut: bool = False,
-            baseline: bool = False) -> None:
+            baseline: bool = False, reworded: bool = True) -> None:
         # Judged on the instructions: demonstrations are data, not the instruction.
-        if (len(children) < size and is_distinct(text, known, threshold=0.98)
+        if (len(children) < size and _new_enough(text, known, reworded)
                 and keeps_the_task(instruction_of(text), instruction_of(first.text))):
             known.append(text)
             children.append(Candidate(id=new_id(), text=text, origin=origin,  # type: ignore[arg-type]
@@ -138,6 +144,8 @@ def offspring(population: Sequence[Candidate], scores: Mapping[str, float], *,
         add(dynamic_prompt(instruction_of(first.text), MORE_NEAREST_K), "demonstrations",
             [first.id], never_cut=True,
             baseline=bool(original) and instruction_of(first.text) == instruction_of(original))
+        if (choices := closed_answer_set(train)) is not None:
+            add(hold_to_answers(first.text, choices), "mutation", [first.id], reworded=False)
     if train is not None and second.id != first.id:
         add(swap_demonstrations(first.text, second.text), "crossover", [first.id, second.id])
         add(swap_demonstrations(second.text, first.text), "crossover", [second.id, first.id])
@@ -152,8 +160,14 @@ def offspring(population: Sequence[Candidate], scores: Mapping[str, float], *,
     else:
         for name in next_patterns(first.text)[:2]:
             add(apply_pattern(first.text, name), "mutation", [first.id])
-    notes = [proposer_note("optimizer", unusable, 1)] if unusable else []
-    return children, calls, errors, notes
+    return children, calls, errors, [proposer_note("optimizer", unusable, 1)] if unusable else []
+
+
+def _new_enough(text: str, known: Sequence[str], reworded: bool) -> bool:
+    """Whether ``text`` may join ``known``: a rewording must paraphrase none of it; a
+    variant run another way (an answer-choices line added) need only be new, since one
+    added line in a long prompt reads as a copy to a word-overlap check."""
+    return is_distinct(text, known, threshold=0.98) if reworded else text not in known
 
 
 def _proposed(mutator: BaseChatModel | None, best: Candidate, feedback: Sequence[str],

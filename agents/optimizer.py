@@ -5,6 +5,7 @@ Operators, each producing a new prompt text from parents:
 - ``crossover``: sentences of two parents interleaved (deterministic given the rng);
 - ``add_output_constraint``: states the expected answer form, which small target
   models need most (tasks with extracted answers only);
+- ``hold_to_answers``: on a task with a closed answer set, replies decoded as one of it;
 - ``apply_pattern``: a well-known prompt pattern (role, structure, length, steps)
   for open-ended prompts;
 - ``add_demonstrations``: appends solved examples from the *train* split (never
@@ -25,6 +26,7 @@ from neuroforge.agents.prompts import CREATIVE_SYSTEM, MUTATION_USER, quote_prom
 from neuroforge.agents.schemas import Candidate, RewriteReply
 from neuroforge.knowledge.datasets import Example
 from neuroforge.models.structured import structured_reply
+from neuroforge.tools.answer_choices import answer_choices_line, parse_choices
 from neuroforge.tools.nearest_demos import dynamic_prompt, parse_dynamic
 from neuroforge.tools.prompt_eval import (
     evaluate_prompt,
@@ -42,6 +44,7 @@ __all__ = [
     "fitness",
     "few_shot_baseline",
     "history_lines",
+    "hold_to_answers",
     "instruction_of",
     "mutate_with_feedback",
     "next_patterns",
@@ -111,6 +114,18 @@ def add_output_constraint(text: str) -> str:
     if OUTPUT_CONSTRAINT in instruction:
         return text
     return format_demonstrations(f"{instruction.rstrip()}\n{OUTPUT_CONSTRAINT}", demos)
+
+
+def hold_to_answers(text: str, choices: Sequence[str]) -> str:
+    """``text`` with its replies held to ``choices`` (``tools.answer_choices``), once. The
+    choices line joins the instruction, so a crossover carries it with the instruction."""
+    if parse_choices(text) is not None:
+        return text
+    instruction = f"{instruction_of(text).rstrip()}\n{answer_choices_line(choices)}"
+    dynamic = parse_dynamic(text)
+    if dynamic is not None:
+        return dynamic_prompt(instruction, dynamic[1])
+    return format_demonstrations(instruction, split_demonstrations(text)[1])
 
 
 def apply_pattern(text: str, name: str) -> str:

@@ -55,9 +55,10 @@ from neuroforge.models.structured import StructuredOutputError
 from neuroforge.tools.prompt_eval import (
     TARGET_TEMPLATE,
     answer_set,
-    extract_answer,
     is_right,
+    read_reply,
     render_prompt,
+    reply_kwargs,
 )
 
 __all__ = ["CallCache", "ExperimentDeps", "ExperimentError", "ExperimentInput",
@@ -355,7 +356,7 @@ def _run_cell(deps: ExperimentDeps, task: WorkerTask, cell: QueuedCell,
 
     def call() -> tuple[str, int | None]:
         model = deps.model_for_name(cell.model, task["temperature"], task["max_tokens"])
-        reply = invoke_model(model, messages)
+        reply = invoke_model(model, messages, **reply_kwargs(model, cell.prompt))
         usage = reply.usage_metadata
         return reply.text, usage["output_tokens"] if usage else None
 
@@ -368,7 +369,7 @@ def _run_cell(deps: ExperimentDeps, task: WorkerTask, cell: QueuedCell,
     except Exception as exc:  # one failing cell (model down, bad reply) must not stop the rest
         return {**base, "error": f"{type(exc).__name__}: {exc}"[:500]}
     latency = None if cached else round((time.perf_counter() - started) * 1000, 2)
-    correct = is_right(task["scorer"], extract_answer(output), cell.target, cell.input,
+    correct = is_right(task["scorer"], read_reply(cell.prompt, output), cell.target, cell.input,
                        gold_answers)
     score = None
     if task["quality"] and deps.judge_for_name is not None:

@@ -28,6 +28,7 @@ __all__ = [
     "StructuredReply",
     "extract_json",
     "invoke_structured",
+    "native_constraint",
     "schema_instructions",
     "structured_reply",
 ]
@@ -151,7 +152,10 @@ def schema_instructions(schema: type[BaseModel]) -> str:
     return "\n".join(lines)
 
 
-def _native_constraint(model: BaseChatModel, json_schema: dict[str, Any]) -> dict[str, Any]:
+def native_constraint(model: BaseChatModel, json_schema: dict[str, Any]) -> dict[str, Any]:
+    """Call arguments that make ``model``'s backend hold its reply to ``json_schema``
+    (llama.cpp grammar, Ollama ``format``, an OpenAI-compatible ``response_format``);
+    empty where the backend has none."""
     if isinstance(model, EmbeddedChatModel):
         return {"response_schema": json_schema}
     try:
@@ -186,7 +190,7 @@ def structured_reply(
     if max_attempts < 1:
         raise ValueError("max_attempts must be at least 1")
     json_schema = schema.model_json_schema()
-    kwargs = _native_constraint(model, json_schema)
+    kwargs = native_constraint(model, json_schema)
     conversation: list[BaseMessage] = [SystemMessage(schema_instructions(schema)), *messages]
     started, raw, error, tokens = time.perf_counter(), "", "", 0
     for attempt in range(1, max_attempts + 1):

@@ -34,6 +34,7 @@ from langchain_core.tools import BaseTool, tool
 
 from neuroforge.knowledge.datasets import Example, TaskData
 from neuroforge.models.embedded import ContextOverflowError
+from neuroforge.tools.answer_choices import choice_answer, choice_constraint, parse_choices
 from neuroforge.tools.nearest_demos import parse_dynamic
 
 __all__ = [
@@ -54,7 +55,9 @@ __all__ = [
     "make_prompt_scoring_tool",
     "names_another_answer",
     "normalize",
+    "read_reply",
     "render_prompt",
+    "reply_kwargs",
     "runnable_prompt",
     "split_demonstrations",
     "task_answers",
@@ -104,7 +107,12 @@ def render_prompt(prompt: str, input_text: str, demos_for: DemoPicker | None = N
     Demonstrations become earlier user/assistant turns (as DSPy's chat adapter
     does): measured on SmolLM2-135M, that lifted sentiment from 43 % to 73 % and
     plurals from 0 % to 73 %, where the same examples inline in the text hurt.
+    A prompt's answer-choices line (``tools.answer_choices``) is not shown: it says how
+    replies are decoded (``reply_kwargs``).
     """
+    constrained = parse_choices(prompt)
+    if constrained is not None:
+        prompt = constrained[0]
     dynamic = parse_dynamic(prompt)
     if dynamic is not None:
         if demos_for is None:
@@ -119,6 +127,21 @@ def render_prompt(prompt: str, input_text: str, demos_for: DemoPicker | None = N
         messages.append(AIMessage(demo.output))
     messages.append(HumanMessage(TARGET_TEMPLATE.format(prompt=instruction, input=input_text)))
     return messages
+
+
+def reply_kwargs(model: BaseChatModel, prompt: str) -> dict[str, Any]:
+    """Call arguments that run ``prompt`` on ``model`` as the prompt says: its replies
+    held to its answer choices, if it names any."""
+    constrained = parse_choices(prompt)
+    return {} if constrained is None else choice_constraint(model, constrained[1])
+
+
+def read_reply(prompt: str, reply: str) -> str:
+    """The answer in ``reply`` to ``prompt``: the choice a constrained reply names, else
+    the first line (``extract_answer``)."""
+    constrained = parse_choices(prompt)
+    chosen = None if constrained is None else choice_answer(reply, constrained[1])
+    return chosen if chosen is not None else extract_answer(reply)
 
 
 def normalize(text: str) -> str:
@@ -328,7 +351,7 @@ def evaluate_prompt(
                 cache.release(key)
             return _partial(hits, calls, answers)
         if answer is None:
-            answer = _paid_answer(model, messages, cache, key)
+            answer = _paid_answer(model, prompt, messages, cache, key)
             calls += 1
         answers.append(answer)
         hits.append(is_right(scorer, answer, example.output, example.input, gold_answers))
@@ -336,13 +359,14 @@ def evaluate_prompt(
     return EvalResult(correct / len(examples), correct, len(examples), calls, answers, hits)
 
 
-def _paid_answer(model: BaseChatModel, messages: list[BaseMessage], cache: AnswerCache | None,
-                 key: CacheKey) -> str:
-    """The model's answer to ``messages``, kept in ``cache`` (whose claim on ``key`` the
-    caller holds: released if the call fails)."""
+def _paid_answer(model: BaseChatModel, prompt: str, messages: list[BaseMessage],
+                 cache: AnswerCache | None, key: CacheKey) -> str:
+    """The model's answer to ``messages`` (``prompt`` run on one input), kept in
+    ``cache`` (whose claim on ``key`` the caller holds: released if the call fails)."""
     try:
         # Only the first line is read, so stop there: a 5-10x saving on chatty models.
-        answer = extract_answer(model.invoke(messages, stop=["\n"]).text)
+        reply = model.invoke(messages, stop=["\n"], **reply_kwargs(model, prompt))
+        answer = read_reply(prompt, reply.text)
     except ContextOverflowError:
         # The prompt does not fit with this input (too many or too long
         # demonstrations): a wrong answer for that prompt, not a failed run.
@@ -395,11 +419,19 @@ def runnable_prompt(prompt: str, pool: Sequence[Example]) -> dict[str, Any]:
     Static: the instruction and its demonstrations. Dynamic: the instruction, ``k`` and
     the pool to pick from (nearest by all-MiniLM-L6-v2 cosine similarity, most similar
     last). Either way each demonstration is an earlier user turn (``template`` with its
-    input) answered by an assistant turn (its output), then the real input.
+    input) answered by an assistant turn (its output), then the real input. A prompt with
+    answer choices adds them and how replies are held to them.
     """
-    common = {"template": TARGET_TEMPLATE,
-              "rendering": "each demonstration: a user turn (template with its input) and an "
-                           "assistant turn (its output); then the user turn with the input"}
+    common: dict[str, Any] = {
+        "template": TARGET_TEMPLATE,
+        "rendering": "each demonstration: a user turn (template with its input) and an "
+                     "assistant turn (its output); then the user turn with the input"}
+    constrained = parse_choices(prompt)
+    if constrained is not None:
+        prompt = constrained[0]
+        common |= {"answer_choices": constrained[1],
+                   "decoding": "the reply is held to one of answer_choices (a grammar or "
+                               "JSON-schema enum)"}
     dynamic = parse_dynamic(prompt)
     if dynamic is None:
         instruction, demos = split_demonstrations(prompt)
