@@ -60,6 +60,7 @@ class FunctionChatModel(BaseChatModel):
     respond: Callable[[list[BaseMessage]], str | Exception]
     name_: str = "fake"
     calls: list[list[BaseMessage]] = Field(default_factory=list)
+    call_kwargs: list[dict[str, Any]] = Field(default_factory=list)  # each call's options
     lock: Any = Field(default_factory=threading.Lock)
 
     model_config = {"arbitrary_types_allowed": True}
@@ -81,6 +82,7 @@ class FunctionChatModel(BaseChatModel):
     ) -> ChatResult:
         with self.lock:
             self.calls.append(list(messages))
+            self.call_kwargs.append(dict(kwargs))
         reply = self.respond(list(messages))
         if isinstance(reply, Exception):
             raise reply

@@ -5,10 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
 
 from neuroforge.agents.evolution import fill_population, offspring
 from neuroforge.agents.optimizer import hold_to_answers, instruction_of, swap_demonstrations
@@ -28,27 +24,11 @@ from neuroforge.tools.prompt_eval import (
     runnable_prompt,
     split_demonstrations,
 )
+from tests.fakes import FunctionChatModel
 
 LABELLED = [Example(f"{a} and {b}", str(a and b)) for a in (True, False) for b in (True, False)
             ] * 3  # 12 examples, two answers
 OPEN = [Example(f"word{i}", f"WORD{i}") for i in range(12)]
-
-
-class _Recording(BaseChatModel):
-    """Answers every call with ``reply`` and keeps each call's keyword arguments."""
-
-    reply: str
-    kwargs: list[dict[str, Any]] = []
-
-    @property
-    def _llm_type(self) -> str:
-        return "recording-fake"
-
-    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                  run_manager: CallbackManagerForLLMRun | None = None,
-                  **kwargs: Any) -> ChatResult:
-        self.kwargs.append(kwargs)
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(self.reply))])
 
 
 def test_a_closed_answer_set_is_found_only_where_outputs_repeat() -> None:
@@ -102,22 +82,24 @@ def test_a_constrained_reply_is_read_as_its_choice(reply: str, chosen: str | Non
 ])
 def test_evaluation_holds_an_openai_compatible_reply_to_the_choices(
         response_format: str, reply: str, schema_of: Any) -> None:
-    model = _Recording(reply=reply, metadata={"response_format": response_format}, kwargs=[])
+    model = FunctionChatModel(respond=lambda m: reply,
+                              metadata={"response_format": response_format})
     held = hold_to_answers("Evaluate.", ["False", "True"])
     result = evaluate_prompt(model, held, [Example("True and False", "False"),
                                            Example("True and True", "True")], scorer="exact")
     assert result.hits == [True, False]
-    assert all(schema_of(k) == {"enum": ["False", "True"]} for k in model.kwargs)
-    free = _Recording(reply="False", metadata={"response_format": response_format}, kwargs=[])
+    assert all(schema_of(k) == {"enum": ["False", "True"]} for k in model.call_kwargs)
+    free = FunctionChatModel(respond=lambda m: "False",
+                             metadata={"response_format": response_format})
     evaluate_prompt(free, "Evaluate.", [Example("True and False", "False")], scorer="exact")
-    assert "response_format" not in free.kwargs[0]  # a free prompt runs free
+    assert "response_format" not in free.call_kwargs[0]  # a free prompt runs free
 
 
 def test_a_backend_without_a_constraint_is_read_as_a_free_reply() -> None:
-    model = _Recording(reply="The answer is False.\nbecause", kwargs=[])
+    model = FunctionChatModel(respond=lambda m: "The answer is False.\nbecause")
     held = hold_to_answers("Evaluate.", ["False", "True"])
     result = evaluate_prompt(model, held, [Example("True and False", "False")])
-    assert result.hits == [True] and model.kwargs[0] == {}  # no constraint to ask for
+    assert result.hits == [True] and model.call_kwargs == [{}]  # no constraint to ask for
 
 
 def test_the_export_names_the_choices_and_how_replies_are_held() -> None:

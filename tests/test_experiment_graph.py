@@ -304,3 +304,30 @@ def test_a_reply_that_gives_another_longer_label_is_wrong(store: Database, tmp_p
     out = graph.compile().invoke({**request, "run_id": "wic"},
                                  experiment_config(request["spec"], "wic"))
     assert out["summary"]["cells"]["plain @ good"]["accuracy"] == 5 / 8
+
+
+def test_a_prompt_held_to_answer_choices_runs_held_to_them(store: Database,
+                                                           dataset: Path) -> None:
+    """A prompt whose replies are held to a closed set (``tools.answer_choices``) asks the
+    backend for the constraint in every cell and is scored on the choice its reply names."""
+    from neuroforge.agents.optimizer import hold_to_answers
+
+    held = hold_to_answers("Give the opposite.", sorted(WORDS.values()))
+    models: list[FunctionChatModel] = []
+
+    def factory(name: str, temperature: float, max_tokens: int) -> FunctionChatModel:
+        models.append(FunctionChatModel(
+            respond=lambda m: json.dumps({"answer": WORDS[_input(m)]}), name_=name,
+            metadata={"response_format": "json_schema"}))
+        return models[-1]
+
+    request = {"spec": spec(dataset, models=["good"], repeats=1,
+                            prompts=[{"key": "held", "text": held, "category": "lexical"}])}
+    graph = create_experiment_graph(ExperimentDeps(store=store, model_for_name=factory))
+    out = graph.compile().invoke({**request, "run_id": "held"},
+                                 experiment_config(request["spec"], "held"))
+    assert out["summary"]["cells"]["held @ good"]["accuracy"] == 1.0
+    asked = [k for m in models for k in m.call_kwargs]
+    assert len(asked) == 12 and all(
+        k["response_format"]["json_schema"]["schema"]["properties"]["answer"]["enum"]
+        == sorted(WORDS.values()) for k in asked)
