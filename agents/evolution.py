@@ -272,7 +272,7 @@ def finalists(original: Candidate, candidates: Sequence[Candidate],
     if original.dev_hits is None:
         return []
     ahead = [c for c in candidates if c.dev_hits is not None and c.id != original.id
-             and c.id not in vetoed and (c.dev_score or 0.0) > (original.dev_score or 0.0)]
+             and c.id not in vetoed and _ahead_on_dev(c, original)]
     ranked = sorted(ahead, key=lambda c: (-(c.dev_score or 0.0), -votes.get(c.id, 0.0),
                                           c.origin != "demonstrations"))
     picked = ranked[:size]
@@ -295,10 +295,26 @@ def guard_rule(hits: Sequence[bool], base: Sequence[bool]) -> tuple[str | None, 
     return None, test.p_value, gain
 
 
-def _hits(candidate: Candidate, confirm: Mapping[str, list[bool]], slice_too: bool
-          ) -> list[bool]:
-    """Right/wrong on dev, then on the confirmation slice when ``slice_too``."""
-    return list(candidate.dev_hits or []) + (confirm[candidate.id] if slice_too else [])
+def _shared_dev(*candidates: Candidate) -> int:
+    """How many dev examples every one of ``candidates`` answered. Dev is scored in one
+    order, so a run the time limit cut short (it still gets a score from half of dev on)
+    covers a prefix of it, and the first ``shared_dev`` answers are paired."""
+    return min(len(c.dev_hits or []) for c in candidates)
+
+
+def _ahead_on_dev(candidate: Candidate, original: Candidate) -> bool:
+    """Whether ``candidate`` was right more often than the original on the dev examples
+    both answered."""
+    shared = _shared_dev(candidate, original)
+    return sum(_hits(candidate, {}, False, shared)) > sum(_hits(original, {}, False, shared))
+
+
+def _hits(candidate: Candidate, confirm: Mapping[str, list[bool]], slice_too: bool,
+          dev_examples: int | None = None) -> list[bool]:
+    """Right/wrong on the first ``dev_examples`` of dev (all it answered by default), then
+    on the confirmation slice when ``slice_too``."""
+    return (list(candidate.dev_hits or [])[:dev_examples] +
+            (confirm[candidate.id] if slice_too else []))
 
 
 def _slice_leader(ranked: Sequence[Candidate], original: Candidate,
@@ -313,8 +329,8 @@ def _slice_leader(ranked: Sequence[Candidate], original: Candidate,
     candidates on the same dev set, the seed from a few (in the benchmark, searched
     leaders 1 and 5 examples in 64 ahead of the runner-up each ended 6 points below
     the free nearest-3 baseline on test)."""
-    theirs = confirm.get(original.id, [])
-    raced = {c.id: sum(_hits(c, confirm, True)) for c in ranked
+    theirs, shared = confirm.get(original.id, []), _shared_dev(original, *ranked)
+    raced = {c.id: sum(_hits(c, confirm, True, shared)) for c in ranked
              if theirs and len(confirm.get(c.id, [])) == len(theirs)}
     best = max((c for c in ranked if c.id in raced), key=lambda c: raced[c.id],
                default=ranked[0])
@@ -324,9 +340,9 @@ def _slice_leader(ranked: Sequence[Candidate], original: Candidate,
     searched = ranked[0] if best.baseline and ranked[0].id not in raced else best
     if searched.baseline or seed is None:
         return best, raced, {}
-    slice_too = searched.id in raced and seed.id in raced
-    rule, p_value, gain = guard_rule(_hits(searched, confirm, slice_too),
-                                     _hits(seed, confirm, slice_too))
+    slice_too, shared = searched.id in raced and seed.id in raced, _shared_dev(searched, seed)
+    rule, p_value, gain = guard_rule(_hits(searched, confirm, slice_too, shared),
+                                     _hits(seed, confirm, slice_too, shared))
     behind = slice_too and sum(confirm[searched.id]) < sum(confirm[seed.id])
     over = {"seed": seed.id, "searched": searched.id, "p_value": round(p_value, 6),
             "gain": round(gain, 4), "rule": None if behind else rule}
@@ -356,7 +372,9 @@ def undecided_seed(original: Candidate, ranked: Sequence[Candidate]) -> Candidat
     leader = _slice_leader(ranked, original, {})[0]
     if not leader.baseline or leader.dev_hits is None:
         return None
-    return None if guard_rule(leader.dev_hits, original.dev_hits)[0] else leader
+    shared = _shared_dev(leader, original)
+    rule = guard_rule(_hits(leader, {}, False, shared), _hits(original, {}, False, shared))[0]
+    return None if rule else leader
 
 
 def _nothing_to_adopt(original: Candidate, candidates: Sequence[Candidate],
@@ -416,13 +434,15 @@ def _against_original(best: Candidate, original: Candidate, ranked: Sequence[Can
     when ``best`` was run on it), with the verdict ``guarded_choice`` returns."""
     mine = extra[best.id] if best.id in raced else []
     theirs = extra[original.id] if mine else []
-    rule, p_value, gain = guard_rule(_hits(best, extra, bool(mine)),
-                                     _hits(original, extra, bool(mine)))
-    dev_gain = (best.dev_score or 0.0) - (original.dev_score or 0.0)
+    shared = _shared_dev(best, original)
+    rule, p_value, gain = guard_rule(_hits(best, extra, bool(mine), shared),
+                                     _hits(original, extra, bool(mine), shared))
+    dev_gain = (sum(_hits(best, {}, False, shared)) -
+                sum(_hits(original, {}, False, shared))) / max(shared, 1)
     verdict: dict[str, Any] = {"candidate": best.id, "test": "mcnemar",
                                "p_value": round(p_value, 6), "dev_gain": round(dev_gain, 4),
                                **seeded}
-    where, over = "on dev", _over_note(best, ranked, seeded.get("over_seed"))
+    where, over = _dev_named(best, original), _over_note(best, ranked, seeded.get("over_seed"))
     if mine:
         if len(raced) > 1:
             verdict["finalists"] = dict(raced)
@@ -430,7 +450,7 @@ def _against_original(best: Candidate, original: Candidate, ranked: Sequence[Can
         verdict |= {"confirm_examples": len(mine), "confirm_on": confirm_on,
                     "confirm_gain": round(slice_gain, 4),
                     "gain": round(gain, 4)}
-        where = f"on dev and {len(mine)} {confirm_on}"
+        where = f"{where} and {len(mine)} {confirm_on}"
         if slice_gain < 0 and len(mine) >= MIN_CONFIRM:
             return original, {**verdict, "adopted": False,
                               "reason": f"ahead on dev but behind by {-slice_gain:.0%} on "
@@ -447,6 +467,14 @@ def _against_original(best: Candidate, original: Candidate, ranked: Sequence[Can
                       "reason": f"ahead {where} by {gain:.0%} but not significantly "
                                 f"(p = {p_value:.3g} >= {GUARD_ALPHA}) nor by the "
                                 f"{GUARD_MARGIN:.0%} margin; the original stays"}
+
+
+def _dev_named(best: Candidate, original: Candidate) -> str:
+    """Where the guard compared the two on dev: all of it, or the part both answered."""
+    shared = _shared_dev(best, original)
+    if shared == max(len(best.dev_hits or []), len(original.dev_hits or [])):
+        return "on dev"
+    return f"on the {shared} dev examples both answered before the time limit"
 
 
 def _over_note(best: Candidate, ranked: Sequence[Candidate],

@@ -659,6 +659,55 @@ def test_a_confirmation_the_time_limit_ends_keeps_the_examples_both_answered(
         assert {k: len(v) for k, v in hits.items()} == ({"o": 20, "c": 20} if paired else {})
 
 
+def test_a_seed_the_time_limit_cuts_short_is_judged_on_the_dev_examples_both_answered() -> None:
+    """The nearest-examples seed answered 29 of 32 dev examples before the limit: the
+    guard pairs it with the original on those 29. Ahead there by 12 to 0 it is adopted,
+    and the reason says on what; a seed whose 20 of 20 stand against an original right
+    on the same 20 (wrong only after them) is not ahead at all, though its accuracy is."""
+    original = Candidate(id="o", text="x", origin="original", dev_score=14 / 32,
+                         dev_hits=[True] * 14 + [False] * 18)
+    cut = Candidate(id="s", text="y", origin="demonstrations", baseline=True,
+                    dev_score=26 / 29, dev_hits=[True] * 26 + [False] * 3)
+    chosen, why = guarded_choice(original, [cut])
+    assert chosen.id == "s" and why["adopted"] and why["rule"] == "paired test"
+    assert why["dev_gain"] == round(12 / 29, 4)
+    assert "the 29 dev examples both answered" in why["reason"]
+    right_early = Candidate(id="o", text="x", origin="original", dev_score=20 / 32,
+                            dev_hits=[True] * 20 + [False] * 12)
+    lucky = Candidate(id="l", text="y", origin="demonstrations", baseline=True,
+                      dev_score=1.0, dev_hits=[True] * 20)
+    assert finalists(right_early, [lucky]) == []
+    kept, why = guarded_choice(right_early, [lucky])
+    assert kept.id == "o" and why["reason"] == "no candidate beat the original on dev"
+
+
+def test_a_dev_run_the_time_limit_ends_scores_from_half_of_dev_on(tmp_path: Path) -> None:
+    """A clock that moves a second per call: the seed cut after 20 of 32 dev examples
+    gets a score on those 20 and a note; cut after 10, none (too few to pair)."""
+    from neuroforge.graphs.optimize import _score_on_dev
+
+    path = tmp_path / "words.jsonl"
+    path.write_text("".join(json.dumps({"input": f"w{i}", "output": f"W{i}"}) + "\n"
+                            for i in range(200)))
+    def target(messages: list[BaseMessage]) -> str:
+        return messages[-1].text.rpartition("Input: ")[2].split("\n")[0].upper()
+
+    for limit, answered in ((20, 20), (10, 0)):
+        model = FunctionChatModel(respond=target)
+        deps = OptimizeDeps(model_for=lambda role, temperature=None, model=model: model,
+                            dev_size=32, clock=lambda model=model: float(len(model.calls)))
+        seed = Candidate(id="s", text="Upper-case it.", origin="demonstrations", baseline=True)
+        opts = {"task": str(path), "started_at": 0.0, "time_limit": limit}
+        calls, errors = _score_on_dev(deps, opts, [seed], 1000)
+        assert errors == [] and calls == limit
+        if answered:
+            assert seed.dev_seen == len(seed.dev_hits or []) == answered
+            assert seed.dev_score == 1.0 and "20 of 32 dev examples" in seed.note
+        else:
+            assert seed.dev_score is None and seed.dev_hits is None
+            assert "not scored" in seed.note
+
+
 def test_a_time_limit_must_be_positive(upper_task: Path) -> None:
     factory, _ = world()
     with pytest.raises(OptimizeInputError, match="time-limit"):
