@@ -298,7 +298,7 @@ def guard_rule(hits: Sequence[bool], base: Sequence[bool]) -> tuple[str | None, 
 def _shared_dev(*candidates: Candidate) -> int:
     """How many dev examples every one of ``candidates`` answered. Dev is scored in one
     order, so a run the time limit cut short (it still gets a score from half of dev on)
-    covers a prefix of it, and the first ``shared_dev`` answers are paired."""
+    covers a prefix of it, and the first ``_shared_dev`` answers are paired."""
     return min(len(c.dev_hits or []) for c in candidates)
 
 
