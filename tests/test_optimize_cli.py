@@ -158,6 +158,32 @@ def test_the_printed_winner_is_always_the_final_prompt() -> None:
     assert "candidate" in text and "c1" in text.split("candidate", 1)[1]
 
 
+def test_with_a_task_the_vote_table_says_the_votes_did_not_choose() -> None:
+    """A kept original rejected by every validator reads as a contradiction unless the
+    table says what votes do with a task; the generation tells repeated rows apart."""
+    import io
+
+    from rich.console import Console
+
+    from neuroforge.cli.optimize import render_result
+
+    votes = [{"candidate_id": "c0", "voter": "validator-1", "round": 0, "generation": g,
+              "decision": "reject", "score": 0.0, "rationale": "no"} for g in (1, 2)]
+    result = {"optimized": "Count the fruits.", "optimized_id": "c0",
+              "score_kind": "dev accuracy", "original_score": 0.16, "optimized_score": 0.16,
+              "changed": False, "votes": votes,
+              "guard": {"adopted": False, "reason": "no candidate beat the original on dev"},
+              "stop_reason": "generation limit", "generations": 2, "calls_used": 200,
+              "seconds": 1.0, "run_id": "r"}
+    out = io.StringIO()
+    render_result(Console(file=out, width=200), result)
+    text = out.getvalue()
+    assert "validator votes on the final prompt c0" in text
+    assert "votes only veto" in text and "gen" in text
+    rows = [line for line in text.splitlines() if "validator-1" in line]
+    assert [row.split("│")[3].strip() for row in rows] == ["1", "2"]
+
+
 def test_a_task_run_says_the_budget_it_needs(tmp_path: Path) -> None:
     task = tmp_path / "words.jsonl"
     task.write_text("".join(json.dumps({"input": f"w{i}", "output": f"W{i}"}) + "\n"

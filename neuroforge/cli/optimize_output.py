@@ -34,10 +34,11 @@ def render_result(console: Console, result: dict[str, Any]) -> None:
                       f"by {result['score_kind']} over all rounds (the last round's vote, "
                       f"{consensus['rule']}, did not pick it)", highlight=False)
     if result["votes"]:
-        table = Table("candidate", "voter", "round", "decision", "score", "rationale")
+        table = Table("candidate", "voter", "gen", "round", "decision", "score", "rationale",
+                      title=_votes_title(result), title_justify="left")
         for vote in result["votes"]:
-            table.add_row(vote["candidate_id"], vote["voter"], str(vote["round"]),
-                          vote["decision"],
+            table.add_row(vote["candidate_id"], vote["voter"], str(vote.get("generation", "")),
+                          str(vote["round"]), vote["decision"],
                           "-" if vote["score"] is None else f"{vote['score']:.0f}",
                           vote["rationale"][:70])
         console.print(table)
@@ -66,3 +67,13 @@ def render_result(console: Console, result: dict[str, Any]) -> None:
                       "Raise --time-limit to search further.")
     for error in result.get("errors", []):
         console.print(f"[yellow]note:[/] {error}", highlight=False)
+
+
+def _votes_title(result: dict[str, Any]) -> str:
+    """What the vote table shows; with a task, that the votes did not choose the prompt
+    (a reader seeing the kept original rejected would think they did)."""
+    title = f"validator votes on the final prompt {result.get('optimized_id', '')}".rstrip()
+    if result.get("guard"):
+        return (title + " (with a task, dev accuracy and the guard choose; votes only veto "
+                "a candidate, and the original is their control, never vetoed)")
+    return title
