@@ -54,3 +54,16 @@ def test_the_dspy_peer_is_scored_against_the_same_gold_answers() -> None:
     assert not _right("contains", Example("x", "same"), "not the same", gold)
     assert _right("contains", Example("x", "not the same"), "not the same", gold)
     assert not _right("contains", Example("pony, ferret", "pony"), "pony, ferret", gold)
+
+
+def test_cpu_info_reads_the_first_processor_and_survives_a_missing_file(
+        tmp_path: Path) -> None:
+    from benchmarks.__main__ import cpu_info
+
+    path = tmp_path / "cpuinfo"
+    path.write_text("processor\t: 0\ncpu family\t: 25\nmodel\t\t: 17\n"
+                    "flags\t\t: fpu avx2 avx512f\n\nprocessor\t: 1\nmodel\t\t: 99\n")
+    info = cpu_info(path)
+    assert (info["cpu family"], info["model"]) == ("25", "17")
+    assert "avx512f" in info["flags"].split()
+    assert cpu_info(tmp_path / "absent") == {}
