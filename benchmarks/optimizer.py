@@ -34,7 +34,10 @@ baselines and DSPy row from the results file (neither depends on the optimizer).
 on the machine that measured them: the same prompt scores differently on another CPU.
 With ``NEUROFORGE_BENCH_RESUME=1``, ``NEUROFORGE_BENCH_REDO_OPTIMIZER=a,b`` does that for
 the named tasks alone and keeps every other row (after a change that can move only
-those tasks' optimizer rows).
+those tasks' optimizer rows); ``NEUROFORGE_BENCH_REDO_BASELINES=a,b`` measures only the
+named tasks' three free baselines again and keeps the rest of their rows (on a machine
+with another CPU than the one that measured the baselines, so that the optimizer is
+compared with baselines from its own CPU; the row then says so).
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.dspy_peer import run_peer, serve_embedded
+from benchmarks.machine import machine
 from neuroforge.agents.optimizer import add_demonstrations
 from neuroforge.graphs.optimize import DemoPool, OptimizeDeps, create_optimize_graph
 from neuroforge.knowledge.datasets import TaskData, human_instructions
@@ -217,11 +221,16 @@ def run_task(name: str, path: Path, store_url: str, peer_url: str | None,
     if peer_url is not None and "dspy" not in row:
         row["dspy"] = run_peer(peer_url, start, task.train, task.dev, task.test, scorer,
                                task_answers(task))
+    return with_comparisons(row)
+
+
+def with_comparisons(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with its best baseline and the optimizer's distance to it and to human."""
     best = max(row["human"], row["random3"], row["nearest3"])
-    row["best_baseline"] = best
-    row["optimized_minus_best_baseline"] = round(row["optimized"]["test_accuracy"] - best, 4)
-    row["optimized_minus_human"] = round(row["optimized"]["test_accuracy"] - row["human"], 4)
-    return row
+    return row | {
+        "best_baseline": best,
+        "optimized_minus_best_baseline": round(row["optimized"]["test_accuracy"] - best, 4),
+        "optimized_minus_human": round(row["optimized"]["test_accuracy"] - row["human"], 4)}
 
 
 def summary(rows: list[dict[str, Any]], planned: int) -> dict[str, Any]:
@@ -284,6 +293,21 @@ def _previous_rows(results: Path) -> list[dict[str, Any]]:
     return [r for r in rows if r["task"] not in redo]
 
 
+def with_baselines_again(row: dict[str, Any], path: Path,
+                         measure: Callable[[Path, str, str], dict[str, Any]] | None = None
+                         ) -> dict[str, Any]:
+    """``row`` with its three free baselines measured again on this machine (``measure``:
+    ``baselines`` by default) and what is compared with them worked out again; the
+    optimizer, DSPy and all-labelled rows are kept. The row names the CPU and the time."""
+    again = (measure or baselines)(path, row["instruction"], row["scorer"])
+    if again["splits"] != row["splits"]:
+        raise SystemExit(f"{row['task']}: the split changed; measure the whole row again")
+    kept = {k: v for k, v in row.items() if k != "baselines_from_earlier_run"}
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return with_comparisons(kept | again | {
+        "baselines_measured_again": {"measured_at": when, **machine()}})
+
+
 def _earlier_rows(results: Path) -> dict[str, dict[str, Any]]:
     """The results file's rows whose baselines and DSPy row are kept (where the split is
     the same): every task's with NEUROFORGE_BENCH_REUSE_PEERS=1, else those of the
@@ -314,18 +338,24 @@ def run_tasks(paths: dict[str, Path], results: Path, ablated: set[str]) -> dict[
     rows = [r for r in _previous_rows(results) if r["task"] in names]
     earlier = _earlier_rows(results)
     done = {r["task"] for r in rows}
+    again = _redo_tasks("NEUROFORGE_BENCH_REDO_BASELINES") & done
     header = {"target_model": "smollm2-135m (embedded)",
               "scorer": "contains (instruction induction), exact (BBH)", "settings": RUN,
               "context_tokens": N_CTX,
               "load": "nothing else running (2 cores)"}
     with tempfile.TemporaryDirectory() as tmp, serve_embedded(N_CTX) as peer_url:
         for name in names:
-            if name in done:
+            if name in done and name not in again:
                 continue
-            row = run_task(name, paths[name], f"sqlite:///{tmp}/bench.db", peer_url,
-                           ablate=name in ablated, earlier=earlier.get(name))
+            if name in again:
+                row = with_baselines_again(next(r for r in rows if r["task"] == name),
+                                           paths[name])
+            else:
+                row = run_task(name, paths[name], f"sqlite:///{tmp}/bench.db", peer_url,
+                               ablate=name in ablated, earlier=earlier.get(name))
             # A long run: each finished row is kept at once (and shown), in task order.
-            rows = sorted([*rows, row], key=lambda r: names.index(r["task"]))
+            rows = sorted([*(r for r in rows if r["task"] != name), row],
+                          key=lambda r: names.index(r["task"]))
             print(json.dumps(row), file=sys.stderr, flush=True)
             results.write_text(json.dumps({**header, "tasks": rows,
                                            **summary(rows, len(names))}, indent=2) + "\n")

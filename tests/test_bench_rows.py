@@ -67,3 +67,36 @@ def test_cpu_info_reads_the_first_processor_and_survives_a_missing_file(
     assert (info["cpu family"], info["model"]) == ("25", "17")
     assert "avx512f" in info["flags"].split()
     assert cpu_info(tmp_path / "absent") == {}
+
+
+def test_redo_baselines_measures_only_the_free_baselines_and_compares_again(
+        tmp_path: Path) -> None:
+    """After a move to another CPU the three free baselines are measured again; the
+    optimizer's and DSPy's rows stay, and what is compared with the baselines follows."""
+    from benchmarks.optimizer import with_baselines_again
+
+    splits = {"train": 50, "dev": 32, "test": 50}
+    row = {"task": "t", "instruction": "do it", "scorer": "exact", "human": 0.1,
+           "random3": 0.2, "random3_per_seed": [0.2] * 3, "nearest3": 0.3, "splits": splits,
+           "dspy": {"test_accuracy": 0.05}, "nearest3_all_labelled": 0.32,
+           "optimized": {"test_accuracy": 0.3}, "baselines_from_earlier_run": True,
+           "best_baseline": 0.3, "optimized_minus_best_baseline": 0.0,
+           "optimized_minus_human": 0.2}
+    seen: list[tuple[Path, str, str]] = []
+
+    def measure(path: Path, start: str, scorer: str) -> dict[str, object]:
+        seen.append((path, start, scorer))
+        return {"human": 0.0, "random3": 0.2, "random3_per_seed": [0.1, 0.2, 0.3],
+                "nearest3": 0.36, "splits": splits}
+
+    again = with_baselines_again(row, tmp_path / "t.json", measure)
+    assert seen == [(tmp_path / "t.json", "do it", "exact")]
+    assert again["nearest3"] == 0.36 and again["best_baseline"] == 0.36
+    assert again["optimized_minus_best_baseline"] == -0.06
+    assert again["optimized_minus_human"] == 0.3
+    assert again["dspy"] == row["dspy"] and again["optimized"] == row["optimized"]
+    assert again["nearest3_all_labelled"] == 0.32
+    assert "baselines_from_earlier_run" not in again
+    assert {"measured_at", "cpu_family_model", "simd"} <= set(again["baselines_measured_again"])
+    with pytest.raises(SystemExit, match="the split changed"):
+        with_baselines_again(row | {"splits": {**splits, "test": 40}}, tmp_path, measure)
