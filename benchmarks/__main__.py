@@ -9,9 +9,7 @@ import time
 from pathlib import Path
 
 from benchmarks import __all__ as ALL
-from benchmarks.machine import cpu_info, machine
-
-__all__ = ["cpu_info", "machine", "main"]
+from benchmarks.machine import machine, measured_at
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -30,7 +28,7 @@ def main(argv: list[str]) -> int:
         result["benchmark"] = name
         result["wall_seconds"] = round(time.perf_counter() - started, 2)
         result["machine"] = machine()
-        result["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        result["measured_at"] = measured_at()
         text = json.dumps(result, indent=2)
         (RESULTS / f"{name}.json").write_text(text + "\n")
         print(text, flush=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import time
 from pathlib import Path
 
 SIMD_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni")
@@ -35,3 +36,8 @@ def machine() -> dict[str, object]:
             "cpu": info.get("model name") or platform.processor() or platform.machine(),
             "cpu_family_model": f"{info.get('cpu family', '?')}/{info.get('model', '?')}",
             "simd": [flag for flag in SIMD_FLAGS if flag in flags]}
+
+
+def measured_at() -> str:
+    """Now, in UTC, as every results file writes when it was measured."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -50,11 +50,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 from benchmarks.dspy_peer import run_peer, serve_embedded
-from benchmarks.machine import machine
+from benchmarks.machine import machine, measured_at
 from neuroforge.agents.optimizer import add_demonstrations
 from neuroforge.graphs.optimize import DemoPool, OptimizeDeps, create_optimize_graph
 from neuroforge.knowledge.datasets import TaskData, human_instructions
@@ -303,9 +304,8 @@ def with_baselines_again(row: dict[str, Any], path: Path,
     if again["splits"] != row["splits"]:
         raise SystemExit(f"{row['task']}: the split changed; measure the whole row again")
     kept = {k: v for k, v in row.items() if k != "baselines_from_earlier_run"}
-    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return with_comparisons(kept | again | {
-        "baselines_measured_again": {"measured_at": when, **machine()}})
+        "baselines_measured_again": {"measured_at": measured_at(), **machine()}})
 
 
 def _earlier_rows(results: Path) -> dict[str, dict[str, Any]]:
@@ -343,7 +343,9 @@ def run_tasks(paths: dict[str, Path], results: Path, ablated: set[str]) -> dict[
               "scorer": "contains (instruction induction), exact (BBH)", "settings": RUN,
               "context_tokens": N_CTX,
               "load": "nothing else running (2 cores)"}
-    with tempfile.TemporaryDirectory() as tmp, serve_embedded(N_CTX) as peer_url:
+    # DSPy's server only where a whole row is measured: baselines alone do not call it.
+    peer = serve_embedded(N_CTX) if set(names) - done else nullcontext(None)
+    with tempfile.TemporaryDirectory() as tmp, peer as peer_url:
         for name in names:
             if name in done and name not in again:
                 continue

@@ -58,7 +58,7 @@ def test_the_dspy_peer_is_scored_against_the_same_gold_answers() -> None:
 
 def test_cpu_info_reads_the_first_processor_and_survives_a_missing_file(
         tmp_path: Path) -> None:
-    from benchmarks.__main__ import cpu_info
+    from benchmarks.machine import cpu_info
 
     path = tmp_path / "cpuinfo"
     path.write_text("processor\t: 0\ncpu family\t: 25\nmodel\t\t: 17\n"
