@@ -144,7 +144,8 @@ def load_task(
         pool = examples[:]
         rng.shuffle(pool)
         if len(pool) < 3:
-            raise TaskFileError(f"{path} has {len(pool)} examples; at least 3 are needed")
+            counted = f"{len(pool)} example" + ("" if len(pool) == 1 else "s")
+            raise TaskFileError(f"{path} has {counted}; at least 3 are needed")
         cut = max(1, min(test_size, len(pool) // 3))
         test, pool = pool[:cut], pool[cut:]
     dev_cut = max(1, min(dev_size, len(pool) // 2))
