@@ -1,0 +1,98 @@
+"""The README's prompt-optimizer tables, written from the results files.
+
+``python -m benchmarks.optimizer_tables`` prints one markdown table a task set
+(``results/optimizer.json``, ``optimizer_unseen.json``, ``optimizer_unseen_bbh.json``),
+so the README shows exactly what the benchmark measured. Figures are held-out test %.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from neuroforge.tools.answer_choices import parse_choices
+from neuroforge.tools.nearest_demos import parse_dynamic
+from neuroforge.tools.prompt_eval import split_demonstrations
+
+RESULTS = Path(__file__).parent / "results"
+SETS = {"optimizer": "14 tasks", "optimizer_unseen": "12 unseen instruction-induction tasks",
+        "optimizer_unseen_bbh": "8 unseen BIG-Bench Hard tasks"}
+HEADER = ("| task | human | + 3 random (3 seeds) | + 3 nearest | + 3 nearest, all labelled "
+          "| **optimized** (rule, what) | vs best | search calls / time (with test) "
+          "| DSPy (calls) |\n|---|---|---|---|---|---|---|---|---|")
+
+
+def percent(share: float) -> int:
+    """A 0-1 accuracy as whole percent."""
+    return round(100 * share)
+
+
+def adopted(optimized: dict[str, Any]) -> str:
+    """What the optimizer adopted, and by which rule of its guard: "original kept", or
+    e.g. "paired test, the nearest-5 seed held to the labels, the free seed"."""
+    if not optimized["changed"]:
+        return "original kept"
+    prompt, guard = optimized["prompt"], optimized.get("guard") or {}
+    dynamic = parse_dynamic(prompt)
+    shown = len(split_demonstrations(prompt)[1])
+    what = (f"the nearest-{dynamic[1]} seed" if dynamic is not None
+            else f"{shown} fixed examples" if shown else "a rewritten instruction")
+    if parse_choices(prompt) is not None:
+        what += " held to the labels"
+    parts = [guard.get("rule") or "no rule", what]
+    # Step 5: a searched leader that did not beat the best free seed by the guard's rule
+    # gives way to it, unless that seed does not beat the original.
+    over_seed = guard.get("over_seed") or {}
+    if over_seed.get("seed") == guard.get("candidate"):
+        parts.append("the free seed")
+    text = ", ".join(parts)
+    if over_seed.get("searched") == guard.get("candidate") and over_seed.get("rule") is None:
+        text += "; the seed could not beat the original"
+    return text
+
+
+def task_line(row: dict[str, Any]) -> str:
+    """One task's line of the table."""
+    optimized, dspy = row["optimized"], row.get("dspy")
+    seeds = "/".join(str(percent(s)) for s in row["random3_per_seed"])
+    gap = percent(row["optimized_minus_best_baseline"])
+    cells = [row["task"], str(percent(row["human"])), f"{percent(row['random3'])} ({seeds})",
+             str(percent(row["nearest3"])), str(percent(row["nearest3_all_labelled"])),
+             f"**{percent(optimized['test_accuracy'])}** ({adopted(optimized)})",
+             f"{gap:+d}",
+             f"{optimized['calls']} / {round(optimized['search_seconds'])} s "
+             f"({round(optimized['seconds'])} s)",
+             f"{percent(dspy['test_accuracy'])} ({dspy['calls']})" if dspy else "-"]
+    return "| " + " | ".join(cells) + " |"
+
+
+def mean_line(result: dict[str, Any]) -> str:
+    """The table's last line: the means over the tasks and the worst calls and times."""
+    mean = result["mean"]
+    cells = [f"**mean ({result['tasks_measured']} tasks)**", str(mean["human"]),
+             str(mean["random3"]), str(mean["nearest3"]), str(mean["nearest3_all_labelled"]),
+             f"**{mean['optimized']}**", f"best baseline {mean['best_baseline']}",
+             f"max {result['max_search_calls']} / {round(result['max_search_seconds'])} s "
+             f"({round(result['max_seconds_with_test'])} s)",
+             str(mean["dspy"]) if mean["dspy"] is not None else "-"]
+    return "| " + " | ".join(cells) + " |"
+
+
+def table(result: dict[str, Any]) -> str:
+    """A results file's markdown table: a line a task, then the means."""
+    return "\n".join([HEADER, *(task_line(r) for r in result["tasks"]), mean_line(result)])
+
+
+def main() -> int:
+    """Print every task set's table whose results file exists."""
+    for name, title in SETS.items():
+        path = RESULTS / f"{name}.json"
+        if path.is_file():
+            print(f"#### {title}\n\n{table(json.loads(path.read_text()))}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
