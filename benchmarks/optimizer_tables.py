@@ -12,9 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from neuroforge.tools.answer_choices import parse_choices
-from neuroforge.tools.nearest_demos import parse_dynamic
-from neuroforge.tools.prompt_eval import split_demonstrations
+from neuroforge.tools.prompt_eval import runnable_prompt
 
 RESULTS = Path(__file__).parent / "results"
 SETS = {"optimizer": "14 tasks", "optimizer_unseen": "12 unseen instruction-induction tasks",
@@ -34,12 +32,12 @@ def adopted(optimized: dict[str, Any]) -> str:
     e.g. "paired test, the nearest-5 seed held to the labels, the free seed"."""
     if not optimized["changed"]:
         return "original kept"
-    prompt, guard = optimized["prompt"], optimized.get("guard") or {}
-    dynamic = parse_dynamic(prompt)
-    shown = len(split_demonstrations(prompt)[1])
-    what = (f"the nearest-{dynamic[1]} seed" if dynamic is not None
+    guard = optimized.get("guard") or {}
+    run = runnable_prompt(optimized["prompt"], pool=[])  # how it runs; the pool is not shown
+    shown = len(run.get("demonstrations", []))
+    what = (f"the nearest-{run['k']} seed" if run["mode"] == "nearest"
             else f"{shown} fixed examples" if shown else "a rewritten instruction")
-    if parse_choices(prompt) is not None:
+    if "answer_choices" in run:
         what += " held to the labels"
     parts = [guard.get("rule") or "no rule", what]
     # Step 5: a searched leader that did not beat the best free seed by the guard's rule
