@@ -37,7 +37,6 @@ from neuroforge.tools.nearest_demos import dynamic_prompt
 
 __all__ = [
     "DEMOS_K", "FINALISTS", "GUARD_ALPHA", "GUARD_MARGIN", "MIN_CONFIRM", "MORE_NEAREST_K",
-    "PLATEAU_PATIENCE",
     "confirmation_order", "fill_population", "finalists", "guard_rule", "guarded_choice",
     "undecided_seed",
     "mean_scores", "offspring",
@@ -198,13 +197,6 @@ def proposer_note(role: str, failure: StructuredOutputError, tries: int) -> str:
             f"operators. A stronger proposer helps: NEUROFORGE_MODELS__{role.upper()}=<model>")
 
 
-# Generations without a better dev score before the search stops short of its limits.
-# One is too few: an operator chain (the nearest-5 seed, then that seed held to the
-# labels) takes two generations, and its first step often ties the best on 32 dev
-# examples; on sentiment the search stopped on such a tie with 105 calls unspent.
-PLATEAU_PATIENCE = 2
-
-
 def stop_reason(*, failed: bool, generation: int, max_generations: int, remaining: int,
                 vote_cost: int, history: Sequence[float], out_of_time: bool = False
                 ) -> str | None:
@@ -217,7 +209,7 @@ def stop_reason(*, failed: bool, generation: int, max_generations: int, remainin
         return "generation limit"
     if (out_of_time and remaining <= 0) or remaining < vote_cost:
         return "time limit reached" if out_of_time else "budget exhausted"
-    if plateaued(history, patience=PLATEAU_PATIENCE):
+    if plateaued(history):
         return "scores plateaued"
     return None
 

@@ -725,18 +725,6 @@ def test_the_stop_reason_names_the_time_limit_but_never_over_a_failure() -> None
     assert stop_reason(failed=False, remaining=-1, **common) == "budget exhausted"
 
 
-def test_one_generation_without_gain_does_not_stop_the_search_but_two_do() -> None:
-    """A tie for one generation on a small dev set is no plateau: the next operator
-    (the nearest-5 seed held to the labels) needs the generation after its first step."""
-    from neuroforge.agents.evolution import stop_reason
-
-    common = {"failed": False, "max_generations": 6, "remaining": 200, "vote_cost": 10}
-    assert stop_reason(generation=2, history=[0.56, 0.56], **common) is None
-    assert stop_reason(generation=3, history=[0.56, 0.56, 0.56], **common) == (
-        "scores plateaued")
-    assert stop_reason(generation=3, history=[0.5, 0.56, 0.56], **common) is None
-
-
 def test_a_dynamic_prompt_picks_from_train_while_searching_and_from_all_labels_after(
         tmp_path: Path) -> None:
     """Scoring on dev never shows a dev or slice example as a demonstration (that would be
