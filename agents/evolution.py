@@ -18,6 +18,7 @@ from neuroforge.agents.optimizer import (
     add_output_constraint,
     apply_pattern,
     crossover,
+    fitness,
     hold_to_answers,
     instruction_of,
     mutate_with_feedback,
@@ -37,8 +38,8 @@ from neuroforge.tools.nearest_demos import dynamic_prompt
 
 __all__ = [
     "DEMOS_K", "FINALISTS", "GUARD_ALPHA", "GUARD_MARGIN", "MIN_CONFIRM", "MORE_NEAREST_K",
-    "confirmation_order", "fill_population", "finalists", "guard_rule", "guarded_choice",
-    "undecided_seed",
+    "breeding_parents", "confirmation_order", "fill_population", "finalists", "guard_rule",
+    "guarded_choice", "undecided_seed",
     "mean_scores", "offspring",
     "proposer_note", "stop_reason", "vetoed_ids",
 ]
@@ -101,6 +102,26 @@ def fill_population(original: Candidate, new: Sequence[Candidate], train: Sequen
     return filled
 
 
+def breeding_parents(population: Sequence[Candidate], scores: Mapping[str, float],
+                     count: int, *, measured: bool, original: str = "") -> list[Candidate]:
+    """The ``count`` candidates the next generation is bred from: the fittest, as
+    ``select_elites`` ranks them, except that with a labelled task (``measured``) a
+    challenger that ties the original instruction (text ``original``) on dev goes first.
+
+    Why: the original's own variants (its nearest-5 and held seeds) exist from the
+    generation before, so breeding from it again on a tie makes nothing new, while the
+    challenger's variants (the nearest-5 seed held to the answers) are never built.
+    Which prompt is adopted is still the guard's decision, not this order's.
+    """
+    ranked = select_elites(population, dict(scores), len(population), measured=measured)
+    if measured and original:
+        top = [c for c in ranked if fitness(c, dict(scores), measured)
+               == fitness(ranked[0], dict(scores), measured)] if ranked else []
+        if len(top) > 1 and top[0].text == original:
+            ranked = [*top[1:], top[0], *ranked[len(top):]]
+    return ranked[:count]
+
+
 def offspring(population: Sequence[Candidate], scores: Mapping[str, float], *,
               known_texts: Sequence[str], ballots: Sequence[Mapping[str, Any]],
               generation: int, size: int, seed: int, train: Sequence[Example] | None,
@@ -118,7 +139,8 @@ def offspring(population: Sequence[Candidate], scores: Mapping[str, float], *,
     (searched jointly), the best with ``bootstrapped`` ones (training examples it answers
     right); then a crossover of the two elites and operator variants of the best."""
     rng = random.Random(seed * 1000 + generation)
-    elites = select_elites(population, dict(scores), 2, measured=train is not None)
+    elites = breeding_parents(population, scores, 2, measured=train is not None,
+                              original=original)
     first, second = elites[0], elites[-1]
     known = list(known_texts)
     children: list[Candidate] = []

@@ -31,6 +31,7 @@ from neuroforge.agents.evolution import (
     DEMOS_K,
     FINALISTS,
     MIN_CONFIRM,
+    breeding_parents,
     confirmation_order,
     fill_population,
     finalists,
@@ -795,7 +796,9 @@ def evolve(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
     if stop:
         return Command(update={"best_by_generation": [best], "stop_reason": stop},
                        goto="finish")
-    elite = select_elites(population, scores, 1, measured)[0]
+    # The parent offspring() breeds from, so the failures shown are that parent's.
+    elite = breeding_parents(population, scores, 1, measured=measured,
+                             original=population[0].text)[0]
     misses, right, reflect_calls, reflect_errors = _reflect(
         deps, opts, elite, generation, _remaining(deps, state) - deps.attempts)
     children, calls, errors, notes = offspring(

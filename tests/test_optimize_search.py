@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from neuroforge import wiring
 from neuroforge.agents.evolution import (
+    breeding_parents,
     confirmation_order,
     finalists,
     guarded_choice,
@@ -220,6 +221,29 @@ def test_offspring_search_instruction_and_demonstrations_jointly() -> None:
             and split_demonstrations(t)[1]]
     assert boot, "a child carries bootstrapped demonstrations"
     assert calls == 0 and errors == [] and notes == []
+
+
+def test_a_challenger_that_ties_the_original_is_bred_from() -> None:
+    """On a dev tie the next generation grows from the challenger (the original's own
+    variants exist already); without a tie, or without a task, the fittest leads as before."""
+    original = Candidate(id="o", text="Upper-case it.", origin="original", dev_score=0.5)
+    seed = Candidate(id="s", text=dynamic_prompt("Upper-case it.", 3), origin="demonstrations",
+                     generation=1, dev_score=0.5)
+    weaker = Candidate(id="w", text="Capitals.", origin="rewrite", generation=1, dev_score=0.4)
+    tied = [original, seed, weaker]
+    assert [c.id for c in breeding_parents(tied, {}, 3, measured=True,
+                                           original=original.text)] == ["s", "o", "w"]
+    ahead = original.model_copy(update={"dev_score": 0.6})
+    assert [c.id for c in breeding_parents([ahead, seed, weaker], {}, 2, measured=True,
+                                           original=original.text)] == ["o", "s"]
+    voted = [c.model_copy(update={"dev_score": None}) for c in tied]
+    assert [c.id for c in breeding_parents(voted, {"o": 0.5, "s": 0.5}, 1, measured=False,
+                                           original=original.text)] == ["o"]
+    children = offspring(tied, {}, known_texts=[c.text for c in tied], ballots=[],
+                         generation=2, size=8, seed=0, train=TRAIN, mutator=None, attempts=3,
+                         original=original.text)[0]
+    assert all(c.parents[0] == "s" for c in children)
+    assert dynamic_prompt("Upper-case it.", 5) in [c.text for c in children]
 
 
 def test_the_original_instruction_with_more_neighbours_is_a_free_seed() -> None:
