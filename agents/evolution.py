@@ -139,8 +139,7 @@ def offspring(population: Sequence[Candidate], scores: Mapping[str, float], *,
     (searched jointly), the best with ``bootstrapped`` ones (training examples it answers
     right); then a crossover of the two elites and operator variants of the best."""
     rng = random.Random(seed * 1000 + generation)
-    elites = breeding_parents(population, scores, 2, measured=train is not None,
-                              original=original)
+    elites = breeding_parents(population, scores, 2, measured=train is not None, original=original)
     first, second = elites[0], elites[-1]
     known = list(known_texts)
     children: list[Candidate] = []
