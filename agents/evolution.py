@@ -113,12 +113,13 @@ def breeding_parents(population: Sequence[Candidate], scores: Mapping[str, float
     challenger's variants (the nearest-5 seed held to the answers) are never built.
     Which prompt is adopted is still the guard's decision, not this order's.
     """
-    ranked = select_elites(population, dict(scores), len(population), measured=measured)
-    if measured and original:
-        top = [c for c in ranked if fitness(c, dict(scores), measured)
-               == fitness(ranked[0], dict(scores), measured)] if ranked else []
-        if len(top) > 1 and top[0].text == original:
-            ranked = [*top[1:], top[0], *ranked[len(top):]]
+    by_id = dict(scores)
+    ranked = select_elites(population, by_id, len(population), measured=measured)
+    if measured and original and ranked and ranked[0].text == original:
+        best = fitness(ranked[0], by_id, measured)
+        # ranked is sorted by fitness, so the challengers that tie it come right after it
+        tied = 1 + sum(fitness(c, by_id, measured) == best for c in ranked[1:])
+        ranked = [*ranked[1:tied], ranked[0], *ranked[tied:]]
     return ranked[:count]
 
 
