@@ -37,7 +37,8 @@ the named tasks alone and keeps every other row (after a change that can move on
 those tasks' optimizer rows); ``NEUROFORGE_BENCH_REDO_BASELINES=a,b`` measures only the
 named tasks' three free baselines again and keeps the rest of their rows (on a machine
 with another CPU than the one that measured the baselines, so that the optimizer is
-compared with baselines from its own CPU; the row then says so).
+compared with baselines from its own CPU; the row then says so);
+``NEUROFORGE_BENCH_REDO_PEER=a,b`` does the same for the named tasks' DSPy row.
 """
 
 from __future__ import annotations
@@ -308,6 +309,20 @@ def with_baselines_again(row: dict[str, Any], path: Path,
         "baselines_measured_again": {"measured_at": measured_at(), **machine()}})
 
 
+def with_peer_again(row: dict[str, Any], path: Path, peer_url: str,
+                    measure: Callable[..., dict[str, Any]] = run_peer) -> dict[str, Any]:
+    """``row`` with its DSPy row measured again on this machine (``measure``: ``run_peer``
+    by default, against the server at ``peer_url``); every other row is kept, and the
+    DSPy row names the CPU and the time."""
+    task = OptimizeDeps(model_for=_model_for).task(str(path))
+    if split_sizes(task) != row["splits"]:
+        raise SystemExit(f"{row['task']}: the split changed; measure the whole row again")
+    again = measure(peer_url, row["instruction"], task.train, task.dev, task.test,
+                    row["scorer"], task_answers(task))
+    return row | {"dspy": again | {"measured_again": {"measured_at": measured_at(),
+                                                        **machine()}}}
+
+
 def _earlier_rows(results: Path) -> dict[str, dict[str, Any]]:
     """The results file's rows whose baselines and DSPy row are kept (where the split is
     the same): every task's with NEUROFORGE_BENCH_REUSE_PEERS=1, else those of the
@@ -339,19 +354,25 @@ def run_tasks(paths: dict[str, Path], results: Path, ablated: set[str]) -> dict[
     earlier = _earlier_rows(results)
     done = {r["task"] for r in rows}
     again = _redo_tasks("NEUROFORGE_BENCH_REDO_BASELINES") & done
+    peer_again = _redo_tasks("NEUROFORGE_BENCH_REDO_PEER") & done
     header = {"target_model": "smollm2-135m (embedded)",
               "scorer": "contains (instruction induction), exact (BBH)", "settings": RUN,
               "context_tokens": N_CTX,
               "load": "nothing else running (2 cores)"}
-    # DSPy's server only where a whole row is measured: baselines alone do not call it.
-    peer = serve_embedded(N_CTX) if set(names) - done else nullcontext(None)
+    # DSPy's server only where a whole row or a DSPy row is measured: baselines alone
+    # do not call it.
+    peer = serve_embedded(N_CTX) if (set(names) - done) | peer_again else nullcontext(None)
     with tempfile.TemporaryDirectory() as tmp, peer as peer_url:
         for name in names:
-            if name in done and name not in again:
+            if name in done and name not in again | peer_again:
                 continue
-            if name in again:
-                row = with_baselines_again(next(r for r in rows if r["task"] == name),
-                                           paths[name])
+            if name in done:
+                row = next(r for r in rows if r["task"] == name)
+                if name in again:
+                    row = with_baselines_again(row, paths[name])
+                if name in peer_again:
+                    assert peer_url is not None  # the server runs when peer_again is set
+                    row = with_peer_again(row, paths[name], peer_url)
             else:
                 row = run_task(name, paths[name], f"sqlite:///{tmp}/bench.db", peer_url,
                                ablate=name in ablated, earlier=earlier.get(name))

@@ -100,3 +100,34 @@ def test_redo_baselines_measures_only_the_free_baselines_and_compares_again(
     assert {"measured_at", "cpu_family_model", "simd"} <= set(again["baselines_measured_again"])
     with pytest.raises(SystemExit, match="the split changed"):
         with_baselines_again(row | {"splits": {**splits, "test": 40}}, tmp_path, measure)
+
+
+def test_redo_peer_measures_only_the_dspy_row_on_the_same_split(tmp_path: Path) -> None:
+    """After a move to another CPU the DSPy row is measured again on the task's own
+    splits and scorer; every other row stays, and the DSPy row names its CPU."""
+    from benchmarks.optimizer import split_sizes, with_peer_again
+    from neuroforge.graphs.optimize import OptimizeDeps
+
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps([{"input": f"word {i}", "output": "yes" if i % 2 else "no"}
+                                for i in range(60)]))
+    splits = split_sizes(OptimizeDeps(model_for=lambda *a: None).task(str(path)))
+    row = {"task": "t", "instruction": "do it", "scorer": "exact", "human": 0.1,
+           "splits": splits, "dspy": {"test_accuracy": 0.05, "calls": 9},
+           "optimized": {"test_accuracy": 0.3}, "best_baseline": 0.1}
+    seen: list[tuple[object, ...]] = []
+
+    def measure(url: str, start: str, train: list, dev: list, test: list, scorer: str,
+                gold: frozenset[str]) -> dict[str, object]:
+        seen.append((url, start, len(train), len(dev), len(test), scorer, gold))
+        return {"test_accuracy": 0.5, "calls": 7}
+
+    again = with_peer_again(row, path, "http://peer", measure)
+    assert seen == [("http://peer", "do it", splits["train"], splits["dev"], splits["test"],
+                     "exact", frozenset({"yes", "no"}))]
+    assert again["dspy"]["test_accuracy"] == 0.5 and again["dspy"]["calls"] == 7
+    assert {"measured_at", "cpu_family_model"} <= set(again["dspy"]["measured_again"])
+    assert {k: v for k, v in again.items() if k != "dspy"} == {
+        k: v for k, v in row.items() if k != "dspy"}
+    with pytest.raises(SystemExit, match="the split changed"):
+        with_peer_again(row | {"splits": {**splits, "test": 1}}, path, "http://peer", measure)
