@@ -302,11 +302,20 @@ def with_baselines_again(row: dict[str, Any], path: Path,
     ``baselines`` by default) and what is compared with them worked out again; the
     optimizer, DSPy and all-labelled rows are kept. The row names the CPU and the time."""
     again = (measure or baselines)(path, row["instruction"], row["scorer"])
-    if again["splits"] != row["splits"]:
-        raise SystemExit(f"{row['task']}: the split changed; measure the whole row again")
+    _check_same_split(row, again["splits"])
     kept = {k: v for k, v in row.items() if k != "baselines_from_earlier_run"}
-    return with_comparisons(kept | again | {
-        "baselines_measured_again": {"measured_at": measured_at(), **machine()}})
+    return with_comparisons(kept | again | {"baselines_measured_again": _measured_here()})
+
+
+def _check_same_split(row: dict[str, Any], splits: dict[str, int]) -> None:
+    """Stop when a kept row was measured on another split than the task has now."""
+    if splits != row["splits"]:
+        raise SystemExit(f"{row['task']}: the split changed; measure the whole row again")
+
+
+def _measured_here() -> dict[str, Any]:
+    """When and on which machine a row part was measured again."""
+    return {"measured_at": measured_at(), **machine()}
 
 
 def with_peer_again(row: dict[str, Any], path: Path, peer_url: str,
@@ -315,12 +324,10 @@ def with_peer_again(row: dict[str, Any], path: Path, peer_url: str,
     by default, against the server at ``peer_url``); every other row is kept, and the
     DSPy row names the CPU and the time."""
     task = OptimizeDeps(model_for=_model_for).task(str(path))
-    if split_sizes(task) != row["splits"]:
-        raise SystemExit(f"{row['task']}: the split changed; measure the whole row again")
+    _check_same_split(row, split_sizes(task))
     again = measure(peer_url, row["instruction"], task.train, task.dev, task.test,
                     row["scorer"], task_answers(task))
-    return row | {"dspy": again | {"measured_again": {"measured_at": measured_at(),
-                                                        **machine()}}}
+    return row | {"dspy": again | {"measured_again": _measured_here()}}
 
 
 def _earlier_rows(results: Path) -> dict[str, dict[str, Any]]:
