@@ -12,11 +12,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from benchmarks.optimizer_targets import margins_table, targets_table
 from neuroforge.tools.prompt_eval import runnable_prompt
 
 RESULTS = Path(__file__).parent / "results"
 SETS = {"optimizer": "14 tasks", "optimizer_unseen": "12 unseen instruction-induction tasks",
         "optimizer_unseen_bbh": "8 unseen BIG-Bench Hard tasks"}
+# The same sets as the targets' columns name them.
+SHORT = {"optimizer": "14 tasks", "optimizer_unseen": "12 unseen",
+         "optimizer_unseen_bbh": "8 unseen BBH"}
 HEADER = ("| task | human | + 3 random (3 seeds) | + 3 nearest | + 3 nearest, all labelled "
           "| **optimized** (rule, what) | vs best | search calls / time (with test) "
           "| DSPy (calls) |\n|---|---|---|---|---|---|---|---|---|")
@@ -83,12 +87,28 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join([HEADER, *(task_line(r) for r in result["tasks"]), mean_line(result)])
 
 
+def pooled_unseen(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``results`` with one more set: the tasks of both unseen sets together."""
+    unseen = [results[SHORT[name]]["tasks"] for name in ("optimizer_unseen", "optimizer_unseen_bbh")
+              if SHORT[name] in results]
+    if len(unseen) < 2:
+        return results
+    tasks = unseen[0] + unseen[1]
+    return results | {f"{len(tasks)} unseen, pooled": {"tasks": tasks}}
+
+
 def main() -> int:
-    """Print every task set's table whose results file exists."""
+    """Print every task set's table whose results file exists, then the targets'
+    verdicts and the optimizer's mean leads with how sure they are."""
+    results = {}
     for name, title in SETS.items():
         path = RESULTS / f"{name}.json"
         if path.is_file():
-            print(f"#### {title}\n\n{table(json.loads(path.read_text()))}\n")
+            results[SHORT[name]] = result = json.loads(path.read_text())
+            print(f"#### {title}\n\n{table(result)}\n")
+    if results:
+        print(f"#### Targets\n\n{targets_table(results)}\n")
+        print(f"#### How sure\n\n{margins_table(pooled_unseen(results))}\n")
     return 0
 
 

@@ -1,8 +1,9 @@
 """The README's optimizer tables, as written from a results file."""
 
+from pathlib import Path
 from typing import Any
 
-from benchmarks.optimizer_tables import adopted, table
+from benchmarks.optimizer_tables import adopted, main, table
 from neuroforge.knowledge.datasets import Example
 from neuroforge.tools.answer_choices import answer_choices_line
 from neuroforge.tools.nearest_demos import dynamic_prompt
@@ -50,3 +51,13 @@ def test_table_writes_a_line_a_task_and_the_means() -> None:
                         "| 44 (138) |")
     assert lines[3] == ("| **mean (1 tasks)** | 30.0 | 50.7 | 58.0 | 50.0 | **56.0** "
                         "| best baseline 58.0 | max 298 / 249 s (312 s) | - |")
+
+
+def test_the_readme_shows_the_tables_the_results_files_give(capsys: Any) -> None:
+    """The README's optimizer tables and target verdicts are the script's output, so a
+    rerun that moves a figure cannot leave the README behind."""
+    assert main() == 0
+    printed = capsys.readouterr().out.strip()
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert "#### Targets" in printed and "#### How sure" in printed
+    assert printed in readme, "README is out of date: run python -m benchmarks.optimizer_tables"
