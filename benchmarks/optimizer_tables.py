@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks.optimizer_targets import margins_table, targets_table
+from benchmarks.optimizer_targets import margins_table, percent, targets_table
 from neuroforge.tools.prompt_eval import runnable_prompt
 
 RESULTS = Path(__file__).parent / "results"
@@ -24,11 +24,6 @@ SHORT = {"optimizer": "14 tasks", "optimizer_unseen": "12 unseen",
 HEADER = ("| task | human | + 3 random (3 seeds) | + 3 nearest | + 3 nearest, all labelled "
           "| **optimized** (rule, what) | vs best | search calls / time (with test) "
           "| DSPy (calls) |\n|---|---|---|---|---|---|---|---|---|")
-
-
-def percent(share: float) -> int:
-    """A 0-1 accuracy as whole percent."""
-    return round(100 * share)
 
 
 def adopted(optimized: dict[str, Any]) -> str:

@@ -26,8 +26,8 @@ COMPARED = {"best_baseline": "the best baseline (picked on test)", "nearest3": "
             "dspy": "DSPy"}
 
 
-def points(share: float) -> int:
-    """A 0-1 difference as whole points."""
+def percent(share: float) -> int:
+    """A 0-1 accuracy, or a difference of two, as whole percent (points)."""
     return round(100 * share)
 
 
@@ -37,7 +37,7 @@ def _verdict(met: bool, detail: str) -> str:
 
 def human_target(result: dict[str, Any]) -> str:
     """Never more than 2 points below the human instruction, with the worst task's gap."""
-    worst = min(points(r["optimized_minus_human"]) for r in result["tasks"])
+    worst = min(percent(r["optimized_minus_human"]) for r in result["tasks"])
     return _verdict(worst >= BELOW_HUMAN, f"worst {worst:+d}")
 
 
@@ -60,7 +60,7 @@ def budget_target(result: dict[str, Any]) -> str:
 def per_task_target(result: dict[str, Any]) -> str:
     """Every task within 2 points of its best baseline; the misses, worst first."""
     rows = result["tasks"]
-    gaps = [(points(r["optimized_minus_best_baseline"]), i, r["task"]) for i, r in enumerate(rows)]
+    gaps = [(percent(r["optimized_minus_best_baseline"]), i, r["task"]) for i, r in enumerate(rows)]
     misses = sorted(g for g in gaps if g[0] < WITHIN_BEST)
     if not misses:
         worst = min(gaps)
