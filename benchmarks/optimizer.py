@@ -14,6 +14,10 @@ answered "True and False is not True." to every input and scored 98 % that way):
   for BBH the task's description in the BBH README), which every method starts from;
 - ``random3``: human + 3 random training demonstrations, mean of 3 seeds;
 - ``nearest3``: human + the 3 training examples nearest to each input (MiniLM);
+- ``free_pick``: of the instruction, + 3 nearest and the three + 3 random prompts, the
+  one right most often on the dev split (160 calls, ties to the earlier): what a user
+  gets for free by trying them on the same labelled data, a baseline picked without
+  seeing test;
 - ``nearest3_all_labelled``, shown beside them but not one of the issue's three: human
   + the 3 nearest picked from train, dev and the slice, the pool an adopted dynamic
   prompt picks from on test (the free method with the data the optimizer had);
@@ -38,7 +42,8 @@ those tasks' optimizer rows); ``NEUROFORGE_BENCH_REDO_BASELINES=a,b`` measures o
 named tasks' three free baselines again and keeps the rest of their rows (on a machine
 with another CPU than the one that measured the baselines, so that the optimizer is
 compared with baselines from its own CPU; the row then says so);
-``NEUROFORGE_BENCH_REDO_PEER=a,b`` does the same for the named tasks' DSPy row.
+``NEUROFORGE_BENCH_REDO_PEER=a,b`` does the same for the named tasks' DSPy row, and
+``NEUROFORGE_BENCH_REDO_FREE_PICK=a,b`` for their free pick.
 """
 
 from __future__ import annotations
@@ -59,11 +64,11 @@ from benchmarks.dspy_peer import run_peer, serve_embedded
 from benchmarks.machine import machine, measured_at
 from neuroforge.agents.optimizer import add_demonstrations
 from neuroforge.graphs.optimize import DemoPool, OptimizeDeps, create_optimize_graph
-from neuroforge.knowledge.datasets import TaskData, human_instructions
+from neuroforge.knowledge.datasets import Example, TaskData, human_instructions
 from neuroforge.knowledge.db import open_database
 from neuroforge.models.embedded import EmbeddedChatModel
 from neuroforge.tools.nearest_demos import dynamic_prompt
-from neuroforge.tools.prompt_eval import AnswerCache, evaluate_prompt, task_answers
+from neuroforge.tools.prompt_eval import AnswerCache, EvalResult, evaluate_prompt, task_answers
 
 SHARED = Path(__file__).resolve().parents[2] / "shared/data/tasks"
 INDUCE = SHARED / "instruction_induction/raw/induce"
@@ -165,20 +170,29 @@ def split_sizes(task: TaskData) -> dict[str, int]:
     return {"train": len(task.train), "dev": len(task.dev), "test": len(task.test)}
 
 
-def _accuracy_on_test(path: Path, scorer: str, pool: DemoPool = "train"
-                      ) -> Callable[[str], float]:
-    """A prompt's held-out test accuracy, a dynamic one picking from ``pool``."""
+def _scored_on(path: Path, scorer: str, split: str = "test", pool: DemoPool = "train"
+               ) -> Callable[[str], EvalResult]:
+    """A prompt's run on the task's ``split`` ("test" or "dev"), a dynamic one picking
+    from ``pool``."""
     deps = OptimizeDeps(model_for=_model_for, answer_cache=AnswerCache())
     task, target = deps.task(str(path)), _model_for("target", 0.0)
     gold_answers = task_answers(task)
+    examples = task.test if split == "test" else task.dev
 
-    def accuracy(prompt: str) -> float:
-        return evaluate_prompt(target, prompt, task.test, scorer=scorer,
+    def run(prompt: str) -> EvalResult:
+        return evaluate_prompt(target, prompt, examples, scorer=scorer,
                                cache=deps.answer_cache,
                                demos_for=deps.demos_for(str(path), pool),
-                               gold_answers=gold_answers).accuracy
+                               gold_answers=gold_answers)
 
-    return accuracy
+    return run
+
+
+def _accuracy_on_test(path: Path, scorer: str, pool: DemoPool = "train"
+                      ) -> Callable[[str], float]:
+    """A prompt's held-out test accuracy, a dynamic one picking from ``pool``."""
+    run = _scored_on(path, scorer, "test", pool)
+    return lambda prompt: run(prompt).accuracy
 
 
 def nearest3_all_labelled(path: Path, start: str, scorer: str) -> float:
@@ -188,16 +202,43 @@ def nearest3_all_labelled(path: Path, start: str, scorer: str) -> float:
     return _accuracy_on_test(path, scorer, "labelled")(dynamic_prompt(start, 3))
 
 
+def free_prompts(start: str, train: list[Example]) -> dict[str, str]:
+    """The free prompts, by name, in the order a tie on dev goes by: the instruction,
+    + 3 nearest, + 3 random (seeds 0, 1, 2)."""
+    return {"human": start, "nearest3": dynamic_prompt(start, 3)} | {
+        f"random3_seed{seed}": add_demonstrations(start, train, 3, random.Random(seed))
+        for seed in (0, 1, 2)}
+
+
 def baselines(path: Path, start: str, scorer: str) -> dict[str, Any]:
     """The three free baselines on the held-out test split."""
     task = OptimizeDeps(model_for=_model_for).task(str(path))
     accuracy = _accuracy_on_test(path, scorer)
-
-    random3 = [accuracy(add_demonstrations(start, task.train, 3, random.Random(seed)))
-               for seed in (0, 1, 2)]
-    return {"human": accuracy(start), "random3": round(statistics.mean(random3), 4),
-            "random3_per_seed": random3, "nearest3": accuracy(dynamic_prompt(start, 3)),
+    test = {name: accuracy(prompt) for name, prompt in free_prompts(start, task.train).items()}
+    random3 = [test[f"random3_seed{seed}"] for seed in (0, 1, 2)]
+    return {"human": test["human"], "random3": round(statistics.mean(random3), 4),
+            "random3_per_seed": random3, "nearest3": test["nearest3"],
             "splits": split_sizes(task)}
+
+
+def free_pick(path: Path, start: str, scorer: str) -> dict[str, Any]:
+    """The free prompt a user would pick by trying all five on the dev split (the first
+    of those right most often): its name, each one's right answers and the calls spent.
+    Its test figure is the row's own for that prompt (``with_comparisons``)."""
+    task = OptimizeDeps(model_for=_model_for).task(str(path))
+    run = _scored_on(path, scorer, "dev")
+    results = {name: run(prompt) for name, prompt in free_prompts(start, task.train).items()}
+    right = {name: result.correct for name, result in results.items()}
+    return {"picked": max(right, key=lambda name: right[name]), "right_on_dev": right,
+            "dev": len(task.dev), "calls": sum(r.calls for r in results.values())}
+
+
+def free_pick_test(row: dict[str, Any]) -> float:
+    """The held-out test accuracy of the prompt ``row``'s free pick names."""
+    picked = row["free_pick"]["picked"]
+    if picked.startswith("random3_seed"):
+        return float(row["random3_per_seed"][int(picked.removeprefix("random3_seed"))])
+    return float(row[picked])
 
 
 PEER_KEYS = ("human", "random3", "random3_per_seed", "nearest3", "splits", "dspy")
@@ -215,6 +256,7 @@ def run_task(name: str, path: Path, store_url: str, peer_url: str | None,
         row |= {k: earlier[k] for k in PEER_KEYS} | {"baselines_from_earlier_run": True}
     else:
         row |= baselines(path, start, scorer)
+    row["free_pick"] = free_pick(path, start, scorer)
     row["nearest3_all_labelled"] = nearest3_all_labelled(path, start, scorer)
     row["optimized"] = _optimize(path, start, store_url, scorer)
     if ablate:
@@ -229,6 +271,8 @@ def run_task(name: str, path: Path, store_url: str, peer_url: str | None,
 def with_comparisons(row: dict[str, Any]) -> dict[str, Any]:
     """``row`` with its best baseline and the optimizer's distance to it and to human."""
     best = max(row["human"], row["random3"], row["nearest3"])
+    if "free_pick" in row:
+        row = row | {"free_pick": row["free_pick"] | {"test_accuracy": free_pick_test(row)}}
     return row | {
         "best_baseline": best,
         "optimized_minus_best_baseline": round(row["optimized"]["test_accuracy"] - best, 4),
@@ -243,6 +287,9 @@ def summary(rows: list[dict[str, Any]], planned: int) -> dict[str, Any]:
     optimized = [r["optimized"]["test_accuracy"] for r in rows]
     best = [r["best_baseline"] for r in rows]
     peer = [r["dspy"]["test_accuracy"] for r in rows if "dspy" in r]
+    # The free pick's mean only once every row has one: a part mean would mislead.
+    picks = ([r["free_pick"]["test_accuracy"] for r in rows]
+             if all("free_pick" in r for r in rows) else [])
     gaps = [r["optimized_minus_best_baseline"] for r in rows]
     versus_human = [r["optimized_minus_human"] for r in rows]
     worst_calls = max((r["optimized"]["calls"] for r in rows), default=0)
@@ -254,7 +301,8 @@ def summary(rows: list[dict[str, Any]], planned: int) -> dict[str, Any]:
                  "random3": mean([r["random3"] for r in rows]),
                  "nearest3": mean([r["nearest3"] for r in rows]),
                  "nearest3_all_labelled": mean([r["nearest3_all_labelled"] for r in rows]),
-                 "best_baseline": mean(best), "optimized": mean(optimized),
+                 "best_baseline": mean(best), "free_pick": mean(picks),
+                 "optimized": mean(optimized),
                  "dspy": mean(peer)},
         # Over the tasks the ablations ran on, side by side with the full method there.
         "ablations": {name: {"tasks": len(runs), "mean": mean([r[name]["test_accuracy"]
@@ -330,6 +378,17 @@ def with_peer_again(row: dict[str, Any], path: Path, peer_url: str,
     return row | {"dspy": again | {"measured_again": _measured_here()}}
 
 
+def with_free_pick_again(row: dict[str, Any], path: Path,
+                         measure: Callable[[Path, str, str], dict[str, Any]] = free_pick
+                         ) -> dict[str, Any]:
+    """``row`` with its free pick on dev measured (again) on this machine (``measure``:
+    ``free_pick`` by default); every other row is kept."""
+    task = OptimizeDeps(model_for=_model_for).task(str(path))
+    _check_same_split(row, split_sizes(task))
+    again = measure(path, row["instruction"], row["scorer"])
+    return with_comparisons(row | {"free_pick": again | {"measured_again": _measured_here()}})
+
+
 def _earlier_rows(results: Path) -> dict[str, dict[str, Any]]:
     """The results file's rows whose baselines and DSPy row are kept (where the split is
     the same): every task's with NEUROFORGE_BENCH_REUSE_PEERS=1, else those of the
@@ -362,6 +421,7 @@ def run_tasks(paths: dict[str, Path], results: Path, ablated: set[str]) -> dict[
     done = {r["task"] for r in rows}
     again = _redo_tasks("NEUROFORGE_BENCH_REDO_BASELINES") & done
     peer_again = _redo_tasks("NEUROFORGE_BENCH_REDO_PEER") & done
+    pick_again = _redo_tasks("NEUROFORGE_BENCH_REDO_FREE_PICK") & done
     header = {"target_model": "smollm2-135m (embedded)",
               "scorer": "contains (instruction induction), exact (BBH)", "settings": RUN,
               "context_tokens": N_CTX,
@@ -371,7 +431,7 @@ def run_tasks(paths: dict[str, Path], results: Path, ablated: set[str]) -> dict[
     peer = serve_embedded(N_CTX) if (set(names) - done) | peer_again else nullcontext(None)
     with tempfile.TemporaryDirectory() as tmp, peer as peer_url:
         for name in names:
-            if name in done and name not in again | peer_again:
+            if name in done and name not in again | peer_again | pick_again:
                 continue
             if name in done:
                 row = next(r for r in rows if r["task"] == name)
@@ -380,6 +440,8 @@ def run_tasks(paths: dict[str, Path], results: Path, ablated: set[str]) -> dict[
                 if name in peer_again:
                     assert peer_url is not None  # the server runs when peer_again is set
                     row = with_peer_again(row, paths[name], peer_url)
+                if name in pick_again:
+                    row = with_free_pick_again(row, paths[name])
             else:
                 row = run_task(name, paths[name], f"sqlite:///{tmp}/bench.db", peer_url,
                                ablate=name in ablated, earlier=earlier.get(name))

@@ -21,9 +21,13 @@ SETS = {"optimizer": "14 tasks", "optimizer_unseen": "12 unseen instruction-indu
 # The same sets as the targets' columns name them.
 SHORT = {"optimizer": "14 tasks", "optimizer_unseen": "12 unseen",
          "optimizer_unseen_bbh": "8 unseen BBH"}
-HEADER = ("| task | human | + 3 random (3 seeds) | + 3 nearest | + 3 nearest, all labelled "
-          "| **optimized** (rule, what) | vs best | search calls / time (with test) "
-          "| DSPy (calls) |\n|---|---|---|---|---|---|---|---|---|")
+HEADER = ("| task | human | + 3 random (3 seeds) | + 3 nearest | free pick on dev "
+          "| + 3 nearest, all labelled | **optimized** (rule, what) | vs best "
+          "| search calls / time (with test) | DSPy (calls) |\n"
+          "|---|---|---|---|---|---|---|---|---|---|")
+# How the free pick's cell names the prompt it picked.
+PICKED = {"human": "human", "nearest3": "nearest", "random3_seed0": "random 0",
+          "random3_seed1": "random 1", "random3_seed2": "random 2"}
 
 
 def adopted(optimized: dict[str, Any]) -> str:
@@ -50,13 +54,22 @@ def adopted(optimized: dict[str, Any]) -> str:
     return text
 
 
+def free_pick_cell(row: dict[str, Any]) -> str:
+    """The free pick's test figure and which prompt it is, e.g. "56 (nearest)"."""
+    pick = row.get("free_pick")
+    if pick is None:
+        return "-"
+    return f"{percent(pick['test_accuracy'])} ({PICKED[pick['picked']]})"
+
+
 def task_line(row: dict[str, Any]) -> str:
     """One task's line of the table."""
     optimized, dspy = row["optimized"], row.get("dspy")
     seeds = "/".join(str(percent(s)) for s in row["random3_per_seed"])
     gap = percent(row["optimized_minus_best_baseline"])
     cells = [row["task"], str(percent(row["human"])), f"{percent(row['random3'])} ({seeds})",
-             str(percent(row["nearest3"])), str(percent(row["nearest3_all_labelled"])),
+             str(percent(row["nearest3"])), free_pick_cell(row),
+             str(percent(row["nearest3_all_labelled"])),
              f"**{percent(optimized['test_accuracy'])}** ({adopted(optimized)})",
              f"{gap:+d}",
              f"{optimized['calls']} / {round(optimized['search_seconds'])} s "
@@ -69,7 +82,9 @@ def mean_line(result: dict[str, Any]) -> str:
     """The table's last line: the means over the tasks and the worst calls and times."""
     mean = result["mean"]
     cells = [f"**mean ({result['tasks_measured']} tasks)**", str(mean["human"]),
-             str(mean["random3"]), str(mean["nearest3"]), str(mean["nearest3_all_labelled"]),
+             str(mean["random3"]), str(mean["nearest3"]),
+             "-" if mean.get("free_pick") is None else str(mean["free_pick"]),
+             str(mean["nearest3_all_labelled"]),
              f"**{mean['optimized']}**", f"best baseline {mean['best_baseline']}",
              f"max {result['max_search_calls']} / {round(result['max_search_seconds'])} s "
              f"({round(result['max_seconds_with_test'])} s)",

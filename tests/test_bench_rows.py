@@ -131,3 +131,87 @@ def test_redo_peer_measures_only_the_dspy_row_on_the_same_split(tmp_path: Path) 
         k: v for k, v in row.items() if k != "dspy"}
     with pytest.raises(SystemExit, match="the split changed"):
         with_peer_again(row | {"splits": {**splits, "test": 1}}, path, "http://peer", measure)
+
+
+def _task_file(tmp_path: Path) -> Path:
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps([{"input": f"word {i}", "output": "yes" if i % 2 else "no"}
+                                for i in range(60)]))
+    return path
+
+
+def test_the_free_pick_is_the_prompt_right_most_often_on_dev_ties_to_the_earlier(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Of the five free prompts, the one right on most dev examples; a tie goes to the
+    instruction, then + 3 nearest, then the random seeds in order."""
+    import benchmarks.optimizer as bench
+    from neuroforge.tools.prompt_eval import EvalResult
+
+    path = _task_file(tmp_path)
+    names = list(bench.free_prompts("do it", []))
+    assert names == ["human", "nearest3", "random3_seed0", "random3_seed1", "random3_seed2"]
+    right = {"human": 3, "nearest3": 5, "random3_seed0": 7, "random3_seed1": 7,
+             "random3_seed2": 1}
+    seen: list[str] = []
+
+    def scored_on(path: Path, scorer: str, split: str = "test", pool: str = "train"):  # type: ignore[no-untyped-def]
+        assert split == "dev" and pool == "train"
+
+        def run(prompt: str) -> EvalResult:
+            name = names[len(seen)]
+            seen.append(prompt)
+            return EvalResult(right[name] / 20, right[name], 20, 20, [])
+
+        return run
+
+    monkeypatch.setattr(bench, "_scored_on", scored_on)
+    pick = bench.free_pick(path, "do it", "exact")
+    assert pick["picked"] == "random3_seed0" and pick["right_on_dev"] == right
+    assert pick["calls"] == 100 and seen[0] == "do it"
+    right.update(human=7)
+    seen.clear()
+    assert bench.free_pick(path, "do it", "exact")["picked"] == "human"
+
+
+def test_the_free_pick_takes_its_test_figure_from_the_row_and_is_redone_alone(
+        tmp_path: Path) -> None:
+    """The picked prompt's test figure is the row's own (a baseline measured again moves
+    it too); redoing the pick keeps every other row, on the same split only."""
+    from benchmarks.optimizer import (
+        split_sizes,
+        summary,
+        with_baselines_again,
+        with_comparisons,
+        with_free_pick_again,
+    )
+    from neuroforge.graphs.optimize import OptimizeDeps
+
+    path = _task_file(tmp_path)
+    splits = split_sizes(OptimizeDeps(model_for=lambda *a: None).task(str(path)))
+    row = {"task": "t", "instruction": "do it", "scorer": "exact", "human": 0.1,
+           "random3": 0.2, "random3_per_seed": [0.1, 0.25, 0.25], "nearest3": 0.3,
+           "splits": splits, "nearest3_all_labelled": 0.3, "free_pick": {"picked": "random3_seed1"},
+           "optimized": {"test_accuracy": 0.3, "calls": 9, "search_seconds": 1.0, "seconds": 2.0}}
+    assert with_comparisons(row)["free_pick"]["test_accuracy"] == 0.25
+    assert with_comparisons(row | {"free_pick": {"picked": "nearest3"}}
+                            )["free_pick"]["test_accuracy"] == 0.3
+
+    def baselines(path: Path, start: str, scorer: str) -> dict[str, object]:
+        return {"human": 0.1, "random3": 0.3, "random3_per_seed": [0.1, 0.4, 0.4],
+                "nearest3": 0.3, "splits": splits}
+
+    assert with_baselines_again(row, path, baselines)["free_pick"]["test_accuracy"] == 0.4
+    again = with_free_pick_again(row, path, lambda p, s, sc: {"picked": "human"})
+    assert again["free_pick"]["picked"] == "human"
+    assert again["free_pick"]["test_accuracy"] == 0.1
+    assert "measured_at" in again["free_pick"]["measured_again"]
+    assert {k: v for k, v in again.items() if k not in ("free_pick", "best_baseline")
+            and not k.startswith("optimized_minus")} == {
+        k: v for k, v in row.items() if k != "free_pick"}
+    with pytest.raises(SystemExit, match="the split changed"):
+        with_free_pick_again(row | {"splits": {**splits, "test": 1}}, path,
+                             lambda p, s, sc: {"picked": "human"})
+    rows = [with_comparisons(row), with_comparisons({k: v for k, v in row.items()
+                                                     if k != "free_pick"})]
+    assert summary(rows, 2)["mean"]["free_pick"] is None  # not every row has one
+    assert summary(rows[:1], 1)["mean"]["free_pick"] == 25.0

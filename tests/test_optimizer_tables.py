@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Any
 
-from benchmarks.optimizer_tables import adopted, main, table
+from benchmarks.optimizer_tables import adopted, free_pick_cell, main, table
 from neuroforge.knowledge.datasets import Example
 from neuroforge.tools.answer_choices import answer_choices_line
 from neuroforge.tools.nearest_demos import dynamic_prompt
@@ -46,10 +46,10 @@ def test_table_writes_a_line_a_task_and_the_means() -> None:
                        "nearest3_all_labelled": 50.0, "optimized": 56.0,
                        "best_baseline": 58.0, "dspy": None}}
     lines = table(result).splitlines()
-    assert lines[2] == ("| boolean_expressions | 30 | 51 (62/48/42) | 58 | 50 | **56** "
+    assert lines[2] == ("| boolean_expressions | 30 | 51 (62/48/42) | 58 | - | 50 | **56** "
                         "(paired test, the nearest-3 seed) | -2 | 298 / 249 s (312 s) "
                         "| 44 (138) |")
-    assert lines[3] == ("| **mean (1 tasks)** | 30.0 | 50.7 | 58.0 | 50.0 | **56.0** "
+    assert lines[3] == ("| **mean (1 tasks)** | 30.0 | 50.7 | 58.0 | - | 50.0 | **56.0** "
                         "| best baseline 58.0 | max 298 / 249 s (312 s) | - |")
 
 
@@ -61,3 +61,11 @@ def test_the_readme_shows_the_tables_the_results_files_give(capsys: Any) -> None
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert "#### Targets" in printed and "#### How sure" in printed
     assert printed in readme, "README is out of date: run python -m benchmarks.optimizer_tables"
+
+
+def test_the_free_pick_cell_names_the_prompt_picked_on_dev() -> None:
+    assert free_pick_cell({"free_pick": {"picked": "random3_seed2", "test_accuracy": 0.42}}
+                          ) == "42 (random 2)"
+    assert free_pick_cell({"free_pick": {"picked": "nearest3", "test_accuracy": 0.6}}
+                          ) == "60 (nearest)"
+    assert free_pick_cell({}) == "-"
