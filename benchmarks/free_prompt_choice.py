@@ -31,6 +31,7 @@ from typing import Any
 from benchmarks.optimizer import (
     _model_for,
     free_prompts,
+    scored_on,
     scorer_for,
     starting_instruction,
     task_paths,
@@ -41,7 +42,6 @@ from benchmarks.optimizer_unseen_bbh import unseen_bbh_paths
 from neuroforge.agents.evolution import guard_rule
 from neuroforge.analysis.stats import mcnemar
 from neuroforge.graphs.optimize import OptimizeDeps
-from neuroforge.tools.prompt_eval import AnswerCache, evaluate_prompt, task_answers
 
 RESULTS = Path(__file__).parent / "results" / "free_prompt_choice.json"
 SETS: dict[str, Callable[[], dict[str, Path]]] = {
@@ -59,17 +59,16 @@ Rule = Callable[[Hits], str]
 def prompt_hits(path: Path) -> dict[str, dict[str, str]] | None:
     """The five free prompts' right/wrong answers on dev and the slice, as "1"/"0"
     strings by part and prompt; None when the task's slice is under ``MIN_SLICE``."""
-    deps = OptimizeDeps(model_for=_model_for, answer_cache=AnswerCache())
-    task = deps.task(str(path))
+    task = OptimizeDeps(model_for=_model_for).task(str(path))
     if len(task.confirm) < MIN_SLICE:
         return None
-    target, scorer = _model_for("target", 0.0), scorer_for(path)
     prompts = free_prompts(starting_instruction(path.stem, path), task.train)
-    parts = {"dev": task.dev, "slice": task.confirm[:len(task.dev)]}
-    return {part: {name: "".join("1" if hit else "0" for hit in evaluate_prompt(
-        target, prompt, examples, scorer=scorer, cache=deps.answer_cache,
-        demos_for=deps.demos_for(str(path), "train"), gold_answers=task_answers(task)).hits)
-        for name, prompt in prompts.items()} for part, examples in parts.items()}
+    hits = {}
+    for part in PARTS:
+        run = scored_on(path, scorer_for(path), part)
+        hits[part] = {name: "".join("1" if hit else "0" for hit in run(prompt).hits)
+                      for name, prompt in prompts.items()}
+    return hits
 
 
 def _bools(hits: str) -> list[bool]:

@@ -170,14 +170,15 @@ def split_sizes(task: TaskData) -> dict[str, int]:
     return {"train": len(task.train), "dev": len(task.dev), "test": len(task.test)}
 
 
-def _scored_on(path: Path, scorer: str, split: str = "test", pool: DemoPool = "train"
-               ) -> Callable[[str], EvalResult]:
-    """A prompt's run on the task's ``split`` ("test" or "dev"), a dynamic one picking
-    from ``pool``."""
+def scored_on(path: Path, scorer: str, split: str = "test", pool: DemoPool = "train"
+              ) -> Callable[[str], EvalResult]:
+    """A prompt's run on the task's ``split`` ("test", "dev", or "slice": as many
+    confirmation examples as dev has), a dynamic one picking from ``pool``."""
     deps = OptimizeDeps(model_for=_model_for, answer_cache=AnswerCache())
     task, target = deps.task(str(path)), _model_for("target", 0.0)
     gold_answers = task_answers(task)
-    examples = task.test if split == "test" else task.dev
+    examples = {"test": task.test, "dev": task.dev,
+                "slice": task.confirm[:len(task.dev)]}[split]
 
     def run(prompt: str) -> EvalResult:
         return evaluate_prompt(target, prompt, examples, scorer=scorer,
@@ -191,7 +192,7 @@ def _scored_on(path: Path, scorer: str, split: str = "test", pool: DemoPool = "t
 def _accuracy_on_test(path: Path, scorer: str, pool: DemoPool = "train"
                       ) -> Callable[[str], float]:
     """A prompt's held-out test accuracy, a dynamic one picking from ``pool``."""
-    run = _scored_on(path, scorer, "test", pool)
+    run = scored_on(path, scorer, "test", pool)
     return lambda prompt: run(prompt).accuracy
 
 
@@ -226,7 +227,7 @@ def free_pick(path: Path, start: str, scorer: str) -> dict[str, Any]:
     of those right most often): its name, each one's right answers and the calls spent.
     Its test figure is the row's own for that prompt (``with_comparisons``)."""
     task = OptimizeDeps(model_for=_model_for).task(str(path))
-    run = _scored_on(path, scorer, "dev")
+    run = scored_on(path, scorer, "dev")
     results = {name: run(prompt) for name, prompt in free_prompts(start, task.train).items()}
     right = {name: result.correct for name, result in results.items()}
     return {"picked": max(right, key=lambda name: right[name]), "right_on_dev": right,

@@ -164,7 +164,7 @@ def test_the_free_pick_is_the_prompt_right_most_often_on_dev_ties_to_the_earlier
 
         return run
 
-    monkeypatch.setattr(bench, "_scored_on", scored_on)
+    monkeypatch.setattr(bench, "scored_on", scored_on)
     pick = bench.free_pick(path, "do it", "exact")
     assert pick["picked"] == "random3_seed0" and pick["right_on_dev"] == right
     assert pick["calls"] == 100 and seen[0] == "do it"
