@@ -1,11 +1,14 @@
-"""Embedded model decode speed (tokens/s) and time to first token, streamed; and what
+"""Embedded model decode speed (tokens/s) and time to first token, streamed; what
 saved prompt beginnings (``models.kv_states``) spare when prompts come back after
 others, as a prompt search does when it scores a candidate, then its twin held to the
-answer set, on the same inputs."""
+answer set, on the same inputs; and the bundled Q4_1 file against its Q8_0 copy
+(``models.quantized_copy``): prompt reading and decoding speed, and whether their
+greedy replies agree."""
 
 from __future__ import annotations
 
 import statistics
+import tempfile
 import time
 from typing import Any
 
@@ -69,11 +72,56 @@ def _revisits() -> dict[str, Any]:
     }
 
 
-def run() -> dict[str, Any]:
-    started = time.perf_counter()
-    model = EmbeddedChatModel(temperature=0.7, max_tokens=128, seed=7)
-    model.get_num_tokens("warm up")  # load once, outside the timings
-    load_s = time.perf_counter() - started
+LONG_PROMPT_REPEATS = 3  # ~1,350 tokens: as long as a BBH input with its nearest examples
+READ_RUNS = 4
+
+
+def _read_rate(model: EmbeddedChatModel) -> float:
+    """Prompt tokens read per second: long prompts, one reply token, none saved."""
+    tokens, seconds = 0, 0.0
+    for index in range(READ_RUNS):
+        prompt = _few_shot_prompt(index) * LONG_PROMPT_REPEATS
+        begin = time.perf_counter()
+        reply = model.invoke(prompt, max_tokens=1)
+        seconds += time.perf_counter() - begin
+        tokens += (reply.usage_metadata or {}).get("input_tokens", 0)
+    return tokens / seconds
+
+
+def _quantizations() -> dict[str, Any]:
+    """The bundled file against its Q8_0 copy: read and decode speed, greedy replies."""
+    figures: dict[str, Any] = {}
+    replies: dict[str, list[str]] = {}
+    with tempfile.TemporaryDirectory() as copies:
+        for quantization in ("bundled", "q8_0"):
+            begin = time.perf_counter()
+            model = EmbeddedChatModel(temperature=0.0, max_tokens=64, prefix_cache_mb=0,
+                                      quantization=quantization, copy_dir=copies)
+            model.get_num_tokens("warm up")  # copy (q8_0) and load, outside the rates
+            ready = time.perf_counter() - begin
+            _, decode_rates = _stream_timings(model)
+            replies[quantization] = [model.invoke(p).text for p in PROMPTS] + [
+                model.invoke(_few_shot_prompt(i), max_tokens=4).text
+                for i in range(REVISITED_PROMPTS)]
+            figures[quantization] = {
+                "ready_seconds": round(ready, 2),
+                "prompt_tokens_per_s": round(_read_rate(model), 1),
+                "decode_tokens_per_s": round(statistics.mean(decode_rates), 1)}
+    pairs = list(zip(replies["bundled"], replies["q8_0"], strict=True))
+    texts, answers = pairs[:len(PROMPTS)], pairs[len(PROMPTS):]
+    return {"quantizations": figures,
+            "q8_0_read_speedup": round(figures["q8_0"]["prompt_tokens_per_s"]
+                                       / figures["bundled"]["prompt_tokens_per_s"], 2),
+            # Greedy texts part ways at the first token the two round differently;
+            # short answers (what a prompt search scores) are what must agree.
+            "q8_0_short_answers_identical": f"{sum(a == b for a, b in answers)} of "
+                                            f"{len(answers)}",
+            "q8_0_64_token_texts_identical": f"{sum(a == b for a, b in texts)} of "
+                                             f"{len(texts)}"}
+
+
+def _stream_timings(model: EmbeddedChatModel) -> tuple[list[float], list[float]]:
+    """(first-token ms, decode tokens/s) of each of ``PROMPTS``, streamed."""
     first_token_ms, decode_rates = [], []
     for prompt in PROMPTS:
         begin = time.perf_counter()
@@ -89,6 +137,15 @@ def run() -> dict[str, Any]:
         # llama.cpp streams one token per chunk: chunks after the first over decode time.
         if chunks > 1:
             decode_rates.append((chunks - 1) / (end - first))
+    return first_token_ms, decode_rates
+
+
+def run() -> dict[str, Any]:
+    started = time.perf_counter()
+    model = EmbeddedChatModel(temperature=0.7, max_tokens=128, seed=7)
+    model.get_num_tokens("warm up")  # load once, outside the timings
+    load_s = time.perf_counter() - started
+    first_token_ms, decode_rates = _stream_timings(model)
     return {
         "model": model.model_name,
         "runs": len(PROMPTS),
@@ -99,4 +156,5 @@ def run() -> dict[str, Any]:
         "first_token_ms_p50": round(statistics.median(first_token_ms), 1),
         "first_token_ms_max": round(max(first_token_ms), 1),
         **_revisits(),
+        **_quantizations(),
     }

@@ -28,6 +28,7 @@ from neuroforge.models.embedded import (
     default_gguf_path,
 )
 from neuroforge.models.ollama_api import OllamaUnreachableError, list_ollama_models, ollama_version
+from neuroforge.models.quantized_copy import Quantization
 
 __all__ = [
     "BACKENDS",
@@ -65,6 +66,9 @@ class LLMConfig:
     embedded_n_ctx: int = 2048
     embedded_n_threads: int = 2
     embedded_prefix_cache_mb: int = 1024
+    # Applied to the bundled file only: a GGUF the user names runs as it is.
+    embedded_quantization: Quantization = "bundled"
+    embedded_copy_dir: str | None = None
     max_tokens: int = 512
     openai_base_url: str | None = None
     openai_api_key: str | None = None
@@ -231,6 +235,9 @@ class EmbeddedBackend(ChatBackend):
             prefix_cache_mb=config.embedded_prefix_cache_mb,
             temperature=temperature,
             max_tokens=max_tokens,
+            quantization=("bundled" if config.embedded_model_path
+                          else config.embedded_quantization),
+            copy_dir=config.embedded_copy_dir,
         )
 
 
@@ -271,6 +278,8 @@ def create_chat_model(
 def model_identity(model: BaseChatModel) -> tuple[str, str]:
     """(name, location) of a chat model, for error messages and records."""
     if isinstance(model, EmbeddedChatModel):
+        if model.quantization != "bundled":
+            return model.model_name, f"{model.model_path} (run as {model.quantization})"
         return model.model_name, model.model_path
     registry = (getattr(model, "metadata", None) or {}).get("registry_name")
     name = registry or getattr(model, "model", None) or getattr(model, "model_name", None)

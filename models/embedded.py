@@ -43,6 +43,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import ConfigDict, Field
 
 from neuroforge.models.kv_states import attach_prefix_states
+from neuroforge.models.quantized_copy import Quantization, QuantizedCopyError, ensure_copy
 
 __all__ = [
     "EMBEDDED_MODEL_NAME",
@@ -206,6 +207,10 @@ class EmbeddedChatModel(BaseChatModel):
     # Context states kept so a prompt beginning computed before is restored, not
     # recomputed (``models.kv_states``); ~23 KB a token for SmolLM2-135M; 0 turns it off.
     prefix_cache_mb: int = 1024
+    # "q8_0" runs a copy of ``model_path`` requantized once into ``copy_dir``
+    # (``models.quantized_copy``): the same weights, read about 2x faster on x86.
+    quantization: Quantization = "bundled"
+    copy_dir: str | None = None
 
     @property
     def _llm_type(self) -> str:
@@ -213,10 +218,25 @@ class EmbeddedChatModel(BaseChatModel):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
-        return {"model_name": self.model_name, "temperature": self.temperature}
+        return {"model_name": self.model_name, "temperature": self.temperature,
+                "quantization": self.quantization}
+
+    def run_path(self) -> str:
+        """The GGUF file llama.cpp loads: ``model_path``, or its requantized copy (made
+        on first use)."""
+        if self.quantization == "bundled":
+            return self.model_path
+        if not self.copy_dir:
+            raise EmbeddedModelMissingError(
+                f"quantization {self.quantization!r} needs a directory for the copy (copy_dir)")
+        try:
+            return str(ensure_copy(Path(self.model_path), Path(self.copy_dir),
+                                   self.quantization))
+        except QuantizedCopyError as exc:
+            raise EmbeddedModelMissingError(str(exc)) from exc
 
     def _loaded(self) -> _LoadedModel:
-        return load_llama(self.model_path, self.n_ctx, self.n_threads)
+        return load_llama(self.run_path(), self.n_ctx, self.n_threads)
 
     def get_num_tokens(self, text: str) -> int:
         """Exact token count with the model's own tokenizer."""

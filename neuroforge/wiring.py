@@ -49,6 +49,8 @@ def llm_config(settings: Settings) -> LLMConfig:
         embedded_model_path=str(gguf) if gguf else None, embedded_n_ctx=settings.embedded_n_ctx,
         embedded_n_threads=settings.embedded_n_threads,
         embedded_prefix_cache_mb=settings.embedded_prefix_cache_mb,
+        embedded_quantization=settings.embedded_quantization,
+        embedded_copy_dir=str(settings.data_dir / "models"),
         max_tokens=settings.budgets.max_tokens,
         openai_base_url=settings.openai_base_url,
         openai_api_key=key.get_secret_value() if key else None,

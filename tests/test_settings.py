@@ -56,6 +56,7 @@ def test_default_config_file_sits_in_the_data_dir(isolated_env: Path) -> None:
         ("NEUROFORGE_OLLAMA_BASE_URL", "localhost:11434"),
         ("NEUROFORGE_BUDGETS__MAX_MODEL_CALLS", "0"),
         ("NEUROFORGE_EMBEDDED_N_CTX", "lots"),
+        ("NEUROFORGE_EMBEDDED_QUANTIZATION", "q2_k"),
     ],
 )
 def test_bad_values_are_rejected(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
