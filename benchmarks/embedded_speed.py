@@ -10,11 +10,13 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
-from neuroforge.models.embedded import EmbeddedChatModel
+from neuroforge.models.embedded import EmbeddedChatModel, default_gguf_path
+from neuroforge.models.quantized_copy import ensure_copy
 
 PROMPTS = [
     "Write a short story about a lighthouse keeper.",
@@ -93,23 +95,23 @@ def _quantizations() -> dict[str, Any]:
     figures: dict[str, Any] = {}
     replies: dict[str, list[str]] = {}
     with tempfile.TemporaryDirectory() as copies:
+        begin = time.perf_counter()
+        ensure_copy(default_gguf_path(), Path(copies), "q8_0")
+        copy_seconds = time.perf_counter() - begin
         for quantization in ("bundled", "q8_0"):
-            begin = time.perf_counter()
             model = EmbeddedChatModel(temperature=0.0, max_tokens=64, prefix_cache_mb=0,
                                       quantization=quantization, copy_dir=copies)
-            model.get_num_tokens("warm up")  # copy (q8_0) and load, outside the rates
-            ready = time.perf_counter() - begin
+            model.get_num_tokens("warm up")  # load, outside the rates
             _, decode_rates = _stream_timings(model)
             replies[quantization] = [model.invoke(p).text for p in PROMPTS] + [
                 model.invoke(_few_shot_prompt(i), max_tokens=4).text
                 for i in range(REVISITED_PROMPTS)]
             figures[quantization] = {
-                "ready_seconds": round(ready, 2),
                 "prompt_tokens_per_s": round(_read_rate(model), 1),
                 "decode_tokens_per_s": round(statistics.mean(decode_rates), 1)}
     pairs = list(zip(replies["bundled"], replies["q8_0"], strict=True))
     texts, answers = pairs[:len(PROMPTS)], pairs[len(PROMPTS):]
-    return {"quantizations": figures,
+    return {"quantizations": figures, "q8_0_copy_seconds": round(copy_seconds, 2),
             "q8_0_read_speedup": round(figures["q8_0"]["prompt_tokens_per_s"]
                                        / figures["bundled"]["prompt_tokens_per_s"], 2),
             # Greedy texts part ways at the first token the two round differently;
