@@ -3,7 +3,7 @@
 Why: the bundled SmolLM2-135M file is Q4_1, and llama.cpp on x86 has its fast matrix
 kernels (repacked blocks, tinyBLAS) for Q8_0 and Q4_0 but not for Q4_1, which falls
 back to one dot product per row. On the 2-core EPYC of the benchmarks the Q8_0 copy
-reads ~1,350-token prompts 1.6x faster and decodes 1.2x faster
+reads ~1,350-token prompts 1.6-1.8x faster and decodes 1.1-1.2x faster
 (``benchmarks/embedded_speed.py``). Q8_0 keeps each Q4_1 weight to within 1/254 of its
 block's largest weight, so most answers stay the same (97 % of 2,560 on eight prompt
 tasks), not all; nothing is downloaded.
