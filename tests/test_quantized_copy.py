@@ -85,3 +85,26 @@ def test_a_copy_that_cannot_be_made_is_a_missing_model(tmp_path: Path) -> None:
         model.invoke("hello")
     with pytest.raises(EmbeddedModelMissingError, match="copy_dir"):
         EmbeddedChatModel(quantization="q8_0").invoke("hello")
+
+
+def test_doctor_checks_the_copy_it_would_run(isolated_env: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from neuroforge.cli import app
+
+    monkeypatch.setenv("NEUROFORGE_EMBEDDED_QUANTIZATION", "q8_0")
+    doctor = CliRunner().invoke(app, ["doctor", "--json"])
+    checks = {c["name"]: c for c in json.loads(doctor.output)["checks"]}
+    assert checks["embedded model"]["status"] == "ok", checks["embedded model"]
+    assert str(isolated_env / "models") in checks["embedded model"]["detail"]
+    for copy in (isolated_env / "models").iterdir():
+        copy.unlink()
+    (isolated_env / "models").rmdir()
+    (isolated_env / "models").write_text("not a directory")
+    doctor = CliRunner().invoke(app, ["doctor", "--json"])
+    embedded = {c["name"]: c for c in json.loads(doctor.output)["checks"]}["embedded model"]
+    assert embedded["status"] == "fail" and "cannot write the q8_0 copy" in embedded["detail"]
+    assert doctor.exit_code != 0
