@@ -127,6 +127,12 @@ def _load_llama(path: str, n_ctx: int, n_threads: int) -> _LoadedModel:
     return _LoadedModel(llama)
 
 
+@lru_cache(maxsize=8)
+def _made_copy(model_path: str, copy_dir: str, quantization: Quantization) -> str:
+    """``ensure_copy``, once per process (a failure is not cached: the next call tries)."""
+    return str(ensure_copy(Path(model_path), Path(copy_dir), quantization))
+
+
 # Integer ranges up to this many values become enums, which the grammar can enforce.
 _MAX_ENUM_RANGE = 21
 # llama.cpp unrolls string bounds into nested rules and refuses past ~1,000 characters
@@ -223,15 +229,14 @@ class EmbeddedChatModel(BaseChatModel):
 
     def run_path(self) -> str:
         """The GGUF file llama.cpp loads: ``model_path``, or its requantized copy (made
-        on first use)."""
+        on first use, then remembered: every call asks)."""
         if self.quantization == "bundled":
             return self.model_path
         if not self.copy_dir:
-            raise EmbeddedModelMissingError(
-                f"quantization {self.quantization!r} needs a directory for the copy (copy_dir)")
+            raise EmbeddedModelMissingError(f"quantization {self.quantization!r} needs a "
+                                            "directory for the copy (copy_dir)")
         try:
-            return str(ensure_copy(Path(self.model_path), Path(self.copy_dir),
-                                   self.quantization))
+            return _made_copy(self.model_path, self.copy_dir, self.quantization)
         except QuantizedCopyError as exc:
             raise EmbeddedModelMissingError(str(exc)) from exc
 

@@ -26,10 +26,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["QUANTIZATIONS", "Quantization", "QuantizedCopyError", "copy_path", "ensure_copy"]
+__all__ = ["Quantization", "QuantizedCopyError", "copy_path", "ensure_copy"]
 
 Quantization = Literal["bundled", "q8_0"]
-QUANTIZATIONS: tuple[Quantization, ...] = ("bundled", "q8_0")
 _LOCK = threading.Lock()
 
 

