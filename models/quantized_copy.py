@@ -29,6 +29,8 @@ from typing import Literal
 __all__ = ["Quantization", "QuantizedCopyError", "copy_path", "ensure_copy"]
 
 Quantization = Literal["bundled", "q8_0"]
+# The llama.cpp file type each copy is written as (a name in ``llama_cpp``).
+_FTYPES = {"q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0"}
 _LOCK = threading.Lock()
 
 
@@ -82,7 +84,7 @@ def _write(source: Path, target: Path, quantization: Quantization) -> None:
                                  f"model in {target.parent}: {exc.strerror or exc}{hint}"
                                  ) from exc
     params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0
+    params.ftype = getattr(llama_cpp, _FTYPES[quantization])
     params.allow_requantize = True  # the source is already quantized (Q4_1)
     params.nthread = os.cpu_count() or 1
     with _quiet_llama_cpp():
