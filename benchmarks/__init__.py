@@ -6,7 +6,7 @@
 
 __all__ = [
     "cli_startup", "embedded_speed", "structured_probes", "optimizer", "optimizer_unseen",
-    "optimizer_unseen_bbh", "free_prompt_choice",
+    "optimizer_unseen_bbh", "optimizer_train_evidence", "free_prompt_choice",
     "router", "memory",
     "monitor", "experiment", "chat_recall", "route_load", "workers",
 ]

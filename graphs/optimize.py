@@ -51,6 +51,14 @@ from neuroforge.agents.failures import (
     leaked_examples,
     reflection_batch,
 )
+from neuroforge.agents.free_choice import (
+    TRAIN_EVIDENCE_SIZE,
+    evidence_record,
+    free_dynamic_texts,
+    leader_on_evidence,
+    train_evidence_cost,
+    with_free_choice,
+)
 from neuroforge.agents.optimizer import (
     fitness,
     history_lines,
@@ -128,6 +136,11 @@ class OptimizeOptions(BaseModel):
     # Wall-clock seconds for the search and its confirmation (the held-out test run after
     # it is not counted); None: the call budget alone bounds the run.
     time_limit: float | None = Field(None, gt=0, le=604_800)
+    # With a task: the free prompts with per-input examples (the instruction, + 3 and
+    # + 5 nearest) are also run on the training examples, each leaving itself out, and
+    # the one right most often on train + dev is what a searched prompt must beat
+    # (``agents.free_choice``); the search gets what that leaves of the budget.
+    train_evidence: bool = False
 
 
 DEFAULT_OPTIONS: dict[str, Any] = OptimizeOptions().model_dump()
@@ -216,6 +229,9 @@ def resolve_options(state: OptimizeInput) -> dict[str, Any]:
     if not opts["agents"] and not opts["task"]:
         raise OptimizeInputError("a search without agents needs a labelled task to measure "
                                  "prompts on; give --task, or let the agents judge")
+    if opts["train_evidence"] and not opts["task"]:
+        raise OptimizeInputError("train evidence needs a labelled task to run the free prompts "
+                                 "on; give --task, or leave out --train-evidence")
     return opts
 
 
@@ -272,11 +288,20 @@ def confirm_plan(opts: Mapping[str, Any], task: TaskData, attempts: int) -> tupl
     original and the ``FINALISTS`` best on dev, or for the original and the dev leader
     when the budget pays for two prompts only; (0, 0) when fewer than ``MIN_CONFIRM``
     examples fit."""
-    spare = int(opts["budget"]) - minimum_budget(opts, len(task.dev), attempts)
+    spare = (int(opts["budget"]) - minimum_budget(opts, len(task.dev), attempts)
+             - free_choice_reserve(opts, task))
     size = min(len(task.confirm), len(task.dev), spare // 2)
     if size < MIN_CONFIRM:
         return 0, 0
     return size, (1 + FINALISTS if spare // (1 + FINALISTS) >= size else 2)
+
+
+def free_choice_reserve(opts: Mapping[str, Any], task: TaskData) -> int:
+    """Calls the free choice on train keeps back from the search (0 without
+    ``train_evidence``); the bare instruction's reflection answers are cached."""
+    if not opts.get("train_evidence"):
+        return 0
+    return train_evidence_cost(len(task.train), len(task.dev), REFLECTION_SIZE)
 
 
 def _scorer(deps: OptimizeDeps, opts: Mapping[str, Any]) -> str:
@@ -348,7 +373,8 @@ def _remaining(deps: OptimizeDeps, state: Mapping[str, Any], spent: int = 0) -> 
     time limit the seeds of the first generation are scored first: a confirmation of
     nothing is worth less."""
     opts = state["options"]
-    reserve = int(opts.get("confirm_prompts", 2)) * int(opts.get("confirm_examples", 0))
+    reserve = (int(opts.get("confirm_prompts", 2)) * int(opts.get("confirm_examples", 0))
+               + int(opts.get("free_choice_reserve", 0)))
     budget = _budget_left(state, spent) - reserve
     timed = _calls_in_time(deps, state, spent)
     if timed is None:
@@ -624,6 +650,8 @@ def prepare(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
     check_budget(opts, len(deps.task(opts["task"]).dev) if opts["task"] else 0, deps.attempts)
     opts["confirm_examples"], opts["confirm_prompts"] = (
         confirm_plan(opts, deps.task(opts["task"]), deps.attempts) if opts["task"] else (0, 0))
+    opts["free_choice_reserve"] = (free_choice_reserve(opts, deps.task(opts["task"]))
+                                   if opts["task"] else 0)
     opts["started_at"] = deps.clock()
     run_id = state.get("run_id") or new_id()
     original = Candidate(id=new_id(), text=state["prompt"].strip(), origin="original")
@@ -977,15 +1005,84 @@ def _final_choice(deps: OptimizeDeps, state: OptimizeState, original: Candidate,
                 None, {}, [])
     # Measured accuracy decides, behind a paired test; ballots only veto or break ties.
     vetoed = vetoed_ids(state.get("ballots", []), original.id)
-    ranked = finalists(original, list(candidates.values()), vetoed, scores)
-    confirm, calls, errors = _confirm(deps, state, original, ranked)
+    control, evidence, free_calls, errors = (
+        _free_choice(deps, state, original, candidates) if opts.get("train_evidence")
+        else (original, None, 0, []))
+    # With the free choice made on train, the searched prompts are weighed against it.
+    free = set(evidence["right"]) if evidence else set()
+    rivals = [c for c in candidates.values() if c.id not in free or c.id == control.id]
+    ranked = finalists(control, rivals, vetoed, scores)
+    confirm, calls, more_errors = ({}, 0, []) if errors else _confirm(deps, state, control,
+                                                                      ranked)
+    errors += more_errors
     confirm_on = "more examples"
-    if not confirm and not errors:
+    if not confirm and not errors and evidence is None:
         confirm, calls, errors = _cross_check(deps, state, original, ranked)
         confirm_on = CROSS_CHECKED
-    final, guard = guarded_choice(original, list(candidates.values()), vetoed, scores, confirm,
-                                  confirm_on)
-    return final, guard | {"vetoed": sorted(vetoed)}, {"confirmation": calls}, errors
+    final, guard = guarded_choice(control, rivals, vetoed, scores, confirm, confirm_on)
+    if evidence is not None:
+        guard = with_free_choice(guard, final, control, original, evidence)
+    phases = {"confirmation": calls} | ({"free_choice": free_calls} if free_calls else {})
+    return final, guard | {"vetoed": sorted(vetoed)}, phases, errors
+
+
+def _free_choice(deps: OptimizeDeps, state: OptimizeState, original: Candidate,
+                 candidates: dict[str, Candidate]
+                 ) -> tuple[Candidate, dict[str, Any] | None, int, list[str]]:
+    """The free prompt with per-input examples right most often on train + dev
+    (``agents.free_choice``): each missing one is made and scored on dev (and added to
+    ``candidates``), then all run on the last training examples what is left pays for,
+    each input leaving itself out of its examples; (that prompt, the evidence for the
+    guard's verdict, calls, errors). Without enough answers: the original and ``None``,
+    and the guard decides as it does without train evidence."""
+    opts, task = state["options"], deps.task(state["options"]["task"])
+    free = []
+    for text in free_dynamic_texts(original.text):
+        found = next((c for c in candidates.values() if c.text == text), None)
+        if found is None:
+            found = Candidate(id=new_id(), text=text, origin="demonstrations", generation=0,
+                              parents=[original.id], baseline=True)
+            candidates[found.id] = found
+        free.append(found)
+    unscored = [c for c in free if c.dev_hits is None and c.dev_seen == 0]
+    calls, errors = _score(deps, opts, unscored, task.dev, _left(deps, state), len(task.dev))
+    scored = [c for c in free if c.dev_hits is not None]
+    size = min(TRAIN_EVIDENCE_SIZE, len(task.train),
+               (_left(deps, state, calls) + REFLECTION_SIZE) // max(len(scored), 1))
+    if errors or len(scored) < 2 or size < MIN_CONFIRM:
+        return original, None, calls, errors
+    # The last ones: the reflection ran the instruction on those, so they are cached.
+    hits, more, errors = _interleaved_hits(deps, opts, scored, task.train[-size:])
+    if not hits:
+        return original, None, calls + more, errors
+    chosen, counts, dev = leader_on_evidence(scored, hits)
+    answered = len(next(iter(hits.values())))
+    return chosen, evidence_record(chosen, counts, answered, dev), calls + more, errors
+
+
+TRAIN_CHUNK = 8  # training examples each free prompt answers before the next takes its turn
+
+
+def _interleaved_hits(deps: OptimizeDeps, opts: Mapping[str, Any], prompts: list[Candidate],
+                      examples: list[Example]
+                      ) -> tuple[dict[str, list[bool]], int, list[str]]:
+    """``_hits_by_id`` on the training examples, the prompts taking turns a chunk at a
+    time: when the time limit comes, every prompt has answered nearly the same prefix,
+    where one after the other would leave the last (the slowest, + 5 nearest) with few."""
+    hits: dict[str, list[bool]] = {c.id: [] for c in prompts}
+    calls = 0
+    for start in range(0, len(examples), TRAIN_CHUNK):
+        chunk = examples[start:start + TRAIN_CHUNK]
+        got, used, errors = _hits_by_id(deps, opts, prompts, chunk, "the training examples")
+        calls += used
+        if errors:
+            return {}, calls, errors
+        if any(len(h) < len(chunk) for h in got.values()) or len(got) < len(prompts):
+            break  # the time limit came during this chunk; the finished ones stand
+        for key, value in got.items():
+            hits[key] += value
+    done = min(len(h) for h in hits.values())
+    return ({k: h[:done] for k, h in hits.items()} if done >= MIN_CONFIRM else {}), calls, []
 
 
 CROSS_CHECKED = "training examples it does not show (each leaves itself out)"

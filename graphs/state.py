@@ -54,6 +54,7 @@ class OptimizeInput(TypedDict):
     agents: NotRequired[bool]  # False: search only (seeds and operators, no agent calls)
     scorer: NotRequired[str]  # contains (default), exact or numeric
     time_limit: NotRequired[float | None]  # seconds for the search; None: calls bound it
+    train_evidence: NotRequired[bool]  # the free choice made on train + dev (needs a task)
     run_id: NotRequired[str]
 
 

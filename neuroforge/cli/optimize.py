@@ -37,9 +37,14 @@ DEMO_TASK = (Path(__file__).resolve().parents[2] / "examples" / "data" /
              "instruction_induction" / "raw" / "induce" / "first_word_letter.json")
 
 
+PROMPT_HELP = "The prompt to improve, or - to read stdin."
+TRAIN_EVIDENCE_HELP = ("With --task: also run the free prompts with nearest examples on the "
+                       "training examples (each leaving itself out) and choose among them on "
+                       "train and dev; searched prompts must beat that choice.")
+
+
 def optimize(
-    prompt: Annotated[str, typer.Argument(help="The prompt to improve, or - to read stdin.")]
-    = "",
+    prompt: Annotated[str, typer.Argument(help=PROMPT_HELP)] = "",
     task: Annotated[str | None, typer.Option(help="Labelled task file (JSONL {input, output}, "
                                              "BIG-Bench Hard or instruction-induction JSON).")]
     = None,
@@ -57,6 +62,7 @@ def optimize(
         help="--no-agents: search only (seeds, racing, operators), no analyst, creative or "
              "validator calls; needs --task.")] = True,
     scorer: Annotated[str | None, typer.Option(help=SCORER_HELP)] = None,
+    train_evidence: Annotated[bool, typer.Option(help=TRAIN_EVIDENCE_HELP)] = False,
     resume: Annotated[str | None, typer.Option(help="Resume an interrupted run by id.")] = None,
     export: Annotated[Path | None, typer.Option(
         help="Also write the optimized prompt as JSON a program can run elsewhere "
@@ -74,6 +80,7 @@ def optimize(
                  "population": population, "voters": voters, "min_agreement": min_agreement,
                  "vote_rule": vote_rule, "debate_rounds": debate_rounds, "seed": seed,
                  "agents": agents, "scorer": scorer, "time_limit": time_limit,
+                 "train_evidence": train_evidence,
                  "budget": current.budgets.max_model_calls if budget is None else budget}
         _check_request(state, current.budgets.structured_attempts)
     try:
