@@ -297,7 +297,7 @@ def confirm_plan(opts: Mapping[str, Any], task: TaskData, attempts: int) -> tupl
 
 
 def free_choice_reserve(opts: Mapping[str, Any], task: TaskData) -> int:
-    """Calls the free choice on train keeps back from the search (0 without
+    """Calls the free choice on train takes before the search at the most (0 without
     ``train_evidence``); the bare instruction's reflection answers are cached."""
     if not opts.get("train_evidence"):
         return 0
@@ -373,8 +373,7 @@ def _remaining(deps: OptimizeDeps, state: Mapping[str, Any], spent: int = 0) -> 
     time limit the seeds of the first generation are scored first: a confirmation of
     nothing is worth less."""
     opts = state["options"]
-    reserve = (int(opts.get("confirm_prompts", 2)) * int(opts.get("confirm_examples", 0))
-               + int(opts.get("free_choice_reserve", 0)))
+    reserve = int(opts.get("confirm_prompts", 2)) * int(opts.get("confirm_examples", 0))
     budget = _budget_left(state, spent) - reserve
     timed = _calls_in_time(deps, state, spent)
     if timed is None:
@@ -650,8 +649,6 @@ def prepare(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
     check_budget(opts, len(deps.task(opts["task"]).dev) if opts["task"] else 0, deps.attempts)
     opts["confirm_examples"], opts["confirm_prompts"] = (
         confirm_plan(opts, deps.task(opts["task"]), deps.attempts) if opts["task"] else (0, 0))
-    opts["free_choice_reserve"] = (free_choice_reserve(opts, deps.task(opts["task"]))
-                                   if opts["task"] else 0)
     opts["started_at"] = deps.clock()
     run_id = state.get("run_id") or new_id()
     original = Candidate(id=new_id(), text=state["prompt"].strip(), origin="original")
@@ -666,7 +663,7 @@ def prepare(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
     past, recall_event = _recall_past(deps, original.text)
     failed = failure_finding(misses, REFLECTION_SIZE)
     findings = [*past, *([failed] if failed is not None else [])]
-    update = {"options": opts, "run_id": run_id, "generation": 0, "round": 0,
+    update: dict[str, Any] = {"options": opts, "run_id": run_id, "generation": 0, "round": 0,
               "candidates": {original.id: original.model_dump()},
               "population_ids": [original.id], "calls_used": calls + reflect_calls,
               "calls_by_phase": {_scoring_phase(opts): calls, "reflection": reflect_calls},
@@ -674,6 +671,9 @@ def prepare(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
                          *([f"reflection: {failed.issue}"] if failed is not None else [])],
               "errors": errors, "findings": [f.model_dump() for f in findings],
               "bootstrapped": _rows(right)}
+    if opts["train_evidence"] and not errors:
+        update = _with_free_choice_made(deps, update, original)
+        errors = list(update["errors"])
     if errors:
         return Command(update=update, goto="finish")
     if not opts["agents"]:
@@ -716,6 +716,11 @@ def propose(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
     seeds = (fill_population(original, [], train, max(opts["population"] - rewrites, 1),
                              opts["seed"], _examples(state.get("bootstrapped", [])))
              if train is not None else [])
+    # With train evidence the free prompts are made and scored already: not again.
+    free_ids = [i for i in (state.get("free_choice") or {}).get("ids", [])[1:]
+                if state["candidates"][i].get("dev_score") is not None]
+    made = {state["candidates"][i]["text"] for i in free_ids}
+    seeds = [c for c in seeds if c.text not in made]
     new, calls, errors, events = (
         _new_rewrites(deps, state, original, findings, opts["population"] - len(seeds))
         if opts["agents"] else ([], 0, [], []))
@@ -724,7 +729,7 @@ def propose(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
     if train is None:
         new += fill_population(original, new, None, opts["population"], opts["seed"])
     dev_calls, dev_errors = _score_on_dev(deps, opts, new, _remaining(deps, state, calls))
-    population = [original.id] + [c.id for c in new]
+    population = [original.id, *free_ids, *(c.id for c in new)]
     update: dict[str, Any] = {
         "candidates": {c.id: c.model_dump() for c in new}, "population_ids": population,
         "generation": 1, "round": 0, "calls_used": calls + dev_calls,
@@ -1005,9 +1010,9 @@ def _final_choice(deps: OptimizeDeps, state: OptimizeState, original: Candidate,
                 None, {}, [])
     # Measured accuracy decides, behind a paired test; ballots only veto or break ties.
     vetoed = vetoed_ids(state.get("ballots", []), original.id)
-    control, evidence, free_calls, errors = (
-        _free_choice(deps, state, original, candidates) if opts.get("train_evidence")
-        else (original, None, 0, []))
+    evidence = (state.get("free_choice") or {}).get("evidence")
+    control = candidates[evidence["chosen"]] if evidence else original
+    errors: list[str] = []
     # With the free choice made on train, the searched prompts are weighed against it.
     free = set(evidence["right"]) if evidence else set()
     rivals = [c for c in candidates.values() if c.id not in free or c.id == control.id]
@@ -1022,42 +1027,72 @@ def _final_choice(deps: OptimizeDeps, state: OptimizeState, original: Candidate,
     final, guard = guarded_choice(control, rivals, vetoed, scores, confirm, confirm_on)
     if evidence is not None:
         guard = with_free_choice(guard, final, control, original, evidence)
-    phases = {"confirmation": calls} | ({"free_choice": free_calls} if free_calls else {})
-    return final, guard | {"vetoed": sorted(vetoed)}, phases, errors
+    return final, guard | {"vetoed": sorted(vetoed)}, {"confirmation": calls}, errors
 
 
-def _free_choice(deps: OptimizeDeps, state: OptimizeState, original: Candidate,
-                 candidates: dict[str, Candidate]
-                 ) -> tuple[Candidate, dict[str, Any] | None, int, list[str]]:
-    """The free prompt with per-input examples right most often on train + dev
-    (``agents.free_choice``): each missing one is made and scored on dev (and added to
-    ``candidates``), then all run on the last training examples what is left pays for,
-    each input leaving itself out of its examples; (that prompt, the evidence for the
-    guard's verdict, calls, errors). Without enough answers: the original and ``None``,
-    and the guard decides as it does without train evidence."""
+# Of the time limit, the share the free choice may take before the search: a BBH prompt
+# with five long examples costs several seconds a call, and the train run of three
+# prompts could otherwise spend all of it; the search gets the rest.
+FREE_TIME_SHARE = 0.5
+
+
+def _with_free_choice_made(deps: OptimizeDeps, update: dict[str, Any], original: Candidate
+                           ) -> dict[str, Any]:
+    """``prepare``'s update with the free choice made (``_free_choice``): the free
+    prompts among the candidates, the choice in ``free_choice``, the calls counted."""
+    opts = update["options"]
+    free, evidence, calls, errors = _free_choice(deps, update, original)
+    made = [c for c in free if c.id != original.id]
+    where = (f"the free choice on train and dev: {evidence['right']}" if evidence
+             else "the free choice: too few answers in the time or budget; dev decides")
+    return {**update, "candidates": {**update["candidates"],
+                                     **{c.id: c.model_dump() for c in made}},
+            "calls_used": update["calls_used"] + calls, "errors": [*update["errors"], *errors],
+            "calls_by_phase": {**update["calls_by_phase"], "free_choice": calls},
+            "events": [*update["events"], where],
+            "free_choice": {"ids": [c.id for c in free], "evidence": evidence,
+                            "time_share": FREE_TIME_SHARE if opts.get("time_limit") else None}}
+
+
+def _free_choice(deps: OptimizeDeps, state: Mapping[str, Any], original: Candidate
+                 ) -> tuple[list[Candidate], dict[str, Any] | None, int, list[str]]:
+    """The free prompts (``free_dynamic_texts``) scored on dev, then run on the last
+    training examples what is left pays for (each input leaving itself out of its
+    examples), within ``FREE_TIME_SHARE`` of the time limit; (the free prompts, the
+    evidence for the guard, calls, errors). The evidence names the one right most often
+    on train + dev; it is None with fewer than ``MIN_CONFIRM`` training answers each,
+    and the guard then decides on dev as it does without train evidence."""
     opts, task = state["options"], deps.task(state["options"]["task"])
-    free = []
-    for text in free_dynamic_texts(original.text):
-        found = next((c for c in candidates.values() if c.text == text), None)
-        if found is None:
-            found = Candidate(id=new_id(), text=text, origin="demonstrations", generation=0,
-                              parents=[original.id], baseline=True)
-            candidates[found.id] = found
-        free.append(found)
-    unscored = [c for c in free if c.dev_hits is None and c.dev_seen == 0]
-    calls, errors = _score(deps, opts, unscored, task.dev, _left(deps, state), len(task.dev))
+    if opts.get("time_limit"):
+        opts = {**opts, "time_limit": float(opts["time_limit"]) * FREE_TIME_SHARE}
+    free = [original, *(Candidate(id=new_id(), text=text, origin="demonstrations",
+                                  generation=0, parents=[original.id], baseline=True)
+                        for text in free_dynamic_texts(original.text)[1:])]
+    calls, errors = _score(deps, opts, free[1:], task.dev, _left(deps, state), len(task.dev))
     scored = [c for c in free if c.dev_hits is not None]
-    size = min(TRAIN_EVIDENCE_SIZE, len(task.train),
+    size = min(TRAIN_EVIDENCE_SIZE, len(task.train), _train_in_time(deps, opts, len(task.dev)),
                (_left(deps, state, calls) + REFLECTION_SIZE) // max(len(scored), 1))
     if errors or len(scored) < 2 or size < MIN_CONFIRM:
-        return original, None, calls, errors
+        return free, None, calls, errors
     # The last ones: the reflection ran the instruction on those, so they are cached.
     hits, more, errors = _interleaved_hits(deps, opts, scored, task.train[-size:])
     if not hits:
-        return original, None, calls + more, errors
+        return free, None, calls + more, errors
     chosen, counts, dev = leader_on_evidence(scored, hits)
     answered = len(next(iter(hits.values())))
-    return chosen, evidence_record(chosen, counts, answered, dev), calls + more, errors
+    return free, evidence_record(chosen, counts, answered, dev), calls + more, errors
+
+
+def _train_in_time(deps: OptimizeDeps, opts: Mapping[str, Any], dev_size: int) -> int:
+    """Training examples the free prompts can all answer in the time ``opts`` leaves, at
+    the rate of their dev runs so far (the run's time over dev's examples); no bound
+    without a limit. Fewer than ``MIN_CONFIRM`` skips the train run, and its time goes to
+    the search instead of answers too few to decide on."""
+    if not opts.get("time_limit"):
+        return TRAIN_EVIDENCE_SIZE
+    now, started = deps.clock(), float(opts["started_at"])
+    per_example = max(now - started, 1e-6) / max(dev_size, 1)
+    return max(0, int((started + float(opts["time_limit"]) - now) / per_example))
 
 
 TRAIN_CHUNK = 8  # training examples each free prompt answers before the next takes its turn

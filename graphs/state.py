@@ -88,6 +88,9 @@ class OptimizeState(OptimizeInput):
     stop_reason: NotRequired[str]
     # Training examples the current best prompt answers right: bootstrapped demonstrations.
     bootstrapped: NotRequired[list[dict[str, str]]]
+    # With train evidence: the free prompts' ids and the choice among them on train + dev
+    # (``agents.free_choice``; evidence None when time or budget gave too few answers).
+    free_choice: NotRequired[dict[str, Any]]
     result: NotRequired[dict[str, Any]]
 
 

@@ -215,3 +215,25 @@ def test_the_free_pick_takes_its_test_figure_from_the_row_and_is_redone_alone(
                                                      if k != "free_pick"})]
     assert summary(rows, 2)["mean"]["free_pick"] is None  # not every row has one
     assert summary(rows[:1], 1)["mean"]["free_pick"] == 25.0
+
+
+def test_the_train_evidence_summary_compares_both_optimizers_with_the_same_baseline() -> None:
+    from benchmarks.optimizer_train_evidence import summary
+
+    def row(task: str, best: float, default: float, evidence: float) -> dict:
+        return {"task": task, "set": "12 unseen", "best_baseline": best, "dspy": {
+            "test_accuracy": 0.1}, "optimized": {"test_accuracy": default},
+            "train_evidence": {"test_accuracy": evidence}}
+
+    rows = [row("a", 0.5, 0.4, 0.6), row("b", 0.2, 0.2, 0.2), row("c", 0.3, 0.32, 0.26)]
+    got = summary(rows)
+    assert set(got) == {"12 unseen", "all"}
+    unseen = got["12 unseen"]
+    assert unseen["mean"] == {"best_baseline": 33.3, "optimized": 30.7, "train_evidence": 35.3,
+                              "dspy": 10.0}
+    assert unseen["train_evidence_minus_optimized"] == 4.7
+    assert unseen["ahead_behind_even"] == [1, 1, 1]
+    default, evidence = unseen["targets"]["optimized"], unseen["targets"]["train_evidence"]
+    assert default["misses"] == {"a": -10} and not default["every task >= best baseline - 2"]
+    assert evidence["misses"] == {"c": -4} and evidence["worst minus best baseline, points"] == -4
+    assert not evidence["mean >= best baseline + 3"]

@@ -179,3 +179,27 @@ def test_train_evidence_needs_a_task(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert said.output.strip() == ("error: train evidence needs a labelled task to run the "
                                    "free prompts on; give --task, or leave out "
                                    "--train-evidence")
+
+
+@pytest.mark.parametrize(("limit", "decided_on_train"), [(300, False), (400, True)])
+def test_a_time_limit_sizes_the_train_run_or_skips_it(tmp_path: Path, limit: int,
+                                                      decided_on_train: bool) -> None:
+    """One second a call: the free choice takes at most half the limit, and sizes its
+    train run by the rate of its dev runs; with too little time for 16 answers each it
+    runs none (dev decides, as without train evidence) and the search has the rest."""
+    path = _task(tmp_path)
+    task = load_task(path, dev_size=32)
+    leaks: list[str] = []
+    target = _target({e.input for e in task.train}, {e.input for e in task.dev[:2]}, leaks)
+    factory, fake = world({"target": target})
+    deps = OptimizeDeps(model_for=factory, clock=lambda: float(len(fake.calls)))
+    result = create_optimize_graph(deps).compile().invoke(
+        {"prompt": "Repeat the word in capitals.", "task": str(path), "budget": 300,
+         "train_evidence": True, "time_limit": limit})["result"]
+    assert result["search_seconds"] <= limit
+    assert ("free_choice" in result["guard"]) is decided_on_train
+    assert result["changed"] is decided_on_train
+    if decided_on_train:
+        assert 16 <= result["guard"]["free_choice"]["train_examples"] < 50
+    else:  # the free prompts were scored on dev, no more
+        assert result["calls_by_phase"]["free_choice"] == 2 * 32
