@@ -32,12 +32,11 @@ def free_dynamic_texts(instruction: str) -> list[str]:
 
 
 def train_evidence_cost(train_size: int, dev_size: int, cached: int) -> int:
-    """Calls the free choice may cost at the most: every free prompt on up to
-    ``TRAIN_EVIDENCE_SIZE`` training examples (``cached`` of the bare instruction's are
-    paid by the reflection already) and the + 5 nearest prompt on dev, which the search
-    may not have scored."""
+    """Calls the free choice may cost at the most: the prompts with nearest examples on
+    dev, and every free prompt on up to ``TRAIN_EVIDENCE_SIZE`` training examples
+    (``cached`` of the bare instruction's are paid by the reflection already)."""
     size = min(train_size, TRAIN_EVIDENCE_SIZE)
-    return len(FREE_NEAREST) * size + max(0, size - cached) + dev_size
+    return len(FREE_NEAREST) * (size + dev_size) + max(0, size - cached)
 
 
 def leader_on_evidence(free: Sequence[Candidate], train_hits: Mapping[str, Sequence[bool]]

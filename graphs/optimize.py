@@ -1012,14 +1012,11 @@ def _final_choice(deps: OptimizeDeps, state: OptimizeState, original: Candidate,
     vetoed = vetoed_ids(state.get("ballots", []), original.id)
     evidence = (state.get("free_choice") or {}).get("evidence")
     control = candidates[evidence["chosen"]] if evidence else original
-    errors: list[str] = []
     # With the free choice made on train, the searched prompts are weighed against it.
     free = set(evidence["right"]) if evidence else set()
     rivals = [c for c in candidates.values() if c.id not in free or c.id == control.id]
     ranked = finalists(control, rivals, vetoed, scores)
-    confirm, calls, more_errors = ({}, 0, []) if errors else _confirm(deps, state, control,
-                                                                      ranked)
-    errors += more_errors
+    confirm, calls, errors = _confirm(deps, state, control, ranked)
     confirm_on = "more examples"
     if not confirm and not errors and evidence is None:
         confirm, calls, errors = _cross_check(deps, state, original, ranked)

@@ -69,9 +69,9 @@ def test_a_prompt_without_dev_or_train_answers_is_not_in_the_running() -> None:
 
 
 def test_the_cost_counts_the_cached_reflection_answers_once() -> None:
-    assert train_evidence_cost(50, 32, 8) == 2 * 50 + 42 + 32
-    assert train_evidence_cost(120, 32, 8) == 2 * 50 + 42 + 32  # at most 50 examples
-    assert train_evidence_cost(5, 4, 8) == 2 * 5 + 0 + 4
+    assert train_evidence_cost(50, 32, 8) == 2 * (50 + 32) + 42  # 206, as a run spends
+    assert train_evidence_cost(120, 32, 8) == 2 * (50 + 32) + 42  # at most 50 examples
+    assert train_evidence_cost(5, 4, 8) == 2 * (5 + 4) + 0
 
 
 def test_the_verdict_names_the_free_choice_and_the_searched_prompts_fate() -> None:
