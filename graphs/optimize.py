@@ -1037,9 +1037,8 @@ def _with_free_choice_made(deps: OptimizeDeps, update: dict[str, Any], original:
                            ) -> dict[str, Any]:
     """``prepare``'s update with the free choice made (``_free_choice``): the free
     prompts among the candidates, the choice in ``free_choice``, the calls counted."""
-    opts = update["options"]
     free, evidence, calls, errors = _free_choice(deps, update, original)
-    made = [c for c in free if c.id != original.id]
+    made = free[1:]  # the original leads the free prompts and is a candidate already
     where = (f"the free choice on train and dev: {evidence['right']}" if evidence
              else "the free choice: too few answers in the time or budget; dev decides")
     return {**update, "candidates": {**update["candidates"],
@@ -1047,8 +1046,7 @@ def _with_free_choice_made(deps: OptimizeDeps, update: dict[str, Any], original:
             "calls_used": update["calls_used"] + calls, "errors": [*update["errors"], *errors],
             "calls_by_phase": {**update["calls_by_phase"], "free_choice": calls},
             "events": [*update["events"], where],
-            "free_choice": {"ids": [c.id for c in free], "evidence": evidence,
-                            "time_share": FREE_TIME_SHARE if opts.get("time_limit") else None}}
+            "free_choice": {"ids": [c.id for c in free], "evidence": evidence}}
 
 
 def _free_choice(deps: OptimizeDeps, state: Mapping[str, Any], original: Candidate
