@@ -12,7 +12,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks.optimizer_targets import margins_table, percent, targets_table
+from benchmarks.optimizer_targets import (
+    margins_table,
+    percent,
+    resolution_table,
+    targets_table,
+)
 from neuroforge.tools.prompt_eval import runnable_prompt
 
 RESULTS = Path(__file__).parent / "results"
@@ -109,7 +114,8 @@ def pooled_unseen(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any
 
 def main() -> int:
     """Print every task set's table whose results file exists, then the targets'
-    verdicts and the optimizer's mean leads with how sure they are."""
+    verdicts, the optimizer's mean leads with how sure they are, and how far apart
+    one prompt's two fair runs land (what a per-task target of 2 points can resolve)."""
     results = {}
     for name, title in SETS.items():
         path = RESULTS / f"{name}.json"
@@ -119,6 +125,7 @@ def main() -> int:
     if results:
         print(f"#### Targets\n\n{targets_table(results)}\n")
         print(f"#### How sure\n\n{margins_table(pooled_unseen(results))}\n")
+        print(f"#### How fine the test is\n\n{resolution_table(pooled_unseen(results))}\n")
     return 0
 
 

@@ -127,3 +127,38 @@ def margins_table(results: Mapping[str, dict[str, Any]]) -> str:
         cells = [margin_cell(differences(r["tasks"], field)) for r in results.values()]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+# Two fair runs of one prompt: + 3 nearest picking from the training examples, and from
+# every labelled example (test excepted), as an adopted dynamic prompt picks.
+SAME_PROMPT = ("nearest3", "nearest3_all_labelled")
+
+
+def same_prompt_gaps(rows: Sequence[dict[str, Any]]) -> list[tuple[int, str]]:
+    """Per task, how far apart (whole points) the two fair runs of + 3 nearest land on
+    test, with the task's name; tasks without both runs left out."""
+    first, second = SAME_PROMPT
+    return [(abs(percent(row[first]) - percent(row[second])), row["task"]) for row in rows
+            if row.get(first) is not None and row.get(second) is not None]
+
+
+def resolution_cell(rows: Sequence[dict[str, Any]]) -> str:
+    """"9 of 14 (widest 16, active_to_passive)": tasks whose two fair runs of one prompt
+    are further apart than the per-task target's 2 points, and the widest gap."""
+    gaps = same_prompt_gaps(rows)
+    if not gaps:
+        return "-"
+    apart = sum(gap > -WITHIN_BEST for gap, _ in gaps)
+    widest, task = max(gaps, key=lambda g: g[0])  # the first of equal gaps
+    return f"{apart} of {len(gaps)} (widest {widest}, {task})"
+
+
+def resolution_table(results: Mapping[str, dict[str, Any]]) -> str:
+    """A one-line markdown table, a column a task set: how often one prompt's two fair
+    runs differ on test by more than the 2 points the per-task target allows."""
+    return "\n".join(["| the same prompt run twice | " + " | ".join(results) + " |",
+                      "|---" * (len(results) + 1) + "|",
+                      "| + 3 nearest from train, and from every labelled example: tasks "
+                      "more than 2 points apart | "
+                      + " | ".join(resolution_cell(r["tasks"]) for r in results.values())
+                      + " |"])

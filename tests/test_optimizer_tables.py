@@ -69,3 +69,17 @@ def test_the_free_pick_cell_names_the_prompt_picked_on_dev() -> None:
     assert free_pick_cell({"free_pick": {"picked": "nearest3", "test_accuracy": 0.6}}
                           ) == "60 (nearest)"
     assert free_pick_cell({}) == "-"
+
+
+def test_the_resolution_counts_tasks_whose_two_fair_runs_are_over_2_points_apart() -> None:
+    from benchmarks.optimizer_targets import resolution_cell, resolution_table
+
+    rows = [{"task": "a", "nearest3": 0.50, "nearest3_all_labelled": 0.53},  # 3 apart
+            {"task": "b", "nearest3": 0.90, "nearest3_all_labelled": 0.74},  # 16 apart
+            {"task": "c", "nearest3": 0.40, "nearest3_all_labelled": 0.42},  # 2: within
+            {"task": "d", "nearest3": 0.74, "nearest3_all_labelled": 0.90},  # 16, later
+            {"task": "e", "nearest3": 0.10}]  # one run only: left out
+    assert resolution_cell(rows) == "3 of 4 (widest 16, b)"
+    assert resolution_cell([]) == "-"
+    table = resolution_table({"set": {"tasks": rows}})
+    assert table.splitlines()[-1].endswith("| 3 of 4 (widest 16, b) |")
