@@ -3,8 +3,9 @@
 ``targets_table`` gives each target's verdict on each task set (met or missed, with the
 figure that decides it); ``margins_table`` gives how sure the mean differences are: a
 95 % bootstrap interval over the tasks of a set (a task drawn again is a task like
-these, with its own test noise) and a two-sided sign-flip test over them. Figures are
-held-out test points.
+these, with its own test noise) and a two-sided sign-flip test over them;
+``resolution_table`` gives how often one prompt's two fair runs differ by more than the
+per-task target's 2 points. Figures are held-out test points.
 """
 
 from __future__ import annotations
@@ -143,7 +144,7 @@ def same_prompt_gaps(rows: Sequence[dict[str, Any]]) -> list[tuple[int, str]]:
 
 
 def resolution_cell(rows: Sequence[dict[str, Any]]) -> str:
-    """"9 of 14 (widest 16, active_to_passive)": tasks whose two fair runs of one prompt
+    """"7 of 14 (widest 16, active_to_passive)": tasks whose two fair runs of one prompt
     are further apart than the per-task target's 2 points, and the widest gap."""
     gaps = same_prompt_gaps(rows)
     if not gaps:

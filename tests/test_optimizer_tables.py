@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.optimizer_tables import adopted, free_pick_cell, main, table
+from benchmarks.optimizer_targets import resolution_cell, resolution_table
 from neuroforge.knowledge.datasets import Example
 from neuroforge.tools.answer_choices import answer_choices_line
 from neuroforge.tools.nearest_demos import dynamic_prompt
@@ -72,8 +73,6 @@ def test_the_free_pick_cell_names_the_prompt_picked_on_dev() -> None:
 
 
 def test_the_resolution_counts_tasks_whose_two_fair_runs_are_over_2_points_apart() -> None:
-    from benchmarks.optimizer_targets import resolution_cell, resolution_table
-
     rows = [{"task": "a", "nearest3": 0.50, "nearest3_all_labelled": 0.53},  # 3 apart
             {"task": "b", "nearest3": 0.90, "nearest3_all_labelled": 0.74},  # 16 apart
             {"task": "c", "nearest3": 0.40, "nearest3_all_labelled": 0.42},  # 2: within
