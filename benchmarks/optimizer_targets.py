@@ -10,7 +10,7 @@ per-task target's 2 points. Figures are held-out test points.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from neuroforge.analysis.stats import bootstrap_ci, paired_permutation
@@ -86,11 +86,16 @@ TARGETS = (("never more than 2 points below the human instruction", human_target
            ("mean at least the best baseline + 3", mean_target))
 
 
+def table_head(corner: str, columns: Iterable[str]) -> list[str]:
+    """A markdown table's first two lines: ``corner``, then a column a task set."""
+    names = list(columns)
+    return [f"| {corner} | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+
+
 def targets_table(results: Mapping[str, dict[str, Any]]) -> str:
     """A markdown table: a line a target, a column a task set (``results`` maps the
     set's title to its results file's content)."""
-    lines = ["| target | " + " | ".join(results) + " |",
-             "|---" * (len(results) + 1) + "|"]
+    lines = table_head("target", results)
     for name, judge in TARGETS:
         lines.append(f"| {name} | " + " | ".join(judge(r) for r in results.values()) + " |")
     return "\n".join(lines)
@@ -122,8 +127,7 @@ def margin_cell(values: Sequence[float]) -> str:
 def margins_table(results: Mapping[str, dict[str, Any]]) -> str:
     """A markdown table: a line a free row (and DSPy), a column a task set, each cell
     the optimizer's mean lead over that row with how sure it is."""
-    lines = ["| optimized minus | " + " | ".join(results) + " |",
-             "|---" * (len(results) + 1) + "|"]
+    lines = table_head("optimized minus", results)
     for field, name in COMPARED.items():
         cells = [margin_cell(differences(r["tasks"], field)) for r in results.values()]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
@@ -157,9 +161,7 @@ def resolution_cell(rows: Sequence[dict[str, Any]]) -> str:
 def resolution_table(results: Mapping[str, dict[str, Any]]) -> str:
     """A one-line markdown table, a column a task set: how often one prompt's two fair
     runs differ on test by more than the 2 points the per-task target allows."""
-    return "\n".join(["| the same prompt run twice | " + " | ".join(results) + " |",
-                      "|---" * (len(results) + 1) + "|",
+    cells = " | ".join(resolution_cell(r["tasks"]) for r in results.values())
+    return "\n".join([*table_head("the same prompt run twice", results),
                       "| + 3 nearest from train, and from every labelled example: tasks "
-                      "more than 2 points apart | "
-                      + " | ".join(resolution_cell(r["tasks"]) for r in results.values())
-                      + " |"])
+                      f"more than 2 points apart | {cells} |"])
