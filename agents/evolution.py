@@ -24,6 +24,7 @@ from neuroforge.agents.optimizer import (
     mutate_with_feedback,
     next_patterns,
     plateaued,
+    read_by_knn,
     select_elites,
     swap_demonstrations,
 )
@@ -34,6 +35,7 @@ from neuroforge.knowledge.schema import new_id
 from neuroforge.models.backends import ModelError
 from neuroforge.models.structured import StructuredOutputError
 from neuroforge.tools.answer_choices import closed_answer_set
+from neuroforge.tools.knn_answers import parse_knn
 from neuroforge.tools.nearest_demos import dynamic_prompt
 
 __all__ = [
@@ -61,8 +63,10 @@ def fill_population(original: Candidate, new: Sequence[Candidate], train: Sequen
     """Operator-made candidates that fill the population when rewrites fell short.
 
     With a labelled task (``train`` given): three random demonstrations from train,
-    the three nearest to each input (dynamic few-shot), those with replies held to the
-    task's answers when it has a closed set (``closed_answer_set``), three bootstrapped ones (train
+    the three nearest to each input (dynamic few-shot); when the task has a closed answer
+    set (``closed_answer_set``), those nearest with replies held to it and the three
+    random with answers read by kNN prompting (``never_cut``: its anchors are paid before
+    its first answer, so a first-rung cut would waste them); three bootstrapped ones (train
     examples the target already answers right with the original, as DSPy bootstraps),
     five random, another draw of three, and an output constraint; without one:
     well-known patterns.
@@ -81,6 +85,7 @@ def fill_population(original: Candidate, new: Sequence[Candidate], train: Sequen
         choices = closed_answer_set(train)
         if choices is not None:
             options.append(("mutation", hold_to_answers(nearest3, choices)))
+            options.append(("mutation", read_by_knn(random3)))
         if len(bootstrapped) >= DEMOS_K:
             options.append(("demonstrations", add_demonstrations(
                 original.text, bootstrapped, DEMOS_K, rng)))
@@ -98,7 +103,7 @@ def fill_population(original: Candidate, new: Sequence[Candidate], train: Sequen
             texts.append(text)
             filled.append(Candidate(id=new_id(), text=text, origin=origin,  # type: ignore[arg-type]
                                     generation=1, parents=[original.id],
-                                    baseline=text in free))
+                                    baseline=text in free, never_cut=parse_knn(text) is not None))
     return filled
 
 

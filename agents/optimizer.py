@@ -6,6 +6,8 @@ Operators, each producing a new prompt text from parents:
 - ``add_output_constraint``: states the expected answer form, which small target
   models need most (tasks with extracted answers only);
 - ``hold_to_answers``: on a task with a closed answer set, replies decoded as one of it;
+- ``read_by_knn``: on such a task, answers read from the next-token distribution by the
+  nearest training examples (kNN prompting) instead of from the reply;
 - ``apply_pattern``: a well-known prompt pattern (role, structure, length, steps)
   for open-ended prompts;
 - ``add_demonstrations``: appends solved examples from the *train* split (never
@@ -27,6 +29,7 @@ from neuroforge.agents.schemas import Candidate, RewriteReply
 from neuroforge.knowledge.datasets import Example
 from neuroforge.models.structured import structured_reply
 from neuroforge.tools.answer_choices import answer_choices_line, parse_choices
+from neuroforge.tools.knn_answers import parse_knn, with_knn_line
 from neuroforge.tools.nearest_demos import dynamic_prompt, parse_dynamic
 from neuroforge.tools.prompt_eval import (
     evaluate_prompt,
@@ -49,6 +52,7 @@ __all__ = [
     "mutate_with_feedback",
     "next_patterns",
     "plateaued",
+    "read_by_knn",
     "select_elites",
     "swap_demonstrations",
 ]
@@ -118,14 +122,25 @@ def add_output_constraint(text: str) -> str:
 
 def hold_to_answers(text: str, choices: Sequence[str]) -> str:
     """``text`` with its replies held to ``choices`` (``tools.answer_choices``), once. The
-    choices line joins the instruction, so a crossover carries it with the instruction."""
-    if parse_choices(text) is not None:
+    choices line joins the instruction, so a crossover carries it with the instruction.
+    A kNN prompt is returned as it is: it reads no reply."""
+    if parse_choices(text) is not None or parse_knn(text) is not None:
         return text
     instruction = f"{instruction_of(text).rstrip()}\n{answer_choices_line(choices)}"
     dynamic = parse_dynamic(text)
     if dynamic is not None:
         return dynamic_prompt(instruction, dynamic[1])
     return format_demonstrations(instruction, split_demonstrations(text)[1])
+
+
+def read_by_knn(text: str) -> str:
+    """``text`` with its answers read by kNN prompting (``tools.knn_answers``), once; the
+    line joins the instruction. A prompt with per-input demonstrations is returned as it
+    is: kNN prompting compares inputs under one shared context."""
+    if parse_knn(text) is not None or parse_dynamic(text) is not None:
+        return text
+    instruction, demos = split_demonstrations(text)
+    return format_demonstrations(with_knn_line(instruction), demos)
 
 
 def apply_pattern(text: str, name: str) -> str:

@@ -72,7 +72,8 @@ class Candidate(BaseModel):
     baseline: bool = False
     # The race never cuts it at its first rung either: the best instruction with its
     # nearest examples per input, a child whose prior is strong (better than 3 nearest or
-    # 5 random on dev across tasks) and which 8 examples cannot rank.
+    # 5 random on dev across tasks) and which 8 examples cannot rank; or the kNN seed,
+    # whose anchors are paid before its first answer.
     never_cut: bool = False
     dev_score: float | None = None
     dev_hits: list[bool] | None = None  # right/wrong per dev example, for the paired guard

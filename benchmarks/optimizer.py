@@ -243,6 +243,7 @@ def free_pick_test(row: dict[str, Any]) -> float:
 
 
 PEER_KEYS = ("human", "random3", "random3_per_seed", "nearest3", "splits", "dspy")
+FREE_KEYS = ("free_pick", "nearest3_all_labelled")  # kept with them where the row has them
 
 
 def run_task(name: str, path: Path, store_url: str, peer_url: str | None,
@@ -254,11 +255,15 @@ def run_task(name: str, path: Path, store_url: str, peer_url: str | None,
     row: dict[str, Any] = {"task": name, "instruction": start, "scorer": scorer}
     task = OptimizeDeps(model_for=_model_for).task(str(path))
     if earlier is not None and earlier["splits"] == split_sizes(task):
-        row |= {k: earlier[k] for k in PEER_KEYS} | {"baselines_from_earlier_run": True}
+        # The free pick and the all-labelled row do not depend on the optimizer either.
+        row |= ({k: earlier[k] for k in (*PEER_KEYS, *FREE_KEYS) if k in earlier}
+                | {"baselines_from_earlier_run": True})
     else:
         row |= baselines(path, start, scorer)
-    row["free_pick"] = free_pick(path, start, scorer)
-    row["nearest3_all_labelled"] = nearest3_all_labelled(path, start, scorer)
+    if "free_pick" not in row:
+        row["free_pick"] = free_pick(path, start, scorer)
+    if "nearest3_all_labelled" not in row:
+        row["nearest3_all_labelled"] = nearest3_all_labelled(path, start, scorer)
     row["optimized"] = _optimize(path, start, store_url, scorer)
     if ablate:
         row["single_judge"] = _optimize(path, start, store_url, scorer, voters=1)

@@ -45,6 +45,8 @@ def adopted(optimized: dict[str, Any]) -> str:
     shown = len(run.get("demonstrations", []))
     what = (f"the nearest-{run['k']} seed" if run["mode"] == "nearest"
             else f"{shown} fixed examples" if shown else "a rewritten instruction")
+    if run["mode"] == "knn":
+        what += ", answers read by kNN"
     if "answer_choices" in run:
         what += " held to the labels"
     parts = [guard.get("rule") or "no rule", what]

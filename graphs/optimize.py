@@ -82,13 +82,16 @@ from neuroforge.knowledge.db import Database
 from neuroforge.knowledge.schema import new_id
 from neuroforge.memory.long_term import LongTermMemory, MemoryError_
 from neuroforge.models.backends import ModelError, as_model_error, invoke_model, model_identity
+from neuroforge.models.next_token import NoLogprobsError
 from neuroforge.models.structured import StructuredOutputError
+from neuroforge.tools.knn_answers import KnnAnchors
 from neuroforge.tools.nearest_demos import NearestDemos, parse_dynamic
 from neuroforge.tools.prompt_eval import (
     SCORERS,
     AnswerCache,
     DemoPicker,
     EvalResult,
+    anchor_calls_due,
     evaluate_prompt,
     split_demonstrations,
     task_answers,
@@ -172,6 +175,7 @@ class OptimizeDeps:
     _tasks: dict[str, TaskData] = field(default_factory=dict)
     _nearest: dict[tuple[str, str], NearestDemos] = field(default_factory=dict)
     _nearest_lock: threading.Lock = field(default_factory=threading.Lock)
+    _anchors: dict[str, KnnAnchors] = field(default_factory=dict)
 
     def task(self, path: str) -> TaskData:
         """The task at ``path``, loaded once."""
@@ -198,6 +202,17 @@ class OptimizeDeps:
             return picker(input_text, k)
 
         return pick
+
+    def anchors(self, path: str | None) -> KnnAnchors | None:
+        """What a kNN prompt reads its answers by: the task's train split, during the
+        search and after it alike (train, dev and the slice as anchors read 302 right of
+        768 in the probe, train alone 316), with each anchor's feature kept once paid."""
+        if not path:
+            return None
+        with self._nearest_lock:
+            if path not in self._anchors:
+                self._anchors[path] = KnnAnchors(list(self.task(path).train))
+            return self._anchors[path]
 
     def record(self, write: Callable[[Any], None]) -> None:
         """Run ``write(session)`` against the store, if there is one."""
@@ -406,7 +421,7 @@ def _score_on_dev(deps: OptimizeDeps, opts: dict[str, Any], candidates: list[Can
     dev = deps.task(opts["task"]).dev
     rung = min(RACE_FIRST_RUNG, len(dev))
     pending = _race_entrants([c for c in candidates if c.dev_score is None and c.dev_seen == 0],
-                             rung, len(dev), budget)
+                             rung, len(dev), budget, _setup_cost(deps, opts))
     if len(pending) <= 2 or rung >= len(dev):
         return _score(deps, opts, pending, dev, budget, len(dev))
     settled = [c for c in pending if _uncut(c)]
@@ -452,24 +467,30 @@ def _scoring_order(pending: list[Candidate]) -> list[Candidate]:
                                           _uncut(c) and parse_dynamic(c.text) is None))
 
 
-def _race_cost(entrants: list[Candidate], rung: int, full: int) -> int:
-    """Calls to race ``entrants`` to the end: the first rung for each, the rest of dev for
-    the survivors; all of dev for each when two or fewer race (no cut then)."""
+SetupCost = Callable[[Candidate], int]  # calls a candidate costs before its first answer
+
+
+def _race_cost(entrants: list[Candidate], rung: int, full: int,
+               setup: SetupCost = lambda _: 0) -> int:
+    """Calls to race ``entrants`` to the end: each one's ``setup`` (a kNN prompt's
+    anchors), the first rung for each, the rest of dev for the survivors; all of dev for
+    each when two or fewer race (no cut then)."""
+    ready = sum(setup(c) for c in entrants)
     if len(entrants) <= 2 or rung >= full:
-        return len(entrants) * full
+        return ready + len(entrants) * full
     settled = sum(1 for c in entrants if _uncut(c))
     keep = min(_challengers_kept(len(entrants), settled), len(entrants) - settled)
-    return len(entrants) * rung + (settled + keep) * (full - rung)
+    return ready + len(entrants) * rung + (settled + keep) * (full - rung)
 
 
-def _race_entrants(pending: list[Candidate], rung: int, full: int, budget: int
-                   ) -> list[Candidate]:
+def _race_entrants(pending: list[Candidate], rung: int, full: int, budget: int,
+                   setup: SetupCost = lambda _: 0) -> list[Candidate]:
     """The candidates the budget can race to the end, in ``_scoring_order``: a rung whose
     survivors cannot finish dev buys nothing (late in a run that spent the rung on three
     children and scored none). The rest get a note and no score."""
     order = _scoring_order(pending)
     size = next((n for n in range(len(order), 0, -1)
-                 if _race_cost(order[:n], rung, full) <= budget), 0)
+                 if _race_cost(order[:n], rung, full, setup) <= budget), 0)
     for left_out in order[size:]:
         left_out.note = "not scored: the calls left could not pay for its race on dev"
     return order[:size]
@@ -482,17 +503,23 @@ def _score(deps: OptimizeDeps, opts: Mapping[str, Any], candidates: list[Candida
     it gets a score."""
     target, calls = deps.model_for("target", 0.0), 0
     demos_for, gold_answers = deps.demos_for(opts["task"]), _gold_answers(deps, opts)
-    time_up = _time_up(deps, opts)
+    time_up, setup = _time_up(deps, opts), _setup_cost(deps, opts)
     for candidate in candidates:
         # Cached answers cost nothing: only the examples not seen yet are paid for.
-        if calls + len(examples) - candidate.dev_seen > budget:
+        if calls + setup(candidate) + len(examples) - candidate.dev_seen > budget:
             break
         try:
             result = evaluate_prompt(target, candidate.text, examples,
                                      scorer=_scorer(deps, opts),
                                      cache=deps.answer_cache, stop=deps.stop,
                                      demos_for=demos_for, gold_answers=gold_answers,
-                                     time_up=time_up)
+                                     time_up=time_up, anchors=deps.anchors(opts["task"]))
+        except NoLogprobsError:
+            # A kNN prompt on a backend without log-probabilities: that prompt cannot
+            # run here; the others can.
+            candidate.note = ("not scored: the target gives no next-token "
+                              "log-probabilities, which kNN prompting reads")
+            continue
         except Exception as exc:
             typed = as_model_error(exc, target)
             if typed is None:
@@ -503,6 +530,16 @@ def _score(deps: OptimizeDeps, opts: Mapping[str, Any], candidates: list[Candida
         if not result.finished:
             break
     return calls, []
+
+
+def _setup_cost(deps: OptimizeDeps, opts: Mapping[str, Any]) -> SetupCost:
+    """Calls each candidate costs on the target before its first answer: a kNN prompt's
+    anchors not paid yet; nothing for any other."""
+    anchors = deps.anchors(opts.get("task"))
+    if anchors is None:
+        return lambda _: 0
+    target = deps.model_for("target", 0.0)
+    return lambda candidate: anchor_calls_due(target, candidate.text, anchors)
 
 
 def _record_dev_run(candidate: Candidate, result: EvalResult, examples: int, full: int
@@ -562,7 +599,8 @@ def _reflect(deps: OptimizeDeps, opts: Mapping[str, Any], candidate: Candidate,
                                  cache=deps.answer_cache, stop=deps.stop,
                                  demos_for=deps.demos_for(opts["task"]),
                                  gold_answers=_gold_answers(deps, opts),
-                                 time_up=_time_up(deps, opts))
+                                 time_up=_time_up(deps, opts),
+                                 anchors=deps.anchors(opts["task"]))
     except Exception as exc:
         typed = as_model_error(exc, target)
         if typed is None:
@@ -1186,7 +1224,8 @@ def _run_prompts(deps: OptimizeDeps, opts: Mapping[str, Any], prompts: dict[str,
                                             scorer=_scorer(deps, opts),
                                             cache=deps.answer_cache,
                                             demos_for=deps.demos_for(opts["task"], pool),
-                                            gold_answers=gold_answers, time_up=time_up)
+                                            gold_answers=gold_answers, time_up=time_up,
+                                            anchors=deps.anchors(opts["task"]))
             calls += results[name].calls
             if not results[name].finished:
                 break

@@ -6,12 +6,13 @@ beginnings, restored instead of recomputed), ``quantized_copy`` (a Q8_0 copy of 
 bundled file, made once, read faster on x86), ``structured`` (schema-constrained
 replies with repair and retry), ``ollama_api`` (the Ollama HTTP API), ``openai_api``
 (model listing of an OpenAI-compatible server), ``discovery`` (which models exist now),
-``probes`` and ``profiler`` (latency, tokens/s, JSON validity).
+``probes`` and ``profiler`` (latency, tokens/s, JSON validity), ``next_token`` (the next-token
+distribution at the first token of an answer, on any backend).
 
 Imports only ``knowledge`` below it.
 """
 
 __all__ = [
-    "backends", "discovery", "embedded", "kv_states", "ollama_api", "openai_api", "probes",
-    "profiler", "quantized_copy", "structured",
+    "backends", "discovery", "embedded", "kv_states", "next_token", "ollama_api",
+    "openai_api", "probes", "profiler", "quantized_copy", "structured",
 ]

@@ -42,7 +42,7 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, Field
 
-from neuroforge.models.kv_states import attach_prefix_states
+from neuroforge.models.kv_states import attach_prefix_states, common_prefix
 from neuroforge.models.quantized_copy import Quantization, QuantizedCopyError, ensure_copy
 
 __all__ = [
@@ -88,6 +88,21 @@ class _LoadedModel:
         self.llama = llama
         self.lock = threading.Lock()
         self.prefix_states = attach_prefix_states(llama, capacity_bytes=0)
+        self._formatter: Any = None
+
+    def chat_text(self, messages: list[dict[str, str]]) -> str:
+        """``messages`` in the model's own chat template, ready for its reply: the text
+        ``create_chat_completion`` would tokenize."""
+        if self._formatter is None:
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            llama = self.llama
+            self._formatter = Jinja2ChatFormatter(
+                template=llama.metadata["tokenizer.chat_template"],
+                eos_token=llama._model.token_get_text(llama.token_eos()),
+                bos_token=llama._model.token_get_text(llama.token_bos()),
+                add_generation_prompt=True)
+        return str(self._formatter(messages=messages).prompt)
 
 
 def _keep_stdio(disable: bool = True) -> contextlib.nullcontext[None]:
@@ -274,6 +289,40 @@ class EmbeddedChatModel(BaseChatModel):
                 f"embedded model's context of {self.n_ctx} tokens; shorten the input or raise "
                 "NEUROFORGE_EMBEDDED_N_CTX"
             )
+
+    def next_token_logprobs(self, messages: list[BaseMessage], prefix: str = "",
+                            top: int = 20) -> dict[str, float]:
+        """The ``top`` most likely next tokens (text -> natural-log probability) of the
+        reply to ``messages`` once it begins with ``prefix``: one forward pass, no
+        sampling. Tokens with the same text are merged."""
+        import numpy as np
+
+        loaded = self._loaded()
+        llama = loaded.llama
+        with loaded.lock:
+            text = loaded.chat_text(_to_dicts(messages)) + prefix
+            tokens = llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+            if len(tokens) + 1 > self.n_ctx:
+                raise ContextOverflowError(
+                    f"prompt of {len(tokens)} tokens exceeds the embedded model's context of "
+                    f"{self.n_ctx} tokens; shorten the input or raise NEUROFORGE_EMBEDDED_N_CTX")
+            # Reuse what the context already holds; at least the last token is evaluated,
+            # so the logits read are this prompt's.
+            held = np.asarray(llama.input_ids[:llama.n_tokens], dtype=np.intc)
+            kept = min(common_prefix(held, np.asarray(tokens, dtype=np.intc)), len(tokens) - 1)
+            llama.n_tokens = kept
+            llama.eval(tokens[kept:])
+            logits = np.ctypeslib.as_array(llama._ctx.get_logits_ith(-1),
+                                           shape=(llama.n_vocab(),)).astype(np.float64)
+            best = np.argpartition(-logits, top)[:top]
+            pieces = [llama.detokenize([int(i)]).decode("utf-8", "replace") for i in best]
+        shifted = logits - logits.max()
+        norm = float(np.log(np.exp(shifted).sum()))
+        found: dict[str, float] = {}
+        for piece, index in zip(pieces, best, strict=True):
+            value = float(shifted[index]) - norm
+            found[piece] = float(np.logaddexp(found[piece], value)) if piece in found else value
+        return found
 
     def _generate(
         self,

@@ -22,6 +22,7 @@ and word_in_context's 100 % came from it. The callers pass the task's gold answe
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections.abc import Callable, Collection, Iterable, Sequence
@@ -34,7 +35,17 @@ from langchain_core.tools import BaseTool, tool
 
 from neuroforge.knowledge.datasets import Example, TaskData
 from neuroforge.models.embedded import ContextOverflowError
+from neuroforge.models.next_token import TOP_LOGPROBS, next_token_logprobs
 from neuroforge.tools.answer_choices import choice_answer, choice_constraint, parse_choices
+from neuroforge.tools.knn_answers import (
+    K_CHOICES,
+    VOCABULARY,
+    KnnAnchors,
+    KnnReader,
+    label_prefix,
+    parse_knn,
+    without_knn_line,
+)
 from neuroforge.tools.nearest_demos import parse_dynamic
 
 __all__ = [
@@ -46,6 +57,8 @@ __all__ = [
     "DynamicPromptError",
     "EvalResult",
     "EvaluationStopped",
+    "KnnPromptError",
+    "anchor_calls_due",
     "answer_set",
     "echoes_the_input",
     "evaluate_prompt",
@@ -97,6 +110,10 @@ class DynamicPromptError(ValueError):
     """A prompt that picks its examples per input was run without examples to pick from."""
 
 
+class KnnPromptError(ValueError):
+    """A prompt whose answers are read by kNN prompting was run without its anchors."""
+
+
 def render_prompt(prompt: str, input_text: str, demos_for: DemoPicker | None = None
                   ) -> list[BaseMessage]:
     """The chat messages that run ``prompt`` on ``input_text``.
@@ -108,8 +125,9 @@ def render_prompt(prompt: str, input_text: str, demos_for: DemoPicker | None = N
     does): measured on SmolLM2-135M, that lifted sentiment from 43 % to 73 % and
     plurals from 0 % to 73 %, where the same examples inline in the text hurt.
     A prompt's answer-choices line (``tools.answer_choices``) is not shown: it says how
-    replies are decoded (``reply_kwargs``).
+    replies are decoded (``reply_kwargs``); nor is its kNN line (``tools.knn_answers``).
     """
+    prompt = without_knn_line(prompt)
     constrained = parse_choices(prompt)
     if constrained is not None:
         prompt = constrained[0]
@@ -318,12 +336,15 @@ def evaluate_prompt(
     demos_for: DemoPicker | None = None,
     gold_answers: Collection[str] = frozenset(),
     time_up: Callable[[], bool] | None = None,
+    anchors: KnnAnchors | None = None,
 ) -> EvalResult:
     """Run ``prompt`` on each example with ``model``; cached answers cost no call.
 
-    ``demos_for`` picks the demonstrations of a dynamic prompt per input; ``gold_answers``
-    are the task's (``answer_set``), for ``is_right``. An input the
-    prompt does not fit the model's context with scores as wrong (an empty answer).
+    ``demos_for`` picks the demonstrations of a dynamic prompt per input; ``anchors``
+    are what a kNN prompt reads its answers by (each anchor costs one call, once per
+    model and prompt, counted in the first run that needs it); ``gold_answers`` are the
+    task's (``answer_set``), for ``is_right``. An input the prompt does not fit the
+    model's context with scores as wrong (an empty answer).
 
     Backend failures propagate unchanged (callers turn them into ``ModelError``);
     ``stop``, once set, ends the run before the next example (``EvaluationStopped``).
@@ -334,9 +355,14 @@ def evaluate_prompt(
         raise ValueError(f"unknown scorer {scorer!r}; choose from {', '.join(SCORERS)}")
     if not examples:
         raise ValueError("no examples to score on")
-    model_key = str(getattr(model, "model_name", None) or getattr(model, "model", None) or
-                    type(model).__name__)
-    calls = 0
+    model_key, calls = _model_key(model), 0
+    answer_of: Callable[[list[BaseMessage]], str] = functools.partial(
+        _reply_answer, model, prompt)
+    if parse_knn(prompt) is not None:
+        reader, calls, done = _knn_reader(model, prompt, anchors, demos_for, stop, time_up)
+        if not done:
+            return _partial([], calls, [])
+        answer_of = _knn_answer_of(model, reader)
     answers: list[str] = []
     hits: list[bool] = []
     for example in examples:
@@ -351,7 +377,7 @@ def evaluate_prompt(
                 cache.release(key)
             return _partial(hits, calls, answers)
         if answer is None:
-            answer = _paid_answer(model, prompt, messages, cache, key)
+            answer = _paid_answer(answer_of, messages, cache, key)
             calls += 1
         answers.append(answer)
         hits.append(is_right(scorer, answer, example.output, example.input, gold_answers))
@@ -359,14 +385,25 @@ def evaluate_prompt(
     return EvalResult(correct / len(examples), correct, len(examples), calls, answers, hits)
 
 
-def _paid_answer(model: BaseChatModel, prompt: str, messages: list[BaseMessage],
+def _model_key(model: BaseChatModel) -> str:
+    """What names ``model`` in cache keys."""
+    return str(getattr(model, "model_name", None) or getattr(model, "model", None) or
+               type(model).__name__)
+
+
+def _reply_answer(model: BaseChatModel, prompt: str, messages: list[BaseMessage]) -> str:
+    """The answer ``model`` replies to ``messages`` (``prompt`` run on one input)."""
+    # Only the first line is read, so stop there: a 5-10x saving on chatty models.
+    reply = model.invoke(messages, stop=["\n"], **reply_kwargs(model, prompt))
+    return read_reply(prompt, reply.text)
+
+
+def _paid_answer(answer_of: Callable[[list[BaseMessage]], str], messages: list[BaseMessage],
                  cache: AnswerCache | None, key: CacheKey) -> str:
-    """The model's answer to ``messages`` (``prompt`` run on one input), kept in
-    ``cache`` (whose claim on ``key`` the caller holds: released if the call fails)."""
+    """The answer ``answer_of`` reads for ``messages`` (one paid call), kept in ``cache``
+    (whose claim on ``key`` the caller holds: released if the call fails)."""
     try:
-        # Only the first line is read, so stop there: a 5-10x saving on chatty models.
-        reply = model.invoke(messages, stop=["\n"], **reply_kwargs(model, prompt))
-        answer = read_reply(prompt, reply.text)
+        answer = answer_of(messages)
     except ContextOverflowError:
         # The prompt does not fit with this input (too many or too long
         # demonstrations): a wrong answer for that prompt, not a failed run.
@@ -378,6 +415,87 @@ def _paid_answer(model: BaseChatModel, prompt: str, messages: list[BaseMessage],
     if cache:
         cache.put(key, answer)
     return answer
+
+
+def _knn_answer_of(model: BaseChatModel, reader: KnnReader | None
+                   ) -> Callable[[list[BaseMessage]], str]:
+    """How a kNN prompt's answer to one input is read: its feature's nearest anchors'
+    label ("" when no anchor fitted the context)."""
+    prefix = label_prefix(sorted(set(reader.labels))) if reader else ""
+
+    def answer_of(messages: list[BaseMessage]) -> str:
+        feature = next_token_logprobs(model, messages, prefix)
+        return reader.answer(feature) if reader else ""
+
+    return answer_of
+
+
+def _knn_reader(model: BaseChatModel, prompt: str, anchors: KnnAnchors | None,
+                demos_for: DemoPicker | None, stop: threading.Event | None,
+                time_up: Callable[[], bool] | None) -> tuple[KnnReader | None, int, bool]:
+    """(the reader of kNN ``prompt`` on ``model``, or ``None`` when no anchor fits the
+    context; calls paid for its anchors now; whether they are all paid: not when
+    ``time_up`` came first, and the features paid stay kept)."""
+    if anchors is None:
+        raise KnnPromptError("this prompt reads its answers by its nearest training examples "
+                             "(kNN prompting); run it with those examples")
+    model_key = _model_key(model)
+    with anchors.lock:
+        if (model_key, prompt) in anchors.readers:
+            return anchors.readers[(model_key, prompt)], 0, True
+    pool = anchors.anchors(_shown_demonstrations(prompt))
+    prefix = label_prefix(sorted({e.output.strip() for e in pool}))
+    calls = 0
+    for example in pool:
+        key = (model_key, prompt, example.input)
+        with anchors.lock:
+            if key in anchors.features:
+                continue
+        if stop is not None and stop.is_set():
+            raise EvaluationStopped("stopped while reading the kNN anchors")
+        if time_up is not None and time_up():
+            return None, calls, False
+        messages = render_prompt(prompt, example.input, demos_for)
+        try:
+            feature: dict[str, float] | None = next_token_logprobs(model, messages, prefix)
+        except ContextOverflowError:
+            feature = None  # an anchor that does not fit is left out
+        calls += 1
+        with anchors.lock:
+            anchors.features[key] = feature
+    return _fitted_reader(anchors, model_key, prompt, pool), calls, True
+
+
+def _fitted_reader(anchors: KnnAnchors, model_key: str, prompt: str,
+                   pool: Sequence[Example]) -> KnnReader | None:
+    """The reader over ``pool``'s paid features (``None`` when none fitted), kept."""
+    with anchors.lock:
+        paid = [(anchors.features[(model_key, prompt, e.input)], e.output.strip())
+                for e in pool]
+    usable = [(feature, label) for feature, label in paid if feature is not None]
+    if not usable:
+        return None
+    reader = KnnReader.fit([f for f, _ in usable], [label for _, label in usable])
+    with anchors.lock:
+        anchors.readers[(model_key, prompt)] = reader
+    return reader
+
+
+def anchor_calls_due(model: BaseChatModel, prompt: str, anchors: KnnAnchors | None) -> int:
+    """Calls a kNN ``prompt``'s anchors still cost on ``model`` before its first answer
+    (0 for any other prompt, or once paid): what a budget must hold beyond its inputs."""
+    if anchors is None or parse_knn(prompt) is None:
+        return 0
+    return anchors.unpaid(_model_key(model), prompt, _shown_demonstrations(prompt))
+
+
+def _shown_demonstrations(prompt: str) -> list[Example]:
+    """The fixed demonstrations a prompt shows (none for a dynamic one)."""
+    text = without_knn_line(prompt)
+    constrained = parse_choices(text)
+    if constrained is not None:
+        text = constrained[0]
+    return [] if parse_dynamic(text) is not None else split_demonstrations(text)[1]
 
 
 def _partial(hits: list[bool], calls: int, answers: list[str]) -> EvalResult:
@@ -413,19 +531,27 @@ def make_prompt_scoring_tool(
     return score_prompt_on_task
 
 
-def runnable_prompt(prompt: str, pool: Sequence[Example]) -> dict[str, Any]:
+def runnable_prompt(prompt: str, pool: Sequence[Example],
+                    anchors: Sequence[Example] = ()) -> dict[str, Any]:
     """How to run ``prompt`` outside NeuroForge, as plain data.
 
     Static: the instruction and its demonstrations. Dynamic: the instruction, ``k`` and
     the pool to pick from (nearest by all-MiniLM-L6-v2 cosine similarity, most similar
     last). Either way each demonstration is an earlier user turn (``template`` with its
     input) answered by an assistant turn (its output), then the real input. A prompt with
-    answer choices adds them and how replies are held to them.
+    answer choices adds them and how replies are held to them; a kNN prompt adds the
+    ``anchors`` its answers are read by (less the demonstrations it shows) and how.
     """
     common: dict[str, Any] = {
         "template": TARGET_TEMPLATE,
         "rendering": "each demonstration: a user turn (template with its input) and an "
                      "assistant turn (its output); then the user turn with the input"}
+    if parse_knn(prompt) is not None:
+        shown = {e.input for e in _shown_demonstrations(prompt)}
+        common |= {"answers_read_by": _KNN_RULE,
+                   "anchors": [{"input": e.input, "output": e.output}
+                               for e in anchors if e.input not in shown]}
+        prompt = without_knn_line(prompt)
     constrained = parse_choices(prompt)
     if constrained is not None:
         prompt = constrained[0]
@@ -435,9 +561,18 @@ def runnable_prompt(prompt: str, pool: Sequence[Example]) -> dict[str, Any]:
     dynamic = parse_dynamic(prompt)
     if dynamic is None:
         instruction, demos = split_demonstrations(prompt)
-        return {"mode": "static", "instruction": instruction,
+        return {"mode": "knn" if "anchors" in common else "static", "instruction": instruction,
                 "demonstrations": [{"input": d.input, "output": d.output} for d in demos],
                 **common}
     return {"mode": "nearest", "instruction": dynamic[0], "k": dynamic[1],
             "embedding_model": "sentence-transformers/all-MiniLM-L6-v2 (cosine)",
             "pool": [{"input": e.input, "output": e.output} for e in pool], **common}
+
+
+_KNN_RULE = (
+    f"kNN prompting: run every anchor as an input; keep the model's top {TOP_LOGPROBS} "
+    "next-token log-probabilities at the reply's first token after the anchors' labels' "
+    "common prefix; an input gets the majority label of the k anchors nearest by "
+    f"KL(anchor || input) (tokens outside a top share its remaining mass over {VOCABULARY:,} "
+    "tokens), ties to the nearest; k is the one of "
+    f"{', '.join(map(str, K_CHOICES))} that labels the anchors best, each left out")

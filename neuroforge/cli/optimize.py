@@ -134,10 +134,12 @@ def _export(result: dict[str, Any], path: Path) -> None:
     from neuroforge.tools.prompt_eval import runnable_prompt
 
     task = (result.get("options") or {}).get("task")
-    # What the run's test split was scored with: every labelled example, test excepted.
-    pool = load_task(task, dev_size=DEV_SIZE).labelled() if task else []
+    loaded = load_task(task, dev_size=DEV_SIZE) if task else None
+    # What the run's test split was scored with: for per-input demonstrations every
+    # labelled example, test excepted; for kNN answers the train split.
+    pool, anchors = (loaded.labelled(), loaded.train) if loaded else ([], [])
     data = {"run_id": result.get("run_id"), "test_accuracy": result.get("test_optimized"),
-            **runnable_prompt(result["optimized"], pool)}
+            **runnable_prompt(result["optimized"], pool, anchors)}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
