@@ -40,9 +40,11 @@ def next_token_logprobs(model: BaseChatModel, messages: Sequence[BaseMessage],
     backend gives none; backend failures propagate as the backend raises them."""
     if isinstance(model, EmbeddedChatModel):
         return model.next_token_logprobs(list(messages), prefix, top)
-    kwargs: dict[str, Any] = {"logprobs": True, "top_logprobs": top, "temperature": 0.0}
+    kwargs: dict[str, Any] = {"logprobs": True, "top_logprobs": top}
     if type(model).__name__ == "ChatOpenAI":
-        kwargs["max_completion_tokens"] = 8  # the prefix and the token past it
+        # Greedy, and no longer than the prefix and the token past it. (Ollama takes
+        # neither per call: its model's own options stand, the target's temperature 0.)
+        kwargs |= {"temperature": 0.0, "max_completion_tokens": 8}
     reply = model.invoke(list(messages), stop=["\n"], **kwargs)
     positions = _positions(reply.response_metadata.get("logprobs"))
     if not positions:
@@ -53,19 +55,24 @@ def next_token_logprobs(model: BaseChatModel, messages: Sequence[BaseMessage],
 
 def _positions(raw: Any) -> list[tuple[str, NextTokens]]:
     """(token, its top alternatives) per reply position, from OpenAI's
-    ``{"content": [...]}`` or Ollama's list of the same entries."""
+    ``{"content": [...]}`` or Ollama's list of the same entries (its client's objects)."""
     entries = raw.get("content") if isinstance(raw, dict) else raw
     positions: list[tuple[str, NextTokens]] = []
-    for entry in entries or []:
+    for entry in map(_plain, entries or []):
         if not isinstance(entry, dict) or not isinstance(entry.get("token"), str):
             continue
         tops: NextTokens = {}
-        for alt in entry.get("top_logprobs") or []:
+        for alt in map(_plain, entry.get("top_logprobs") or []):
             if isinstance(alt, dict) and isinstance(alt.get("token"), str):
                 tops.setdefault(alt["token"], float(alt.get("logprob", float("-inf"))))
         tops.setdefault(entry["token"], float(entry.get("logprob", float("-inf"))))
         positions.append((entry["token"], tops))
     return positions
+
+
+def _plain(value: Any) -> Any:
+    """A pydantic object (the ``ollama`` client's ``Logprob``) as a dict; else as it is."""
+    return value.model_dump() if hasattr(value, "model_dump") else value
 
 
 def read_past_prefix(positions: Sequence[tuple[str, NextTokens]], prefix: str) -> NextTokens:

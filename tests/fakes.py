@@ -136,3 +136,22 @@ class StreamingChatModel(BaseChatModel):
                 yielded += 1
         finally:
             self.streamed.append(yielded)
+
+
+class LogprobChatModel(FunctionChatModel):
+    """A ``FunctionChatModel`` that, when a call asks for ``logprobs``, also returns
+    ``tops(messages)`` (token -> log-probability at each reply position) in OpenAI's
+    ``response_metadata["logprobs"]`` format."""
+
+    tops: Callable[[list[BaseMessage]], list[dict[str, float]]]
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: CallbackManagerForLLMRun | None = None,
+                  **kwargs: Any) -> ChatResult:
+        result = super()._generate(messages, stop, run_manager, **kwargs)
+        if kwargs.get("logprobs"):
+            content = [{"token": max(row, key=row.__getitem__), "logprob": max(row.values()),
+                        "top_logprobs": [{"token": t, "logprob": v} for t, v in row.items()]}
+                       for row in self.tops(list(messages))]
+            result.generations[0].message.response_metadata["logprobs"] = {"content": content}
+        return result

@@ -73,6 +73,8 @@ class OllamaReplay:
                 continue
             if wanted.get("has_format") and not body.get("format"):
                 continue
+            if wanted.get("has_logprobs") and not body.get("logprobs"):
+                continue
             return interaction["response"]
         return None
 

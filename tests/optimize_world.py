@@ -11,7 +11,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, SystemMessage
 
 from neuroforge.agents.prompts import CLOSE_TAG, OPEN_TAG
-from tests.fakes import FunctionChatModel
+from tests.fakes import FunctionChatModel, LogprobChatModel
 
 REWRITES = {
     "short": "Summarize the text in three bullet points.",
@@ -80,12 +80,17 @@ def role_of(messages: list[BaseMessage]) -> str:
     return "target"
 
 
-def world(overrides: dict[str, Callable[[list[BaseMessage]], str | Exception]] | None = None
+def world(overrides: dict[str, Callable[[list[BaseMessage]], str | Exception]] | None = None,
+          tops: Callable[[list[BaseMessage]], list[dict[str, float]]] | None = None
           ) -> tuple[Callable[[str, float | None], BaseChatModel], FunctionChatModel]:
-    """A model factory for every role, and the shared fake (to inspect calls)."""
+    """A model factory for every role, and the shared fake (to inspect calls); with
+    ``tops``, the fake also gives token log-probabilities when asked (``LogprobChatModel``)."""
     handlers: dict[str, Callable[[list[BaseMessage]], Any]] = {
         "analyst": analyst_reply, "creative": creative_reply,
         "validator": obedient_validator, "target": target_reply, **(overrides or {}),
     }
-    fake = FunctionChatModel(respond=lambda m: handlers[role_of(m)](m), name_="world")
+    fake = (FunctionChatModel(respond=lambda m: handlers[role_of(m)](m), name_="world")
+            if tops is None else
+            LogprobChatModel(respond=lambda m: handlers[role_of(m)](m), tops=tops,
+                             name_="world"))
     return (lambda role, temperature=None: fake), fake

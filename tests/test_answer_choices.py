@@ -7,7 +7,12 @@ from typing import Any
 import pytest
 
 from neuroforge.agents.evolution import fill_population, offspring
-from neuroforge.agents.optimizer import hold_to_answers, instruction_of, swap_demonstrations
+from neuroforge.agents.optimizer import (
+    hold_to_answers,
+    instruction_of,
+    read_by_knn,
+    swap_demonstrations,
+)
 from neuroforge.agents.schemas import Candidate
 from neuroforge.knowledge.datasets import Example
 from neuroforge.tools.answer_choices import (
@@ -16,6 +21,7 @@ from neuroforge.tools.answer_choices import (
     closed_answer_set,
     parse_choices,
 )
+from neuroforge.tools.knn_answers import parse_knn
 from neuroforge.tools.nearest_demos import dynamic_prompt, parse_dynamic
 from neuroforge.tools.prompt_eval import (
     evaluate_prompt,
@@ -112,9 +118,14 @@ def test_the_export_names_the_choices_and_how_replies_are_held() -> None:
 
 def test_seeds_and_children_hold_replies_to_a_closed_set_only() -> None:
     original = Candidate(id="o", text="Evaluate.", origin="original")
-    seeds = fill_population(original, [], LABELLED, 3, seed=0)
-    assert seeds[2].text == hold_to_answers(dynamic_prompt("Evaluate.", 3), ["False", "True"])
-    assert not seeds[2].baseline  # searched: it must beat the free seeds by the guard's rule
+    seeds = fill_population(original, [], LABELLED, 4, seed=0)
+    assert seeds[3].text == hold_to_answers(dynamic_prompt("Evaluate.", 3), ["False", "True"])
+    assert not seeds[3].baseline  # searched: it must beat the free seeds by the guard's rule
+    # Before it, the three random read by kNN prompting: searched too, but never cut at
+    # the race's first rung (its anchors are paid before its first answer).
+    knn = seeds[2]
+    assert knn.text == read_by_knn(seeds[0].text) and knn.never_cut and not knn.baseline
+    assert all(parse_knn(s.text) is None for s in fill_population(original, [], OPEN, 6, seed=0))
     assert all(parse_choices(s.text) is None
                for s in fill_population(original, [], OPEN, 6, seed=0))
     # The best's constrained child, though one added line in a long prompt reads as a copy

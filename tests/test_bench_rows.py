@@ -237,3 +237,29 @@ def test_the_train_evidence_summary_compares_both_optimizers_with_the_same_basel
     assert default["misses"] == {"a": -10} and not default["every task >= best baseline - 2"]
     assert evidence["misses"] == {"c": -4} and evidence["worst minus best baseline, points"] == -4
     assert not evidence["mean >= best baseline + 3"]
+
+
+def test_a_row_redone_for_its_optimizer_keeps_its_free_pick_and_all_labelled_row(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Neither depends on the optimizer: redoing the optimizer row does not pay for them
+    again; a row without them still gets them."""
+    import benchmarks.optimizer as bench
+    from neuroforge.graphs.optimize import OptimizeDeps
+
+    path = _task_file(tmp_path)
+    splits = bench.split_sizes(OptimizeDeps(model_for=lambda *a: None).task(str(path)))
+    measured: list[str] = []
+    monkeypatch.setattr(bench, "_optimize", lambda *a, **k: {"test_accuracy": 0.5})
+    monkeypatch.setattr(bench, "starting_instruction", lambda name, path: "do it")
+    monkeypatch.setattr(bench, "free_pick", lambda *a: measured.append("pick") or
+                        {"picked": "human"})
+    monkeypatch.setattr(bench, "nearest3_all_labelled", lambda *a: measured.append("all")
+                        or 0.2)
+    earlier = {"human": 0.1, "random3": 0.2, "random3_per_seed": [0.2] * 3, "nearest3": 0.3,
+               "splits": splits, "dspy": {"test_accuracy": 0.1}}
+    kept = earlier | {"free_pick": {"picked": "nearest3"}, "nearest3_all_labelled": 0.4}
+    row = bench.run_task("t", path, "sqlite://", None, ablate=False, earlier=kept)
+    assert measured == [] and row["free_pick"]["picked"] == "nearest3"
+    assert row["nearest3_all_labelled"] == 0.4 and row["optimized"]["test_accuracy"] == 0.5
+    row = bench.run_task("t", path, "sqlite://", None, ablate=False, earlier=earlier)
+    assert measured == ["pick", "all"] and row["free_pick"]["picked"] == "human"

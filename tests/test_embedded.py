@@ -105,3 +105,23 @@ def test_cli_profile_and_doctor_on_the_embedded_model() -> None:
     assert checks["database"] == "ok" and checks["chroma"] == "ok"
     assert checks["ollama"] == "warn"  # down here, and the embedded model covers for it
     assert doctor.exit_code == 0
+
+
+def test_next_token_logprobs_reads_the_answers_first_token_past_a_prefix(
+        model: EmbeddedChatModel) -> None:
+    """One forward pass: the top 20 tokens with their log-probabilities, the greedy reply's
+    first token among the likeliest, and a given prefix moving the distribution on."""
+    import math
+
+    from neuroforge.models.next_token import next_token_logprobs
+
+    question = [HumanMessage("Is the sky blue? Answer True or False.")]
+    tops = next_token_logprobs(model, question)
+    assert len(tops) <= 20 and all(v <= 0 for v in tops.values())
+    assert 0.2 < sum(math.exp(v) for v in tops.values()) <= 1.0 + 1e-6
+    greedy = model.invoke(question, temperature=0.0, max_tokens=1).text
+    assert greedy and max(tops, key=tops.__getitem__).strip() == greedy.strip()
+    after = next_token_logprobs(model, question, "The answer is")
+    assert after != tops
+    # The model's own reply path still works after the raw forward passes.
+    assert model.invoke(question, max_tokens=8).text.strip()

@@ -107,3 +107,16 @@ def test_api_key_is_sent_as_bearer_header(ollama: OllamaReplay) -> None:
     invoke_model(create_chat_model("llama3.2:3b", config), [HumanMessage("hi")])
     headers = {k.lower(): v for k, v in ollama.requests[-1]["headers"].items()}
     assert headers.get("authorization") == "Bearer k"
+
+
+def test_ollama_next_token_logprobs_are_read_past_the_labels_prefix(ollama: OllamaReplay
+                                                                    ) -> None:
+    from neuroforge.models.next_token import next_token_logprobs
+
+    model = create_chat_model("llama3.2:3b", LLMConfig(ollama_base_url=ollama.url),
+                              temperature=0.0)
+    tops = next_token_logprobs(model, [HumanMessage("Which option? (A) or (B)")], "(")
+    assert tops == {"B": -0.4155, "A": -1.3862, "C": -2.9957, "D": -4.1997}
+    sent = ollama.requests[-1]["body"]
+    assert sent["logprobs"] is True and sent["top_logprobs"] == 20
+    assert sent["options"]["temperature"] == 0.0

@@ -119,3 +119,18 @@ def test_a_server_that_is_down_is_one_line(monkeypatch: pytest.MonkeyPatch) -> N
     assert "note:" in listed.output and "127.0.0.1" in listed.output  # the server is named
     missing = runner.invoke(app, ["chat", "--model", "openai:x"], input="hi\n")
     assert "Traceback" not in missing.output
+
+
+def test_next_token_logprobs_come_from_the_server(use_server: str) -> None:
+    """The server's greedy reply with top_logprobs: the distribution at the reply's first
+    token (its own top token among them), and past a prefix the reply starts with."""
+    from neuroforge.models.next_token import next_token_logprobs
+
+    config = LLMConfig(openai_base_url=use_server)
+    model = create_chat_model("openai:smollm2", config, temperature=0.0, max_tokens=64)
+    question = [HumanMessage("Is the sky blue? Answer True or False.")]
+    tops = next_token_logprobs(model, question)
+    assert 1 < len(tops) <= 20 and all(v <= 0 for v in tops.values())
+    reply = model.invoke(question, max_completion_tokens=1).text
+    assert max(tops, key=tops.__getitem__) == reply
+    assert next_token_logprobs(model, question, reply) != tops

@@ -31,6 +31,7 @@ from neuroforge.graphs.optimize import (
     minimum_budget,
 )
 from neuroforge.knowledge.datasets import Example, load_task
+from neuroforge.tools.knn_answers import KNN_LINE
 from neuroforge.tools.nearest_demos import dynamic_prompt, parse_dynamic
 from neuroforge.tools.prompt_eval import format_demonstrations, split_demonstrations
 from tests.fakes import FunctionChatModel
@@ -782,3 +783,58 @@ def test_a_dynamic_prompt_picks_from_train_while_searching_and_from_all_labels_a
     assert errors == [] and accuracy == {"original": 1.0, "optimized": 1.0}
     labelled = {e.input for e in task.labelled()}
     assert len(labelled) == 58 and all(shown[e.input] == labelled for e in task.test)
+
+
+def parity_task(tmp_path: Path) -> Path:
+    path = tmp_path / "parity.jsonl"
+    path.write_text("".join(json.dumps({"input": f"item {n}",
+                                        "output": "even" if n % 2 == 0 else "odd"}) + "\n"
+                            for n in range(120)))
+    return path
+
+
+def parity_tops(messages: list[BaseMessage]) -> list[dict[str, float]]:
+    """The target's distribution at its answer tells the parity; its replies never do."""
+    n = int(messages[-1].text.rpartition("Input: item ")[2].split("\n")[0])
+    return [{"E": -0.3, "O": -1.6} if n % 2 == 0 else {"E": -1.6, "O": -0.3}]
+
+
+def test_the_knn_seed_is_adopted_where_only_the_distribution_knows_the_answer(
+        tmp_path: Path) -> None:
+    factory, fake = world({"target": lambda messages: "maybe"}, tops=parity_tops)
+    budget = 300
+    result = run(factory, {"prompt": "Even or odd?", "task": str(parity_task(tmp_path)),
+                           "generations": 1, "agents": False, "budget": budget})["result"]
+    assert KNN_LINE in result["optimized"]
+    assert result["test_original"] == 0.0 and result["test_optimized"] == 1.0
+    spent = result["calls_used"] - result["calls_by_phase"].get("test", 0)
+    assert spent <= budget and result["calls_used"] == len(fake.calls)
+
+
+def test_a_target_without_logprobs_leaves_the_knn_seed_unscored_and_the_run_goes_on(
+        tmp_path: Path) -> None:
+    factory, fake = world({"target": lambda messages: "even"})
+    state = create_optimize_graph(OptimizeDeps(model_for=factory)).compile().invoke(
+        {"prompt": "Even or odd?", "task": str(parity_task(tmp_path)), "generations": 1,
+         "agents": False, "budget": 300}, output_keys=["candidates", "result"])
+    knn = [c for c in state["candidates"].values() if KNN_LINE in c["text"]]
+    assert len(knn) == 1 and "log-probabilities" in knn[0]["note"]
+    assert knn[0]["dev_score"] is None and KNN_LINE not in state["result"]["optimized"]
+
+
+def test_the_knn_anchors_are_paid_within_the_budget(tmp_path: Path) -> None:
+    """A kNN seed costs its anchors before its first answer: the race counts them, so no
+    budget is overspent, whether or not it can pay for the seed."""
+    path = parity_task(tmp_path)
+    scored = []
+    for budget in (180, 260):
+        factory, fake = world({"target": lambda messages: "maybe"}, tops=parity_tops)
+        state = create_optimize_graph(OptimizeDeps(model_for=factory)).compile().invoke(
+            {"prompt": "Even or odd?", "task": str(path), "generations": 2, "agents": False,
+             "budget": budget}, output_keys=["candidates", "result"])
+        result = state["result"]
+        spent = result["calls_used"] - result["calls_by_phase"].get("test", 0)
+        assert spent <= budget and result["calls_used"] == len(fake.calls)
+        scored.append(any(KNN_LINE in c["text"] and c["dev_score"] is not None
+                          for c in state["candidates"].values()))
+    assert scored[0] is False and scored[-1] is True

@@ -5,6 +5,7 @@ from typing import Any
 
 from benchmarks.optimizer_tables import adopted, free_pick_cell, main, table
 from benchmarks.optimizer_targets import resolution_cell, resolution_table
+from neuroforge.agents.optimizer import read_by_knn
 from neuroforge.knowledge.datasets import Example
 from neuroforge.tools.answer_choices import answer_choices_line
 from neuroforge.tools.nearest_demos import dynamic_prompt
@@ -32,6 +33,9 @@ def test_adopted_names_the_rule_the_kind_of_prompt_and_the_seed_rule() -> None:
     beat_seed = fallback | {"over_seed": {"seed": "s", "searched": "x", "rule": "margin"}}
     assert adopted(_optimized(fixed, beat_seed)) == "margin, 2 fixed examples"
     assert adopted(_optimized("Say it.", None, changed=False)) == "original kept"
+    knn = read_by_knn(fixed)
+    assert adopted(_optimized(knn, {"rule": "paired test", "candidate": "x"})) == \
+        "paired test, 2 fixed examples, answers read by kNN"
 
 
 def test_table_writes_a_line_a_task_and_the_means() -> None:

@@ -116,18 +116,21 @@ def choose_k(features: Sequence[dict[str, float]], labels: Sequence[str]) -> int
 
 @dataclass(frozen=True)
 class KnnReader:
-    """The anchors of one prompt on one model, and the ``k`` chosen for them."""
+    """The anchors of one prompt on one model, the ``k`` chosen for them, and the label
+    prefix their features were read past (an input's must be read past the same)."""
 
     features: list[dict[str, float]]
     labels: list[str]
     k: int
+    prefix: str = ""
 
     @classmethod
-    def fit(cls, features: Sequence[dict[str, float]], labels: Sequence[str]) -> KnnReader:
+    def fit(cls, features: Sequence[dict[str, float]], labels: Sequence[str],
+            prefix: str = "") -> KnnReader:
         """A reader over these anchors, ``k`` chosen by ``choose_k``."""
         if not features:
             raise ValueError("kNN prompting needs at least one anchor")
-        return cls(list(features), list(labels), choose_k(features, labels))
+        return cls(list(features), list(labels), choose_k(features, labels), prefix)
 
     def answer(self, query: dict[str, float]) -> str:
         """The label the anchors nearest to ``query`` give."""

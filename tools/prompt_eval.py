@@ -421,11 +421,11 @@ def _knn_answer_of(model: BaseChatModel, reader: KnnReader | None
                    ) -> Callable[[list[BaseMessage]], str]:
     """How a kNN prompt's answer to one input is read: its feature's nearest anchors'
     label ("" when no anchor fitted the context)."""
-    prefix = label_prefix(sorted(set(reader.labels))) if reader else ""
-
     def answer_of(messages: list[BaseMessage]) -> str:
-        feature = next_token_logprobs(model, messages, prefix)
-        return reader.answer(feature) if reader else ""
+        if reader is None:
+            next_token_logprobs(model, messages)  # paid as the others: no anchor to read by
+            return ""
+        return reader.answer(next_token_logprobs(model, messages, reader.prefix))
 
     return answer_of
 
@@ -463,19 +463,20 @@ def _knn_reader(model: BaseChatModel, prompt: str, anchors: KnnAnchors | None,
         calls += 1
         with anchors.lock:
             anchors.features[key] = feature
-    return _fitted_reader(anchors, model_key, prompt, pool), calls, True
+    return _fitted_reader(anchors, model_key, prompt, pool, prefix), calls, True
 
 
 def _fitted_reader(anchors: KnnAnchors, model_key: str, prompt: str,
-                   pool: Sequence[Example]) -> KnnReader | None:
-    """The reader over ``pool``'s paid features (``None`` when none fitted), kept."""
+                   pool: Sequence[Example], prefix: str) -> KnnReader | None:
+    """The reader over ``pool``'s paid features, read past ``prefix`` (``None`` when
+    none fitted), kept."""
     with anchors.lock:
         paid = [(anchors.features[(model_key, prompt, e.input)], e.output.strip())
                 for e in pool]
     usable = [(feature, label) for feature, label in paid if feature is not None]
     if not usable:
         return None
-    reader = KnnReader.fit([f for f, _ in usable], [label for _, label in usable])
+    reader = KnnReader.fit([f for f, _ in usable], [label for _, label in usable], prefix)
     with anchors.lock:
         anchors.readers[(model_key, prompt)] = reader
     return reader
