@@ -58,15 +58,16 @@ MORE_NEAREST_K = 5
 
 
 def fill_population(original: Candidate, new: Sequence[Candidate], train: Sequence[Example] | None,
-                    population: int, seed: int, bootstrapped: Sequence[Example] = ()
-                    ) -> list[Candidate]:
+                    population: int, seed: int, bootstrapped: Sequence[Example] = (),
+                    knn: bool = False) -> list[Candidate]:
     """Operator-made candidates that fill the population when rewrites fell short.
 
     With a labelled task (``train`` given): three random demonstrations from train,
     the three nearest to each input (dynamic few-shot); when the task has a closed answer
-    set (``closed_answer_set``), the three random with answers read by kNN prompting
-    (``never_cut``: its anchors are paid before its first answer, so a first-rung cut
-    would waste them) and the three nearest with replies held to it; three bootstrapped ones (train
+    set (``closed_answer_set``), with ``knn`` the three random with answers read by kNN
+    prompting (``never_cut``: its anchors are paid before its first answer, so a
+    first-rung cut would waste them), and the three nearest with replies held to it;
+    three bootstrapped ones (train
     examples the target already answers right with the original, as DSPy bootstraps),
     five random, another draw of three, and an output constraint; without one:
     well-known patterns.
@@ -83,12 +84,13 @@ def fill_population(original: Candidate, new: Sequence[Candidate], train: Sequen
         free = {random3, nearest3}
         options = [("demonstrations", random3), ("demonstrations", nearest3)]
         choices = closed_answer_set(train)
-        if choices is not None:
+        if choices is not None and knn:
             # kNN first: with the free prompts, it was right on 220 of 576 dev and slice
             # answers of 9 closed-set tasks where the held nearest-3 seed was on 205 (the
             # guard's rule, choosing on one part and judged on the other); with agents
             # a rewrite takes the fourth slot.
             options.append(("mutation", read_by_knn(random3)))
+        if choices is not None:
             options.append(("mutation", hold_to_answers(nearest3, choices)))
         if len(bootstrapped) >= DEMOS_K:
             options.append(("demonstrations", add_demonstrations(

@@ -144,6 +144,11 @@ class OptimizeOptions(BaseModel):
     # the one right most often on train + dev is what a searched prompt must beat
     # (``agents.free_choice``); the search gets what that leaves of the budget.
     train_evidence: bool = False
+    # With a closed-set task: one more first-generation seed, the three random examples
+    # with answers read by kNN prompting (``tools.knn_answers``). Opt-in: measured on
+    # the 12 closed-set benchmark tasks it won 22 points on one and lost 14-20 on others
+    # by taking the calls and time of the search after it (``benchmarks/RUNS.md``).
+    knn_seed: bool = False
 
 
 DEFAULT_OPTIONS: dict[str, Any] = OptimizeOptions().model_dump()
@@ -244,6 +249,9 @@ def resolve_options(state: OptimizeInput) -> dict[str, Any]:
     if not opts["agents"] and not opts["task"]:
         raise OptimizeInputError("a search without agents needs a labelled task to measure "
                                  "prompts on; give --task, or let the agents judge")
+    if opts["knn_seed"] and not opts["task"]:
+        raise OptimizeInputError("the kNN seed reads its answers by a labelled task's training "
+                                 "examples; give --task, or leave out --knn-seed")
     if opts["train_evidence"] and not opts["task"]:
         raise OptimizeInputError("train evidence needs a labelled task to run the free prompts "
                                  "on; give --task, or leave out --train-evidence")
@@ -752,7 +760,8 @@ def propose(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
     # training demonstrations: what a user gets for free); rewrites take what is left.
     rewrites = 1 if opts["agents"] else 0  # slots the creative agent gets at the least
     seeds = (fill_population(original, [], train, max(opts["population"] - rewrites, 1),
-                             opts["seed"], _examples(state.get("bootstrapped", [])))
+                             opts["seed"], _examples(state.get("bootstrapped", [])),
+                             knn=bool(opts.get("knn_seed")))
              if train is not None else [])
     # With train evidence the free prompts are made and scored already: not again.
     free_ids = [i for i in (state.get("free_choice") or {}).get("ids", [])[1:]

@@ -55,6 +55,7 @@ class OptimizeInput(TypedDict):
     scorer: NotRequired[str]  # contains (default), exact or numeric
     time_limit: NotRequired[float | None]  # seconds for the search; None: calls bound it
     train_evidence: NotRequired[bool]  # the free choice made on train + dev (needs a task)
+    knn_seed: NotRequired[bool]  # a kNN-prompting seed on a closed-set task (needs a task)
     run_id: NotRequired[str]
 
 

@@ -118,14 +118,20 @@ def test_the_export_names_the_choices_and_how_replies_are_held() -> None:
 
 def test_seeds_and_children_hold_replies_to_a_closed_set_only() -> None:
     original = Candidate(id="o", text="Evaluate.", origin="original")
-    seeds = fill_population(original, [], LABELLED, 4, seed=0)
-    assert seeds[3].text == hold_to_answers(dynamic_prompt("Evaluate.", 3), ["False", "True"])
-    assert not seeds[3].baseline  # searched: it must beat the free seeds by the guard's rule
-    # Before it, the three random read by kNN prompting: searched too, but never cut at
-    # the race's first rung (its anchors are paid before its first answer).
-    knn = seeds[2]
+    seeds = fill_population(original, [], LABELLED, 3, seed=0)
+    assert seeds[2].text == hold_to_answers(dynamic_prompt("Evaluate.", 3), ["False", "True"])
+    assert not seeds[2].baseline  # searched: it must beat the free seeds by the guard's rule
+    assert all(parse_knn(s.text) is None for s in fill_population(original, [], LABELLED, 8,
+                                                                   seed=0))
+    # Asked for (--knn-seed), the three random read by kNN prompting come before it:
+    # searched too, but never cut at the race's first rung (its anchors are paid before
+    # its first answer).
+    with_knn = fill_population(original, [], LABELLED, 4, seed=0, knn=True)
+    assert with_knn[3].text == seeds[2].text
+    knn = with_knn[2]
     assert knn.text == read_by_knn(seeds[0].text) and knn.never_cut and not knn.baseline
-    assert all(parse_knn(s.text) is None for s in fill_population(original, [], OPEN, 6, seed=0))
+    assert all(parse_knn(s.text) is None
+               for s in fill_population(original, [], OPEN, 6, seed=0, knn=True))
     assert all(parse_choices(s.text) is None
                for s in fill_population(original, [], OPEN, 6, seed=0))
     # The best's constrained child, though one added line in a long prompt reads as a copy

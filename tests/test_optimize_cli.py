@@ -67,6 +67,7 @@ def test_prompt_from_stdin() -> None:
         (["optimize", "ok", "--task", "/nonexistent/task.jsonl"], "task file not found"),
         (["optimize", "ok", "--vote-rule", "dictator"], "vote rule"),
         (["optimize", "ok", "--budget", "5"], "budget"),
+        (["optimize", "ok", "--knn-seed"], "leave out --knn-seed"),
         (["lineage", "nope"], "no run 'nope'"),
         (["optimize", "--resume", "nope"], "no optimization run 'nope'"),
     ],

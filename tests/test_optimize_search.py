@@ -803,12 +803,22 @@ def test_the_knn_seed_is_adopted_where_only_the_distribution_knows_the_answer(
         tmp_path: Path) -> None:
     factory, fake = world({"target": lambda messages: "maybe"}, tops=parity_tops)
     budget = 300
-    result = run(factory, {"prompt": "Even or odd?", "task": str(parity_task(tmp_path)),
-                           "generations": 1, "agents": False, "budget": budget})["result"]
+    task = str(parity_task(tmp_path))
+    result = run(factory, {"prompt": "Even or odd?", "task": task, "generations": 1,
+                           "agents": False, "budget": budget, "knn_seed": True})["result"]
     assert KNN_LINE in result["optimized"]
     assert result["test_original"] == 0.0 and result["test_optimized"] == 1.0
     spent = result["calls_used"] - result["calls_by_phase"].get("test", 0)
     assert spent <= budget and result["calls_used"] == len(fake.calls)
+    # Not asked for, there is no kNN seed, and no prompt the replies can read.
+    factory, fake = world({"target": lambda messages: "maybe"}, tops=parity_tops)
+    plain = run(factory, {"prompt": "Even or odd?", "task": task, "generations": 1,
+                          "agents": False, "budget": budget})["result"]
+    assert plain["test_optimized"] == 0.0
+    assert not any("logprobs" in kwargs for kwargs in fake.call_kwargs)
+    factory, _ = world()
+    with pytest.raises(OptimizeInputError, match="leave out --knn-seed"):
+        run(factory, {"prompt": "x", "knn_seed": True})
 
 
 def test_a_target_without_logprobs_leaves_the_knn_seed_unscored_and_the_run_goes_on(
@@ -816,7 +826,7 @@ def test_a_target_without_logprobs_leaves_the_knn_seed_unscored_and_the_run_goes
     factory, fake = world({"target": lambda messages: "even"})
     state = create_optimize_graph(OptimizeDeps(model_for=factory)).compile().invoke(
         {"prompt": "Even or odd?", "task": str(parity_task(tmp_path)), "generations": 1,
-         "agents": False, "budget": 300}, output_keys=["candidates", "result"])
+         "agents": False, "budget": 300, "knn_seed": True}, output_keys=["candidates", "result"])
     knn = [c for c in state["candidates"].values() if KNN_LINE in c["text"]]
     assert len(knn) == 1 and "log-probabilities" in knn[0]["note"]
     assert knn[0]["dev_score"] is None and KNN_LINE not in state["result"]["optimized"]
@@ -831,7 +841,7 @@ def test_the_knn_anchors_are_paid_within_the_budget(tmp_path: Path) -> None:
         factory, fake = world({"target": lambda messages: "maybe"}, tops=parity_tops)
         state = create_optimize_graph(OptimizeDeps(model_for=factory)).compile().invoke(
             {"prompt": "Even or odd?", "task": str(path), "generations": 2, "agents": False,
-             "budget": budget}, output_keys=["candidates", "result"])
+             "budget": budget, "knn_seed": True}, output_keys=["candidates", "result"])
         result = state["result"]
         spent = result["calls_used"] - result["calls_by_phase"].get("test", 0)
         assert spent <= budget and result["calls_used"] == len(fake.calls)

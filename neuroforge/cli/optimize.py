@@ -42,6 +42,13 @@ TRAIN_EVIDENCE_HELP = ("With --task: also run the free prompts with nearest exam
                        "training examples (each leaving itself out) and choose among them on "
                        "train and dev; searched prompts must beat that choice.")
 
+KNN_SEED_HELP = ("With --task on a closed answer set: also seed a prompt whose answers are "
+                 "read from the target's next-token distribution by its nearest training "
+                 "examples (kNN prompting; one call per training example).")
+
+EXPORT_HELP = ("Also write the optimized prompt as JSON a program can run elsewhere "
+               "(instruction, demonstrations or the pool they are picked from).")
+
 
 def optimize(
     prompt: Annotated[str, typer.Argument(help=PROMPT_HELP)] = "",
@@ -63,10 +70,9 @@ def optimize(
              "validator calls; needs --task.")] = True,
     scorer: Annotated[str | None, typer.Option(help=SCORER_HELP)] = None,
     train_evidence: Annotated[bool, typer.Option(help=TRAIN_EVIDENCE_HELP)] = False,
+    knn_seed: Annotated[bool, typer.Option(help=KNN_SEED_HELP)] = False,
     resume: Annotated[str | None, typer.Option(help="Resume an interrupted run by id.")] = None,
-    export: Annotated[Path | None, typer.Option(
-        help="Also write the optimized prompt as JSON a program can run elsewhere "
-             "(instruction, demonstrations or the pool they are picked from).")] = None,
+    export: Annotated[Path | None, typer.Option(help=EXPORT_HELP)] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Improve a prompt: analysts, rewrites, validator votes and evolution; prints the result."""
@@ -80,7 +86,7 @@ def optimize(
                  "population": population, "voters": voters, "min_agreement": min_agreement,
                  "vote_rule": vote_rule, "debate_rounds": debate_rounds, "seed": seed,
                  "agents": agents, "scorer": scorer, "time_limit": time_limit,
-                 "train_evidence": train_evidence,
+                 "train_evidence": train_evidence, "knn_seed": knn_seed,
                  "budget": current.budgets.max_model_calls if budget is None else budget}
         _check_request(state, current.budgets.structured_attempts)
     try:
