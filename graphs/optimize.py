@@ -145,9 +145,9 @@ class OptimizeOptions(BaseModel):
     # (``agents.free_choice``); the search gets what that leaves of the budget.
     train_evidence: bool = False
     # With a closed-set task: one more first-generation seed, the three random examples
-    # with answers read by kNN prompting (``tools.knn_answers``). Opt-in: measured on
-    # the 12 closed-set benchmark tasks it won 22 points on one and lost 14-20 on others
-    # by taking the calls and time of the search after it (``benchmarks/RUNS.md``).
+    # with answers read by kNN prompting (``tools.knn_answers``). Opt-in: on test, on 10
+    # closed-set benchmark tasks, it won 22 points on one and lost 6-20 on three by
+    # taking the calls and time of the search after it (``benchmarks/RUNS.md``).
     knn_seed: bool = False
 
 
