@@ -19,6 +19,7 @@ the target is not shown.
 from __future__ import annotations
 
 import math
+import os
 import re
 import threading
 from collections import Counter
@@ -64,13 +65,7 @@ def without_knn_line(prompt: str) -> str:
 
 def label_prefix(labels: Sequence[str]) -> str:
     """The text every label starts with ("(" for "(A)" .. "(F)"; "" for True/False)."""
-    if not labels:
-        return ""
-    prefix = labels[0]
-    for label in labels[1:]:
-        while not label.startswith(prefix):
-            prefix = prefix[:-1]
-    return prefix
+    return os.path.commonprefix(list(labels))
 
 
 def _floor(row: dict[str, float], vocabulary: int) -> float:

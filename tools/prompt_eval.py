@@ -127,10 +127,7 @@ def render_prompt(prompt: str, input_text: str, demos_for: DemoPicker | None = N
     A prompt's answer-choices line (``tools.answer_choices``) is not shown: it says how
     replies are decoded (``reply_kwargs``); nor is its kNN line (``tools.knn_answers``).
     """
-    prompt = without_knn_line(prompt)
-    constrained = parse_choices(prompt)
-    if constrained is not None:
-        prompt = constrained[0]
+    prompt = _as_shown(prompt)
     dynamic = parse_dynamic(prompt)
     if dynamic is not None:
         if demos_for is None:
@@ -492,11 +489,16 @@ def anchor_calls_due(model: BaseChatModel, prompt: str, anchors: KnnAnchors | No
 
 def _shown_demonstrations(prompt: str) -> list[Example]:
     """The fixed demonstrations a prompt shows (none for a dynamic one)."""
+    text = _as_shown(prompt)
+    return [] if parse_dynamic(text) is not None else split_demonstrations(text)[1]
+
+
+def _as_shown(prompt: str) -> str:
+    """``prompt`` without the lines that say how it is run and that the target is not
+    shown: its kNN line and its answer-choices line."""
     text = without_knn_line(prompt)
     constrained = parse_choices(text)
-    if constrained is not None:
-        text = constrained[0]
-    return [] if parse_dynamic(text) is not None else split_demonstrations(text)[1]
+    return text if constrained is None else constrained[0]
 
 
 def _partial(hits: list[bool], calls: int, answers: list[str]) -> EvalResult:
