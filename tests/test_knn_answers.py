@@ -67,6 +67,35 @@ def test_k_is_the_one_that_labels_the_left_out_anchors_best() -> None:
     assert reader.k == 3 and reader.answer(row(yes=0.89, no=0.05)) == "y"
 
 
+def test_an_anchor_read_as_an_input_never_votes_for_itself() -> None:
+    # Each anchor's nearest other anchor has the other label: read by the others the
+    # answer is always wrong, read with itself (distance 0) it would always be right.
+    features = [row(yes=0.9, no=0.05), row(yes=0.89, no=0.05),
+                row(yes=0.05, no=0.9), row(yes=0.05, no=0.89)]
+    labels, inputs = ["y", "n", "n", "y"], ["a", "b", "c", "d"]
+    reader = KnnReader.fit(features, labels, inputs=inputs)
+    assert [reader.answer(f) for f in features] == labels  # as a stranger: itself nearest
+    assert [reader.answer_left_out(i) for i in inputs] == ["n", "y", "y", "n"]
+    assert reader.is_anchor("a") and not reader.is_anchor("e")
+    assert KnnReader.fit(features[:1], labels[:1], inputs=inputs[:1]).answer_left_out("a") == ""
+    with pytest.raises(ValueError, match="one input per anchor"):
+        KnnReader.fit(features, labels, inputs=inputs[:2])
+
+
+def test_k_for_a_left_out_anchor_is_chosen_without_it() -> None:
+    # With all eight, k = 3 labels the anchors best (the test above). Left out, the
+    # mislabelled last anchor cannot pull k toward the value that happens to fit it.
+    features = [row(yes=0.9, no=0.05), row(yes=0.88, no=0.06), row(yes=0.86, no=0.07),
+                row(yes=0.87, no=0.065), row(yes=0.05, no=0.9), row(yes=0.06, no=0.88),
+                row(yes=0.07, no=0.86), row(yes=0.065, no=0.87)]
+    labels = ["y", "y", "y", "n", "n", "n", "n", "y"]
+    inputs = [str(i) for i in range(8)]
+    reader = KnnReader.fit(features, labels, inputs=inputs)
+    for i in range(8):
+        others = KnnReader.fit(features[:i] + features[i + 1:], labels[:i] + labels[i + 1:])
+        assert reader.answer_left_out(str(i)) == others.answer(features[i])
+
+
 def test_the_label_prefix_is_what_every_label_starts_with() -> None:
     assert label_prefix(["(A)", "(B)", "(C)"]) == "("
     assert label_prefix(["True", "False"]) == ""
@@ -133,6 +162,28 @@ def test_a_knn_prompt_reads_its_answers_by_the_anchors_and_pays_each_once() -> N
     # The same text without the kNN line is read from the replies: all wrong.
     plain = evaluate_prompt(model, parse_knn(prompt) or "", dev, scorer="exact")
     assert plain.correct == 0
+
+
+def test_a_knn_prompt_scored_on_its_own_anchors_pays_each_once_and_leaves_each_out() -> None:
+    dev = items(range(100, 132))
+    prompt, anchors, model = read_by_knn("Even or odd?"), KnnAnchors(dev), parity_model()
+    inputs = {e.input for e in dev}
+    assert anchor_calls_due(model, prompt, anchors) == 32
+    assert anchor_calls_due(model, prompt, anchors, inputs) == 0  # their calls are the inputs'
+    first = evaluate_prompt(model, prompt, dev[:8], scorer="exact", cache=AnswerCache(),
+                            anchors=anchors)
+    assert first.calls == 32  # every anchor, once; the eight inputs among them are free
+    rest = evaluate_prompt(model, prompt, dev, scorer="exact", anchors=anchors)
+    assert rest.calls == 0 and rest.hits[:8] == first.hits
+    reader = anchors.readers[("parity", prompt)]
+    assert rest.answers == [reader.answer_left_out(e.input) for e in dev]
+    # Read with itself among the anchors, each would find its own feature (KL 0) and copy
+    # its label: every one right, the n % 7 == 3 odd ones included. Left out, those are
+    # read by the even ones they look like.
+    looks_even_but_odd = [n for n in range(100, 132) if n % 7 == 3 and n % 2 == 1]
+    assert looks_even_but_odd and rest.correct == 32 - len(looks_even_but_odd)
+    strangers = evaluate_prompt(model, prompt, items(range(300, 304)), anchors=anchors)
+    assert strangers.calls == 4
 
 
 def test_the_anchor_calls_ask_past_the_labels_prefix_for_the_top_tokens() -> None:

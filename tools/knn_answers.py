@@ -23,14 +23,14 @@ import os
 import re
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from neuroforge.knowledge.datasets import Example
 
 __all__ = ["KNN_LINE", "K_CHOICES", "VOCABULARY", "KnnAnchors", "KnnReader",
-           "choose_k", "kl_divergence", "label_prefix", "parse_knn", "read_by_neighbours",
-           "with_knn_line", "without_knn_line"]
+           "choose_k", "distance_table", "kl_divergence", "label_prefix", "parse_knn",
+           "read_by_neighbours", "with_knn_line", "without_knn_line"]
 
 KNN_LINE = ("Answers: read from the target's next-token distribution by its nearest "
             "training examples (kNN prompting).")
@@ -97,40 +97,83 @@ def read_by_neighbours(distances: Sequence[float], labels: Sequence[str], k: int
     return next(labels[i] for i in order if counts[labels[i]] == best)
 
 
+def distance_table(features: Sequence[dict[str, float]]) -> list[list[float]]:
+    """``table[i][j]``: KL(anchor ``j`` || anchor ``i``), each anchor read as a query by the
+    others; infinite on the diagonal (an anchor never reads itself)."""
+    n = len(features)
+    return [[math.inf if i == j else kl_divergence(features[j], features[i])
+             for j in range(n)] for i in range(n)]
+
+
+def _best_k(table: Sequence[Sequence[float]], labels: Sequence[str],
+            left_out: int | None = None) -> int:
+    """The ``K_CHOICES`` value (fewer than the anchors voting) that labels the anchors
+    right most often, each read by the others; ties to the smaller. ``left_out`` takes
+    no part at all: neither read nor reading."""
+    rows = [i for i in range(len(labels)) if i != left_out]
+
+    def row(i: int) -> Sequence[float]:
+        if left_out is None:
+            return table[i]
+        return [math.inf if j == left_out else d for j, d in enumerate(table[i])]
+
+    allowed = [k for k in K_CHOICES if k < len(rows)] or [1]
+    right = {k: sum(read_by_neighbours(row(i), labels, k) == labels[i] for i in rows)
+             for k in allowed}
+    return max(allowed, key=lambda k: (right[k], -k))
+
+
 def choose_k(features: Sequence[dict[str, float]], labels: Sequence[str]) -> int:
     """The ``K_CHOICES`` value (fewer than the anchors) that labels the anchors right most
     often, each read by the others alone; ties to the smaller."""
-    n = len(features)
-    table = [[math.inf if i == j else kl_divergence(features[j], features[i])
-              for j in range(n)] for i in range(n)]
-    allowed = [k for k in K_CHOICES if k < n] or [1]
-    right = {k: sum(read_by_neighbours(table[i], labels, k) == labels[i] for i in range(n))
-             for k in allowed}
-    return max(allowed, key=lambda k: (right[k], -k))
+    return _best_k(distance_table(features), labels)
 
 
 @dataclass(frozen=True)
 class KnnReader:
     """The anchors of one prompt on one model, the ``k`` chosen for them, and the label
-    prefix their features were read past (an input's must be read past the same)."""
+    prefix their features were read past (an input's must be read past the same).
+
+    ``inputs`` names the anchors: an input that is one of them is read by the others
+    alone, with ``k`` chosen without it (``answer_left_out``), so scoring a kNN prompt
+    on its own anchors is an honest leave-one-out estimate and costs no further call."""
 
     features: list[dict[str, float]]
     labels: list[str]
     k: int
     prefix: str = ""
+    inputs: tuple[str, ...] = ()
+    table: list[list[float]] = field(default_factory=list, repr=False)
 
     @classmethod
     def fit(cls, features: Sequence[dict[str, float]], labels: Sequence[str],
-            prefix: str = "") -> KnnReader:
-        """A reader over these anchors, ``k`` chosen by ``choose_k``."""
+            prefix: str = "", inputs: Sequence[str] = ()) -> KnnReader:
+        """A reader over these anchors, ``k`` chosen as ``choose_k`` does."""
         if not features:
             raise ValueError("kNN prompting needs at least one anchor")
-        return cls(list(features), list(labels), choose_k(features, labels), prefix)
+        if inputs and len(inputs) != len(features):
+            raise ValueError("give one input per anchor, or none")
+        table = distance_table(features)
+        return cls(list(features), list(labels), _best_k(table, labels), prefix,
+                   tuple(inputs), table)
 
     def answer(self, query: dict[str, float]) -> str:
         """The label the anchors nearest to ``query`` give."""
         distances = [kl_divergence(anchor, query) for anchor in self.features]
         return read_by_neighbours(distances, self.labels, self.k)
+
+    def is_anchor(self, input_text: str) -> bool:
+        """Whether ``input_text`` is one of the anchors (read by ``answer_left_out``)."""
+        return input_text in self.inputs
+
+    def answer_left_out(self, input_text: str) -> str:
+        """The label the *other* anchors give the anchor ``input_text`` ("" when it is the
+        only one): its own label never votes, nor picks ``k``."""
+        index = self.inputs.index(input_text)
+        if len(self.labels) < 2:
+            return ""
+        k = _best_k(self.table, self.labels, left_out=index)
+        return read_by_neighbours(self.table[index], self.labels, k)
 
 
 # (model, prompt, anchor input) -> its feature; None when it did not fit the context
@@ -139,7 +182,7 @@ FeatureKey = tuple[str, str, str]
 
 @dataclass
 class KnnAnchors:
-    """The training examples kNN prompts read their answers by, and each anchor's feature
+    """The labelled examples kNN prompts read their answers by, and each anchor's feature
     once paid for (per model and prompt; thread-safe)."""
 
     pool: list[Example]
@@ -152,8 +195,11 @@ class KnnAnchors:
         seen = {e.input for e in shown}
         return [e for e in self.pool if e.input not in seen]
 
-    def unpaid(self, model_key: str, prompt: str, shown: Sequence[Example]) -> int:
-        """Anchors whose feature this model and prompt have not paid for yet."""
+    def unpaid(self, model_key: str, prompt: str, shown: Sequence[Example],
+               inputs: Collection[str] = frozenset()) -> int:
+        """Anchors whose feature this model and prompt have not paid for yet, less those
+        among ``inputs`` (an anchor that is also an input to score costs the one call
+        both need)."""
         with self.lock:
             return sum((model_key, prompt, e.input) not in self.features
-                       for e in self.anchors(shown))
+                       and e.input not in inputs for e in self.anchors(shown))

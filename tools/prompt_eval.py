@@ -338,10 +338,10 @@ def evaluate_prompt(
     """Run ``prompt`` on each example with ``model``; cached answers cost no call.
 
     ``demos_for`` picks the demonstrations of a dynamic prompt per input; ``anchors``
-    are what a kNN prompt reads its answers by (each anchor costs one call, once per
-    model and prompt, counted in the first run that needs it); ``gold_answers`` are the
-    task's (``answer_set``), for ``is_right``. An input the prompt does not fit the
-    model's context with scores as wrong (an empty answer).
+    are what a kNN prompt reads its answers by (each costs one call, once per model and
+    prompt, in the first run that needs it; an input that is an anchor is then read by
+    the others, free); ``gold_answers`` are the task's (``answer_set``), for
+    ``is_right``. An input the prompt does not fit the context with scores as wrong.
 
     Backend failures propagate unchanged (callers turn them into ``ModelError``);
     ``stop``, once set, ends the run before the next example (``EvaluationStopped``).
@@ -353,29 +353,31 @@ def evaluate_prompt(
     if not examples:
         raise ValueError("no examples to score on")
     model_key, calls = _model_key(model), 0
-    answer_of: Callable[[list[BaseMessage]], str] = functools.partial(
-        _reply_answer, model, prompt)
+    answer_of: Callable[[list[BaseMessage]], str] = functools.partial(_reply_answer, model, prompt)
+    known: Callable[[str], str | None] = _no_known_answer
     if parse_knn(prompt) is not None:
-        reader, calls, done = _knn_reader(model, prompt, anchors, demos_for, stop, time_up)
-        if not done:
+        answer_of, known, calls, done = _knn_run(model, prompt, anchors, demos_for, stop,
+                                                 time_up)
+        if not done:  # the time limit came while its anchors were paid for
             return _partial([], calls, [])
-        answer_of = _knn_answer_of(model, reader)
     answers: list[str] = []
     hits: list[bool] = []
     for example in examples:
         if stop is not None and stop.is_set():
             raise EvaluationStopped(f"stopped after {len(hits)} of {len(examples)} examples")
-        messages = render_prompt(prompt, example.input, demos_for)
-        key = (model_key, prompt, example.input,
-               "\x1e".join(str(m.content) for m in messages[:-1]))
-        answer = cache.claim(key) if cache else None
-        if answer is None and time_up is not None and time_up():
-            if cache:
-                cache.release(key)
-            return _partial(hits, calls, answers)
+        answer = known(example.input)
         if answer is None:
-            answer = _paid_answer(answer_of, messages, cache, key)
-            calls += 1
+            messages = render_prompt(prompt, example.input, demos_for)
+            key = (model_key, prompt, example.input,
+                   "\x1e".join(str(m.content) for m in messages[:-1]))
+            answer = cache.claim(key) if cache else None
+            if answer is None and time_up is not None and time_up():
+                if cache:
+                    cache.release(key)
+                return _partial(hits, calls, answers)
+            if answer is None:
+                answer = _paid_answer(answer_of, messages, cache, key)
+                calls += 1
         answers.append(answer)
         hits.append(is_right(scorer, answer, example.output, example.input, gold_answers))
     correct = sum(hits)
@@ -427,6 +429,40 @@ def _knn_answer_of(model: BaseChatModel, reader: KnnReader | None
     return answer_of
 
 
+def _knn_run(model: BaseChatModel, prompt: str, anchors: KnnAnchors | None,
+             demos_for: DemoPicker | None, stop: threading.Event | None,
+             time_up: Callable[[], bool] | None
+             ) -> tuple[Callable[[list[BaseMessage]], str], Callable[[str], str | None], int, bool]:
+    """How kNN ``prompt`` answers a paid input and an input that is one of its anchors,
+    the calls its anchors cost now, and whether they are all paid (``_knn_reader``)."""
+    reader, calls, done = _knn_reader(model, prompt, anchors, demos_for, stop, time_up)
+    return (_knn_answer_of(model, reader),
+            _anchor_answer(_model_key(model), prompt, anchors, reader), calls, done)
+
+
+def _no_known_answer(_input_text: str) -> str | None:
+    """No input's answer is known before it is paid for (any prompt but a kNN one)."""
+    return None
+
+
+def _anchor_answer(model_key: str, prompt: str, anchors: KnnAnchors | None,
+                   reader: KnnReader | None) -> Callable[[str], str | None]:
+    """The answer of an input that is one of kNN ``prompt``'s anchors, read by the other
+    anchors from the feature already paid ("" when it did not fit the context); ``None``
+    for any other input, which is paid for as usual."""
+    def known(input_text: str) -> str | None:
+        if anchors is None:
+            return None
+        with anchors.lock:
+            if (model_key, prompt, input_text) not in anchors.features:
+                return None
+        if reader is None or not reader.is_anchor(input_text):
+            return ""
+        return reader.answer_left_out(input_text)
+
+    return known
+
+
 def _knn_reader(model: BaseChatModel, prompt: str, anchors: KnnAnchors | None,
                 demos_for: DemoPicker | None, stop: threading.Event | None,
                 time_up: Callable[[], bool] | None) -> tuple[KnnReader | None, int, bool]:
@@ -470,21 +506,26 @@ def _fitted_reader(anchors: KnnAnchors, model_key: str, prompt: str,
     with anchors.lock:
         paid = [(anchors.features[(model_key, prompt, e.input)], e.output.strip())
                 for e in pool]
-    usable = [(feature, label) for feature, label in paid if feature is not None]
+    usable = [(feature, label, e.input) for (feature, label), e in zip(paid, pool, strict=True)
+              if feature is not None]
     if not usable:
         return None
-    reader = KnnReader.fit([f for f, _ in usable], [label for _, label in usable], prefix)
+    reader = KnnReader.fit([f for f, _, _ in usable], [label for _, label, _ in usable], prefix,
+                           [text for _, _, text in usable])
     with anchors.lock:
         anchors.readers[(model_key, prompt)] = reader
     return reader
 
 
-def anchor_calls_due(model: BaseChatModel, prompt: str, anchors: KnnAnchors | None) -> int:
+def anchor_calls_due(model: BaseChatModel, prompt: str, anchors: KnnAnchors | None,
+                     inputs: Collection[str] = frozenset()) -> int:
     """Calls a kNN ``prompt``'s anchors still cost on ``model`` before its first answer
-    (0 for any other prompt, or once paid): what a budget must hold beyond its inputs."""
+    (0 for any other prompt, or once paid): what a budget must hold beyond its
+    ``inputs``. An anchor among the inputs is not counted: its one call is the input's
+    (it is then read by the other anchors, at no further call)."""
     if anchors is None or parse_knn(prompt) is None:
         return 0
-    return anchors.unpaid(_model_key(model), prompt, _shown_demonstrations(prompt))
+    return anchors.unpaid(_model_key(model), prompt, _shown_demonstrations(prompt), inputs)
 
 
 def _shown_demonstrations(prompt: str) -> list[Example]:
