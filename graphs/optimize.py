@@ -84,7 +84,7 @@ from neuroforge.memory.long_term import LongTermMemory, MemoryError_
 from neuroforge.models.backends import ModelError, as_model_error, invoke_model, model_identity
 from neuroforge.models.next_token import NoLogprobsError
 from neuroforge.models.structured import StructuredOutputError
-from neuroforge.tools.knn_answers import KnnAnchors, parse_knn
+from neuroforge.tools.knn_answers import KnnAnchors
 from neuroforge.tools.nearest_demos import NearestDemos, parse_dynamic
 from neuroforge.tools.prompt_eval import (
     SCORERS,
@@ -209,17 +209,17 @@ class OptimizeDeps:
         return pick
 
     def anchors(self, path: str | None) -> KnnAnchors | None:
-        """What a kNN prompt reads its answers by: the task's dev split, during the
-        search and after it alike, with each anchor's feature kept once paid. Scoring on
-        dev then pays each dev input once, as for any prompt, and reads it by the other
-        dev examples (``KnnReader.answer_left_out``): train anchors cost a kNN seed 79
-        calls on geometric_shapes where the others cost 32, and that cost, paid from the
-        search after it, lost 6-20 test points on three tasks (``benchmarks/RUNS.md``)."""
+        """What a kNN prompt reads its answers by: the task's train split, during the
+        search and after it alike (train, dev and the slice as anchors read 302 right of
+        768 in the probe, train alone 316), with each anchor's feature kept once paid.
+        The dev split as anchors (each dev input read by the others, so a kNN prompt
+        costs no more than any other) lost on test with the seed on by default
+        (``benchmarks/RUNS.md``, 2026-12-06 afternoon)."""
         if not path:
             return None
         with self._nearest_lock:
             if path not in self._anchors:
-                self._anchors[path] = KnnAnchors(list(self.task(path).dev))
+                self._anchors[path] = KnnAnchors(list(self.task(path).train))
             return self._anchors[path]
 
     def record(self, write: Callable[[Any], None]) -> None:
@@ -455,10 +455,8 @@ def _score_on_dev(deps: OptimizeDeps, opts: dict[str, Any], candidates: list[Can
 
 
 def _uncut(candidate: Candidate) -> bool:
-    """Whether the race sends it on to all of dev whatever its first rung: a kNN prompt
-    has paid for every dev input as its anchors before its first answer, so a cut would
-    save nothing."""
-    return candidate.baseline or candidate.never_cut or parse_knn(candidate.text) is not None
+    """Whether the race sends it on to all of dev whatever its first rung."""
+    return candidate.baseline or candidate.never_cut
 
 
 def _challengers_kept(raced: int, settled: int) -> int:

@@ -833,11 +833,11 @@ def test_a_target_without_logprobs_leaves_the_knn_seed_unscored_and_the_run_goes
 
 
 def test_the_knn_anchors_are_paid_within_the_budget(tmp_path: Path) -> None:
-    """A kNN seed's anchors are the dev examples: scoring it on dev pays each dev input
-    once, as any seed does, so the smallest budget the search accepts pays for it too,
-    and no budget is overspent."""
+    """A kNN seed costs its anchors before its first answer: the race counts them, so no
+    budget is overspent, whether or not it can pay for the seed."""
     path = parity_task(tmp_path)
-    for budget in (170, 260):
+    scored = []
+    for budget in (180, 260):
         factory, fake = world({"target": lambda messages: "maybe"}, tops=parity_tops)
         state = create_optimize_graph(OptimizeDeps(model_for=factory)).compile().invoke(
             {"prompt": "Even or odd?", "task": str(path), "generations": 2, "agents": False,
@@ -845,8 +845,6 @@ def test_the_knn_anchors_are_paid_within_the_budget(tmp_path: Path) -> None:
         result = state["result"]
         spent = result["calls_used"] - result["calls_by_phase"].get("test", 0)
         assert spent <= budget and result["calls_used"] == len(fake.calls)
-        scored = [c for c in state["candidates"].values()
-                  if c["dev_score"] is not None]
-        # Every scored prompt paid 32 dev calls: the kNN seed no more than the others.
-        assert result["calls_by_phase"]["dev_scoring"] == 32 * len(scored)
-        assert any(KNN_LINE in c["text"] for c in scored)
+        scored.append(any(KNN_LINE in c["text"] and c["dev_score"] is not None
+                          for c in state["candidates"].values()))
+    assert scored[0] is False and scored[-1] is True

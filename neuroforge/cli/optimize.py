@@ -142,8 +142,8 @@ def _export(result: dict[str, Any], path: Path) -> None:
     task = (result.get("options") or {}).get("task")
     loaded = load_task(task, dev_size=DEV_SIZE) if task else None
     # What the run's test split was scored with: for per-input demonstrations every
-    # labelled example, test excepted; for kNN answers the dev split.
-    pool, anchors = (loaded.labelled(), loaded.dev) if loaded else ([], [])
+    # labelled example, test excepted; for kNN answers the train split.
+    pool, anchors = (loaded.labelled(), loaded.train) if loaded else ([], [])
     data = {"run_id": result.get("run_id"), "test_accuracy": result.get("test_optimized"),
             **runnable_prompt(result["optimized"], pool, anchors)}
     try:
