@@ -94,6 +94,8 @@ def test_k_for_a_left_out_anchor_is_chosen_without_it() -> None:
     for i in range(8):
         others = KnnReader.fit(features[:i] + features[i + 1:], labels[:i] + labels[i + 1:])
         assert reader.answer_left_out(str(i)) == others.answer(features[i])
+        assert reader.left_out_k[i] == others.k  # kept, so a second run asks no more
+        assert reader.answer_left_out(str(i)) == others.answer(features[i])
 
 
 def test_the_label_prefix_is_what_every_label_starts_with() -> None:

@@ -144,6 +144,9 @@ class KnnReader:
     prefix: str = ""
     inputs: tuple[str, ...] = ()
     table: list[list[float]] = field(default_factory=list, repr=False)
+    # k chosen without each left-out anchor, by its index: scoring a kNN prompt on its
+    # own anchors asks for the same k again on every run
+    left_out_k: dict[int, int] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def fit(cls, features: Sequence[dict[str, float]], labels: Sequence[str],
@@ -172,7 +175,9 @@ class KnnReader:
         index = self.inputs.index(input_text)
         if len(self.labels) < 2:
             return ""
-        k = _best_k(self.table, self.labels, left_out=index)
+        if index not in self.left_out_k:
+            self.left_out_k[index] = _best_k(self.table, self.labels, left_out=index)
+        k = self.left_out_k[index]
         return read_by_neighbours(self.table[index], self.labels, k)
 
 

@@ -435,6 +435,9 @@ def _knn_run(model: BaseChatModel, prompt: str, anchors: KnnAnchors | None,
              ) -> tuple[Callable[[list[BaseMessage]], str], Callable[[str], str | None], int, bool]:
     """How kNN ``prompt`` answers a paid input and an input that is one of its anchors,
     the calls its anchors cost now, and whether they are all paid (``_knn_reader``)."""
+    if anchors is None:
+        raise KnnPromptError("this prompt reads its answers by its nearest training examples "
+                             "(kNN prompting); run it with those examples")
     reader, calls, done = _knn_reader(model, prompt, anchors, demos_for, stop, time_up)
     return (_knn_answer_of(model, reader),
             _anchor_answer(_model_key(model), prompt, anchors, reader), calls, done)
@@ -445,14 +448,12 @@ def _no_known_answer(_input_text: str) -> str | None:
     return None
 
 
-def _anchor_answer(model_key: str, prompt: str, anchors: KnnAnchors | None,
+def _anchor_answer(model_key: str, prompt: str, anchors: KnnAnchors,
                    reader: KnnReader | None) -> Callable[[str], str | None]:
     """The answer of an input that is one of kNN ``prompt``'s anchors, read by the other
     anchors from the feature already paid ("" when it did not fit the context); ``None``
     for any other input, which is paid for as usual."""
     def known(input_text: str) -> str | None:
-        if anchors is None:
-            return None
         with anchors.lock:
             if (model_key, prompt, input_text) not in anchors.features:
                 return None
@@ -463,15 +464,12 @@ def _anchor_answer(model_key: str, prompt: str, anchors: KnnAnchors | None,
     return known
 
 
-def _knn_reader(model: BaseChatModel, prompt: str, anchors: KnnAnchors | None,
+def _knn_reader(model: BaseChatModel, prompt: str, anchors: KnnAnchors,
                 demos_for: DemoPicker | None, stop: threading.Event | None,
                 time_up: Callable[[], bool] | None) -> tuple[KnnReader | None, int, bool]:
     """(the reader of kNN ``prompt`` on ``model``, or ``None`` when no anchor fits the
     context; calls paid for its anchors now; whether they are all paid: not when
     ``time_up`` came first, and the features paid stay kept)."""
-    if anchors is None:
-        raise KnnPromptError("this prompt reads its answers by its nearest training examples "
-                             "(kNN prompting); run it with those examples")
     model_key = _model_key(model)
     with anchors.lock:
         if (model_key, prompt) in anchors.readers:
