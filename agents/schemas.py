@@ -84,11 +84,6 @@ class Candidate(BaseModel):
     # Without a labelled task: what the target model answered to this prompt, so judges
     # see what the prompt does, not only what it says.
     sample_output: str | None = None
-    # Seconds its paid target calls took, and how many: under a time limit the
-    # confirmation slice is priced at its prompts' own rate (three long demonstrations
-    # per input cost several times a bare instruction's call), not the run's average.
-    paid_seconds: float = 0.0
-    paid_calls: int = 0
 
 
 class Ballot(BaseModel):

@@ -352,63 +352,15 @@ def _candidate(data: dict[str, Any]) -> Candidate:
     return Candidate.model_validate(data)
 
 
-def _calls_in_time(deps: OptimizeDeps, state: Mapping[str, Any], spent: int = 0,
-                   keep_seconds: float = 0.0) -> int | None:
-    """Calls the time limit still pays for, less ``keep_seconds``, at the rate measured
-    so far (seconds per call over the run); None without a limit or before the first
-    call."""
+def _calls_in_time(deps: OptimizeDeps, state: Mapping[str, Any], spent: int = 0) -> int | None:
+    """Calls the time limit still pays for at the rate measured so far (seconds per
+    call over the run); None without a limit or before the first call."""
     opts = state["options"]
     calls = int(state.get("calls_used", 0)) + spent
     if not opts.get("time_limit") or calls <= 0:
         return None
     elapsed = max(deps.clock() - float(opts["started_at"]), 1e-6)
-    seconds = float(opts["time_limit"]) - elapsed - keep_seconds
-    return max(0, int(seconds * calls / elapsed))
-
-
-def _seconds_per_call(candidate: Candidate, average: float) -> float:
-    """What one of ``candidate``'s target calls takes: its own measured rate once it has
-    paid for some, else ``average``."""
-    if candidate.paid_calls <= 0:
-        return average
-    return candidate.paid_seconds / candidate.paid_calls
-
-
-def _slice_seconds(deps: OptimizeDeps, state: Mapping[str, Any]) -> float:
-    """Seconds the confirmation slice will take as the search stands: its examples for
-    the original and for the best on dev now (``confirm_prompts`` less one), each at
-    its own rate (``_seconds_per_call``). Kept back from the search under a time limit:
-    priced at the run's average instead, the slice of tracking_shuffled_objects_seven_
-    objects (three long examples shown with each input) had time for 2 examples, too
-    few to weigh a leader by, and the instruction stayed (2 % on test, + 3 nearest 18)."""
-    opts = state["options"]
-    size, prompts = int(opts.get("confirm_examples", 0)), int(opts.get("confirm_prompts", 2))
-    calls = int(state.get("calls_used", 0))
-    if not size or not prompts or calls <= 0:
-        return 0.0
-    average = max(deps.clock() - float(opts["started_at"]), 0.0) / calls
-    candidates = [_candidate(c) for c in state.get("candidates", {}).values()]
-    original = [c for c in candidates if c.origin == "original"]
-    scored = sorted((c for c in candidates if c.origin != "original" and c.dev_score is not None),
-                    key=lambda c: -(c.dev_score or 0.0))
-    priced = original[:1] + scored[:prompts - 1]
-    return size * sum(_seconds_per_call(c, average) for c in priced)
-
-
-def _slice_kept(deps: OptimizeDeps, state: Mapping[str, Any]) -> float:
-    """Seconds the search leaves for the confirmation slice: none in the first
-    generation, whose seeds are scored first (a confirmation of nothing is worth less)."""
-    return _slice_seconds(deps, state) if state.get("generation", 0) >= 1 else 0.0
-
-
-def _search_opts(deps: OptimizeDeps, state: Mapping[str, Any]) -> dict[str, Any]:
-    """The options a search step runs with: under a time limit, the limit less the time
-    kept for the confirmation slice, so a scoring run that costs more than the average
-    call stops there rather than at the limit itself."""
-    opts = dict(state["options"])
-    if opts.get("time_limit"):
-        opts["time_limit"] = max(float(opts["time_limit"]) - _slice_kept(deps, state), 0.0)
-    return opts
+    return max(0, int((float(opts["time_limit"]) - elapsed) * calls / elapsed))
 
 
 def _time_up(deps: OptimizeDeps, opts: Mapping[str, Any]) -> Callable[[], bool] | None:
@@ -436,25 +388,23 @@ def _left(deps: OptimizeDeps, state: Mapping[str, Any], spent: int = 0) -> int:
 
 
 def _out_of_time(deps: OptimizeDeps, state: Mapping[str, Any]) -> bool:
-    """Whether the time limit, not the call budget, is what binds now: the time left
-    after the slice's (``_slice_kept``) against the calls left after its calls."""
-    opts = state["options"]
-    reserve = int(opts.get("confirm_prompts", 2)) * int(opts.get("confirm_examples", 0))
-    timed = _calls_in_time(deps, state, keep_seconds=_slice_kept(deps, state))
-    return timed is not None and timed < _budget_left(state) - (
-        reserve if state.get("generation", 0) >= 1 else 0)
+    """Whether the time limit, not the call budget, is what binds now."""
+    timed = _calls_in_time(deps, state)
+    return timed is not None and timed < _budget_left(state)
 
 
 def _remaining(deps: OptimizeDeps, state: Mapping[str, Any], spent: int = 0) -> int:
     """Calls the search may still spend: what is left less what the confirmation of the
-    finalists keeps back (``confirm_prompts`` prompts on its slice); under a time limit,
-    also no more than the time left after the slice's, priced at its prompts' own rates
-    (``_slice_kept``: nothing in the first generation, whose seeds are scored first)."""
+    finalists keeps back (``confirm_prompts`` prompts on its slice). Under a
+    time limit the seeds of the first generation are scored first: a confirmation of
+    nothing is worth less."""
     opts = state["options"]
     reserve = int(opts.get("confirm_prompts", 2)) * int(opts.get("confirm_examples", 0))
     budget = _budget_left(state, spent) - reserve
-    timed = _calls_in_time(deps, state, spent, keep_seconds=_slice_kept(deps, state))
-    return budget if timed is None else min(budget, timed)
+    timed = _calls_in_time(deps, state, spent)
+    if timed is None:
+        return budget
+    return min(budget, timed - (reserve if state.get("generation", 0) >= 1 else 0))
 
 
 RACE_FIRST_RUNG = 8  # dev examples every new candidate is scored on before the cut
@@ -569,7 +519,6 @@ def _score(deps: OptimizeDeps, opts: Mapping[str, Any], candidates: list[Candida
         # Cached answers cost nothing: only the examples not seen yet are paid for.
         if calls + setup(candidate) + len(examples) - candidate.dev_seen > budget:
             break
-        began = deps.clock()
         try:
             result = evaluate_prompt(target, candidate.text, examples,
                                      scorer=_scorer(deps, opts),
@@ -588,8 +537,6 @@ def _score(deps: OptimizeDeps, opts: Mapping[str, Any], candidates: list[Candida
                 raise
             return calls, [f"target model failed: {typed}"]
         calls += result.calls
-        candidate.paid_seconds += deps.clock() - began
-        candidate.paid_calls += result.calls
         _record_dev_run(candidate, result, len(examples), full)
         if not result.finished:
             break
@@ -937,9 +884,8 @@ def evolve(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
     # The parent offspring() breeds from, so the failures shown are that parent's.
     elite = breeding_parents(population, scores, 1, measured=measured,
                              original=population[0].text)[0]
-    searching = _search_opts(deps, state)
     misses, right, reflect_calls, reflect_errors = _reflect(
-        deps, searching, elite, generation, _remaining(deps, state) - deps.attempts)
+        deps, opts, elite, generation, _remaining(deps, state) - deps.attempts)
     children, calls, errors, notes = offspring(
         population, scores, known_texts=[c["text"] for c in state["candidates"].values()],
         ballots=state.get("ballots", []), generation=generation + 1, size=opts["population"],
@@ -959,8 +905,7 @@ def evolve(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
         return Command(update={"best_by_generation": [best], "calls_used": calls,
                                "calls_by_phase": calls_by_phase, "events": leak_events,
                                "stop_reason": "no new candidates"}, goto="finish")
-    dev_calls, dev_errors = _score_on_dev(deps, searching, children,
-                                          _remaining(deps, state, calls))
+    dev_calls, dev_errors = _score_on_dev(deps, opts, children, _remaining(deps, state, calls))
     elites = [c.id for c in select_elites(population[1:], scores, 2, measured)]
     update: dict[str, Any] = {
         "best_by_generation": [best], "generation": generation + 1, "round": 0,
@@ -1197,22 +1142,20 @@ def _train_in_time(deps: OptimizeDeps, opts: Mapping[str, Any], dev_size: int) -
     return max(0, int((started + float(opts["time_limit"]) - now) / per_example))
 
 
-# Examples each prompt answers before the next takes its turn (the free choice on train,
-# the confirmation slice).
-TURN_EXAMPLES = 8
+TRAIN_CHUNK = 8  # training examples each free prompt answers before the next takes its turn
 
 
 def _interleaved_hits(deps: OptimizeDeps, opts: Mapping[str, Any], prompts: list[Candidate],
-                      examples: list[Example], where: str = "the training examples"
+                      examples: list[Example]
                       ) -> tuple[dict[str, list[bool]], int, list[str]]:
-    """``_hits_by_id`` on ``examples``, the prompts taking turns a chunk at a time: when
-    the time limit comes, every prompt has answered nearly the same prefix, where one
-    after the other would leave the last (the slowest, + 5 nearest) with few."""
+    """``_hits_by_id`` on the training examples, the prompts taking turns a chunk at a
+    time: when the time limit comes, every prompt has answered nearly the same prefix,
+    where one after the other would leave the last (the slowest, + 5 nearest) with few."""
     hits: dict[str, list[bool]] = {c.id: [] for c in prompts}
     calls = 0
-    for start in range(0, len(examples), TURN_EXAMPLES):
-        chunk = examples[start:start + TURN_EXAMPLES]
-        got, used, errors = _hits_by_id(deps, opts, prompts, chunk, where)
+    for start in range(0, len(examples), TRAIN_CHUNK):
+        chunk = examples[start:start + TRAIN_CHUNK]
+        got, used, errors = _hits_by_id(deps, opts, prompts, chunk, "the training examples")
         calls += used
         if errors:
             return {}, calls, errors
@@ -1254,31 +1197,15 @@ def _confirm(deps: OptimizeDeps, state: OptimizeState, original: Candidate,
     confirmation slice, when there is a leader and the budget pays for the slice; both
     finalists only when the plan and what is left pay for it, else the one the guard
     judges (``confirmation_order``); (hits by candidate id, calls, errors)."""
-    opts, left = state["options"], _budget_left(state)
+    opts, left = state["options"], _left(deps, state)
     size = int(opts.get("confirm_examples", 0))
     paid = min(int(opts.get("confirm_prompts", 2)), left // size if size else 0)
     ranked = confirmation_order(original, ranked)[:max(1, paid - 1)]
-    if len(ranked) > 1 and _slice_in_time(deps, state, [original, *ranked]) < size:
-        ranked = ranked[:1]  # one finalist on the whole slice weighs more than two on part
-    size = min(size, left // (1 + len(ranked)), _slice_in_time(deps, state, [original, *ranked]))
+    size = min(size, left // (1 + len(ranked)))
     if not ranked or size < MIN_CONFIRM:
         return {}, 0, []
     examples = deps.task(opts["task"]).confirm[:size]
-    return _interleaved_hits(deps, opts, [original, *ranked], examples,
-                             "the confirmation examples")
-
-
-def _slice_in_time(deps: OptimizeDeps, state: Mapping[str, Any], prompts: list[Candidate]
-                   ) -> int:
-    """Examples every one of ``prompts`` can answer in the time left, each at its own
-    rate (``_seconds_per_call``); no bound without a time limit."""
-    opts, calls = state["options"], int(state.get("calls_used", 0))
-    if not opts.get("time_limit") or calls <= 0:
-        return len(deps.task(opts["task"]).confirm)
-    elapsed = max(deps.clock() - float(opts["started_at"]), 0.0)
-    each = sum(_seconds_per_call(c, elapsed / calls) for c in prompts)
-    left = float(opts["time_limit"]) - elapsed
-    return max(0, int(left / each)) if each > 0 else len(deps.task(opts["task"]).confirm)
+    return _hits_by_id(deps, opts, [original, *ranked], examples, "the confirmation examples")
 
 
 def _hits_by_id(deps: OptimizeDeps, opts: Mapping[str, Any], candidates: list[Candidate],

@@ -646,65 +646,6 @@ def test_a_time_limit_holds_when_some_prompts_cost_far_more_per_call(tmp_path: P
     assert result["test_optimized"] >= result["test_original"]
 
 
-def test_the_time_kept_for_the_slice_is_priced_at_its_prompts_own_rate(tmp_path: Path) -> None:
-    """Calls with demonstrations cost ten seconds, a bare one one second; with them the
-    target is right on two inputs of three, without them on none. The search must
-    leave the slice the time its prompts take at their own rate, not at the run's
-    average (which the cheap calls pull down): the leader is confirmed on the whole
-    slice, within the limit."""
-    path = tmp_path / "t.jsonl"
-    path.write_text("".join(json.dumps({"input": f"w{i}", "output": f"W{i}"}) + "\n"
-                            for i in range(200)))
-    spent = [0.0]
-
-    def target(messages: list[BaseMessage]) -> str:
-        shown = len(messages) > 1 or "Examples:" in messages[0].text
-        spent[0] += 10.0 if shown else 1.0
-        word = messages[-1].text.rpartition("\n\nInput: ")[2].split("\nOutput:")[0]
-        return word.upper() if shown and int(word[1:]) % 3 else "no"
-
-    factory, _ = world({"target": target})
-    result = run(factory, {"prompt": "Repeat the word in capitals.", "task": str(path),
-                           "generations": 6, "agents": False, "budget": 1000,
-                           "time_limit": 1500}, clock=lambda: spent[0])["result"]
-    guard = result["guard"]
-    assert result["stop_reason"] == "time limit reached"
-    assert guard["confirm_examples"] == 32 and guard["adopted"]
-    assert result["search_seconds"] <= 1500
-
-
-def test_a_slice_without_time_for_two_finalists_confirms_one_on_all_of_it(
-        tmp_path: Path) -> None:
-    """Two finalists at 10 s a call and the original at 1 s: 672 s left pays for 32
-    examples of all three; 400 s for 32 of the original and one finalist only, so the
-    one the guard judges runs on all 32, taking turns with the original; 150 s for 13,
-    too few to weigh, so none."""
-    from neuroforge.graphs.optimize import _confirm
-
-    path = tmp_path / "words.jsonl"
-    path.write_text("".join(json.dumps({"input": f"w{i}", "output": f"W{i}"}) + "\n"
-                            for i in range(200)))
-    model = FunctionChatModel(respond=lambda messages: "W")
-    deps = OptimizeDeps(model_for=lambda role, temperature=None: model, dev_size=32,
-                        clock=lambda: 600.0)
-    hits = [True] * 20 + [False] * 12
-    original = Candidate(id="o", text="Upper-case it.", origin="original", dev_score=0.0,
-                         dev_hits=[False] * 32, paid_seconds=32.0, paid_calls=32)
-    leaders = [Candidate(id=i, text=f"Say it in capitals ({i}).", origin="rewrite",
-                         dev_score=20 / 32, dev_hits=hits, paid_seconds=320.0, paid_calls=32)
-               for i in ("a", "b")]
-    state = {"options": {"task": str(path), "started_at": 0.0, "time_limit": 600 + 672,
-                         "confirm_examples": 32, "confirm_prompts": 3, "budget": 2000},
-             "calls_used": 600, "candidates": {}}  # at the run's average, a second a call
-    both, calls, _ = _confirm(deps, state, original, leaders)
-    assert sorted(both) == ["a", "b", "o"] and calls == 96
-    state["options"]["time_limit"] = 600 + 400
-    one, calls, _ = _confirm(deps, state, original, leaders)
-    assert sorted(one) == ["a", "o"] and {len(h) for h in one.values()} == {32}
-    state["options"]["time_limit"] = 600 + 150
-    assert _confirm(deps, state, original, leaders) == ({}, 0, [])
-
-
 def test_a_scoring_run_stops_at_the_time_limit_but_not_for_cached_answers() -> None:
     from neuroforge.tools.prompt_eval import AnswerCache, evaluate_prompt
 
