@@ -113,9 +113,8 @@ __all__ = [
 
 MAX_PROMPT_CHARS = 4000
 DEV_SIZE = 32  # dev examples a candidate is scored on
-# What a dynamic prompt picks its demonstrations from (``OptimizeDeps.demos_for``): the
-# search scores it, and the test run and the export run it, on every labelled example,
-# each input left out of its own; train alone is the benchmark's free baseline row.
+# What a dynamic prompt picks its demonstrations from: train while the search scores,
+# every labelled example once it is over (``OptimizeDeps.demos_for``).
 DemoPool = Literal["train", "labelled"]
 SAMPLE_CHARS = 600  # of a sample answer shown to the validators (no task)
 
@@ -189,13 +188,12 @@ class OptimizeDeps:
             self._tasks[path] = load_task(path, dev_size=self.dev_size)
         return self._tasks[path]
 
-    def demos_for(self, path: str | None, pool: DemoPool = "labelled"
+    def demos_for(self, path: str | None, pool: DemoPool = "train"
                   ) -> DemoPicker | None:
-        """Dynamic few-shot's picker (built on first use) over every labelled example of
-        the task (``TaskData.labelled``: train, dev and the slice, never test), the input
-        itself left out: the pool the chosen prompt's test run and export use, so the
-        search measures it as it will run (leave-one-out on dev and the slice); or over
-        the train split alone (the benchmark's free + 3 nearest row)."""
+        """Dynamic few-shot's picker (built on first use) over the task's train split while
+        the search scores on dev and the slice, or over every labelled example
+        (``TaskData.labelled``) for the chosen prompt once the search is over: the choice
+        is made, and more neighbours to pick from is what a nearest-k prompt gains by."""
         if not path:
             return None
         task, key = self.task(path), (path, pool)
@@ -1189,7 +1187,8 @@ def _cross_check(deps: OptimizeDeps, state: OptimizeState, original: Candidate,
     examples = train[:max(0, _left(deps, state)) // 2]
     if not examples:
         return {}, 0, []
-    return _hits_by_id(deps, opts, [original, seed], examples, "the training examples")
+    return _hits_by_id(deps, opts, [original, seed], examples, "the training examples",
+                       pool="labelled")
 
 
 def _confirm(deps: OptimizeDeps, state: OptimizeState, original: Candidate,
@@ -1210,14 +1209,14 @@ def _confirm(deps: OptimizeDeps, state: OptimizeState, original: Candidate,
 
 
 def _hits_by_id(deps: OptimizeDeps, opts: Mapping[str, Any], candidates: list[Candidate],
-                examples: list[Example], where: str
+                examples: list[Example], where: str, pool: DemoPool = "train"
                 ) -> tuple[dict[str, list[bool]], int, list[str]]:
     """Right/wrong answers of each candidate on ``examples`` by candidate id (none when
     the target failed: the guard then decides on dev alone), calls, errors. When the
     time limit ends a run early, the examples every candidate answered (a prefix, so
     still paired), and none when they are fewer than ``MIN_CONFIRM``."""
     runs, calls, errors = _run_prompts(deps, opts, {c.id: c for c in candidates}, examples,
-                                       where, _time_up(deps, opts))
+                                       where, pool, _time_up(deps, opts))
     done = min((len(r.hits) for r in runs.values()), default=0)
     if errors or len(runs) < len(candidates) or done < min(MIN_CONFIRM, len(examples)):
         return {}, calls, errors
@@ -1226,11 +1225,11 @@ def _hits_by_id(deps: OptimizeDeps, opts: Mapping[str, Any], candidates: list[Ca
 
 def _run_prompts(deps: OptimizeDeps, opts: Mapping[str, Any], prompts: dict[str, Candidate],
                  examples: list[Example], where: str,
-                 time_up: Callable[[], bool] | None = None
+                 pool: DemoPool = "train", time_up: Callable[[], bool] | None = None
                  ) -> tuple[dict[str, EvalResult], int, list[str]]:
     """Each prompt run on ``examples`` by the target (answers cached), a dynamic one picking
-    from every labelled example but the input (``OptimizeDeps.demos_for``), until
-    ``time_up``; (results by name, calls, errors)."""
+    from ``pool`` (see ``OptimizeDeps.demos_for``), until ``time_up``; (results by name,
+    calls, errors)."""
     target, results, calls = deps.model_for("target", 0.0), {}, 0
     gold_answers = _gold_answers(deps, opts)
     try:
@@ -1238,7 +1237,7 @@ def _run_prompts(deps: OptimizeDeps, opts: Mapping[str, Any], prompts: dict[str,
             results[name] = evaluate_prompt(target, candidate.text, examples,
                                             scorer=_scorer(deps, opts),
                                             cache=deps.answer_cache,
-                                            demos_for=deps.demos_for(opts["task"]),
+                                            demos_for=deps.demos_for(opts["task"], pool),
                                             gold_answers=gold_answers, time_up=time_up,
                                             anchors=deps.anchors(opts["task"]))
             calls += results[name].calls
@@ -1289,7 +1288,8 @@ def _test_scores(deps: OptimizeDeps, opts: dict[str, Any], original: Candidate,
     if not opts.get("task"):
         return {}, 0, []
     runs, calls, errors = _run_prompts(deps, opts, {"original": original, "optimized": final},
-                                       deps.task(opts["task"]).test, "the test split")
+                                       deps.task(opts["task"]).test, "the test split",
+                                       pool="labelled")
     return {k: r.accuracy for k, r in runs.items()}, calls, errors
 
 
