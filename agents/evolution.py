@@ -19,7 +19,6 @@ from neuroforge.agents.optimizer import (
     apply_pattern,
     crossover,
     fitness,
-    hint_answers,
     hold_to_answers,
     instruction_of,
     mutate_with_feedback,
@@ -36,28 +35,16 @@ from neuroforge.knowledge.schema import new_id
 from neuroforge.models.backends import ModelError
 from neuroforge.models.structured import StructuredOutputError
 from neuroforge.tools.answer_choices import closed_answer_set
-from neuroforge.tools.answer_hints import without_hint_line
 from neuroforge.tools.knn_answers import parse_knn
 from neuroforge.tools.nearest_demos import dynamic_prompt
 
 __all__ = [
     "DEMOS_K", "FINALISTS", "GUARD_ALPHA", "GUARD_MARGIN", "MIN_CONFIRM", "MORE_NEAREST_K",
     "breeding_parents", "confirmation_order", "fill_population", "finalists", "guard_rule",
-    "guarded_choice", "held_and_hinted", "undecided_seed",
+    "guarded_choice", "undecided_seed",
     "mean_scores", "offspring",
     "proposer_note", "stop_reason", "vetoed_ids",
 ]
-
-
-def held_and_hinted(text: str, choices: Sequence[str]) -> str:
-    """``text`` with its replies held to ``choices`` and, when it picks its examples per
-    input, each input hinted with their majority answer (``hint_answers``). The held seed
-    of generation 1 takes this form: on dev and the slice of 11 closed-set tasks the held
-    nearest-3 prompt was right on 304 of 704 answers with the hint, 280 without it
-    (``benchmarks/RUNS.md``, 2026-12-07, afternoon), and the hint takes the held seed's
-    slot, so no call is added. It cost on 2 of the 11, so the children keep the plain
-    held form reachable (``offspring``)."""
-    return hint_answers(hold_to_answers(text, choices))
 
 
 DEMOS_K = 3  # demonstrations per seed: what "the instruction plus a few examples" means
@@ -79,8 +66,7 @@ def fill_population(original: Candidate, new: Sequence[Candidate], train: Sequen
     the three nearest to each input (dynamic few-shot); when the task has a closed answer
     set (``closed_answer_set``), with ``knn`` the three random with answers read by kNN
     prompting (``never_cut``: its anchors are paid before its first answer, so a
-    first-rung cut would waste them), and the three nearest with replies held to it and
-    each input hinted (``held_and_hinted``);
+    first-rung cut would waste them), and the three nearest with replies held to it;
     three bootstrapped ones (train
     examples the target already answers right with the original, as DSPy bootstraps),
     five random, another draw of three, and an output constraint; without one:
@@ -105,7 +91,7 @@ def fill_population(original: Candidate, new: Sequence[Candidate], train: Sequen
             # a rewrite takes the fourth slot.
             options.append(("mutation", read_by_knn(random3)))
         if choices is not None:
-            options.append(("mutation", held_and_hinted(nearest3, choices)))
+            options.append(("mutation", hold_to_answers(nearest3, choices)))
         if len(bootstrapped) >= DEMOS_K:
             options.append(("demonstrations", add_demonstrations(
                 original.text, bootstrapped, DEMOS_K, rng)))
@@ -161,10 +147,9 @@ def offspring(population: Sequence[Candidate], scores: Mapping[str, float], *,
     task, the best instruction with its ``MORE_NEAREST_K`` nearest examples per input
     (``never_cut``: the race scores it on all of dev; a free seed when that instruction
     is ``original``'s: a user gets it for free, as the 3 nearest), the best with replies
-    held to a closed answer set (hinted, ``held_and_hinted``, and plain), each elite's
-    instruction with the other's demonstrations (searched jointly), the best with
-    ``bootstrapped`` ones (training examples it answers right); then a crossover of the
-    two elites and operator variants of the best."""
+    held to a closed answer set, each elite's instruction with the other's demonstrations
+    (searched jointly), the best with ``bootstrapped`` ones (training examples it answers
+    right); then a crossover of the two elites and operator variants of the best."""
     rng = random.Random(seed * 1000 + generation)
     elites = breeding_parents(population, scores, 2, measured=train is not None, original=original)
     first, second = elites[0], elites[-1]
@@ -193,11 +178,7 @@ def offspring(population: Sequence[Candidate], scores: Mapping[str, float], *,
             [first.id], never_cut=True,
             baseline=bool(original) and instruction_of(first.text) == instruction_of(original))
         if (choices := closed_answer_set(train)) is not None:
-            # Both held forms of the best: the hint helps where the target follows it and
-            # costs where it does not, which only dev can tell for a task.
-            add(held_and_hinted(first.text, choices), "mutation", [first.id], reworded=False)
-            add(hold_to_answers(without_hint_line(first.text), choices), "mutation",
-                [first.id], reworded=False)
+            add(hold_to_answers(first.text, choices), "mutation", [first.id], reworded=False)
     if train is not None and second.id != first.id:
         add(swap_demonstrations(first.text, second.text), "crossover", [first.id, second.id])
         add(swap_demonstrations(second.text, first.text), "crossover", [second.id, first.id])

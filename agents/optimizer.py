@@ -6,8 +6,6 @@ Operators, each producing a new prompt text from parents:
 - ``add_output_constraint``: states the expected answer form, which small target
   models need most (tasks with extracted answers only);
 - ``hold_to_answers``: on a task with a closed answer set, replies decoded as one of it;
-- ``hint_answers``: a prompt that picks its examples per input names, with each input,
-  the answer most of them have;
 - ``read_by_knn``: on such a task, answers read from the next-token distribution by the
   nearest training examples (kNN prompting) instead of from the reply;
 - ``apply_pattern``: a well-known prompt pattern (role, structure, length, steps)
@@ -31,7 +29,6 @@ from neuroforge.agents.schemas import Candidate, RewriteReply
 from neuroforge.knowledge.datasets import Example
 from neuroforge.models.structured import structured_reply
 from neuroforge.tools.answer_choices import answer_choices_line, parse_choices
-from neuroforge.tools.answer_hints import parse_hint, with_hint_line
 from neuroforge.tools.knn_answers import parse_knn, with_knn_line
 from neuroforge.tools.nearest_demos import dynamic_prompt, parse_dynamic
 from neuroforge.tools.prompt_eval import (
@@ -49,7 +46,6 @@ __all__ = [
     "crossover",
     "fitness",
     "few_shot_baseline",
-    "hint_answers",
     "history_lines",
     "hold_to_answers",
     "instruction_of",
@@ -135,18 +131,6 @@ def hold_to_answers(text: str, choices: Sequence[str]) -> str:
     if dynamic is not None:
         return dynamic_prompt(instruction, dynamic[1])
     return format_demonstrations(instruction, split_demonstrations(text)[1])
-
-
-def hint_answers(text: str) -> str:
-    """``text`` with each input hinted (``tools.answer_hints``), once: the answer most of
-    the examples shown with it have is named in its turn. The line joins the instruction,
-    as the choices line does. Only a prompt that picks its examples per input is hinted:
-    a fixed set's majority is the same for every input and says nothing about it; any
-    other prompt is returned as it is."""
-    dynamic = parse_dynamic(text)
-    if dynamic is None or parse_hint(text) is not None or parse_knn(text) is not None:
-        return text
-    return dynamic_prompt(with_hint_line(dynamic[0]), dynamic[1])
 
 
 def read_by_knn(text: str) -> str:

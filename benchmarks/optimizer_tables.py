@@ -49,8 +49,6 @@ def adopted(optimized: dict[str, Any]) -> str:
         what += ", answers read by kNN"
     if "answer_choices" in run:
         what += " held to the labels"
-    if "hint" in run:
-        what += ", hinted"
     parts = [guard.get("rule") or "no rule", what]
     # Step 5: a searched leader that did not beat the best free seed by the guard's rule
     # gives way to it, unless that seed does not beat the original.

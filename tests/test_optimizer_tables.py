@@ -5,7 +5,7 @@ from typing import Any
 
 from benchmarks.optimizer_tables import adopted, free_pick_cell, main, table
 from benchmarks.optimizer_targets import resolution_cell, resolution_table
-from neuroforge.agents.optimizer import hint_answers, read_by_knn
+from neuroforge.agents.optimizer import read_by_knn
 from neuroforge.knowledge.datasets import Example
 from neuroforge.tools.answer_choices import answer_choices_line
 from neuroforge.tools.nearest_demos import dynamic_prompt
@@ -22,8 +22,6 @@ def test_adopted_names_the_rule_the_kind_of_prompt_and_the_seed_rule() -> None:
     held = dynamic_prompt(f"Say it.\n{answer_choices_line(['yes', 'no'])}", 5)
     assert adopted(_optimized(held, {"rule": "paired test", "candidate": "x"})) == \
         "paired test, the nearest-5 seed held to the labels"
-    assert adopted(_optimized(hint_answers(held), {"rule": "paired test", "candidate": "x"})
-                   ) == "paired test, the nearest-5 seed held to the labels, hinted"
     fixed = format_demonstrations("Say it.", [Example("a", "b"), Example("c", "d")])
     seed_taken = {"rule": "paired test", "candidate": "s",
                   "over_seed": {"seed": "s", "searched": "x", "rule": None}}

@@ -37,7 +37,6 @@ from neuroforge.knowledge.datasets import Example, TaskData
 from neuroforge.models.embedded import ContextOverflowError
 from neuroforge.models.next_token import TOP_LOGPROBS, next_token_logprobs
 from neuroforge.tools.answer_choices import choice_answer, choice_constraint, parse_choices
-from neuroforge.tools.answer_hints import HINT, parse_hint, with_hint, without_hint_line
 from neuroforge.tools.knn_answers import (
     K_CHOICES,
     VOCABULARY,
@@ -80,7 +79,6 @@ __all__ = [
 # How the target model sees a prompt and one input. Kept here, not in agents/prompts.py,
 # because tools sit below agents and must not import from them.
 TARGET_TEMPLATE = "{prompt}\n\nInput: {input}\nOutput:"
-ANSWER_CUE = "Output:"  # how TARGET_TEMPLATE ends: a hint goes on the line before it
 DEMOS_HEADER = "\n\nExamples:\n"
 _DEMO = re.compile(r"Input: (.*?)\nOutput: (.*?)(?=\nInput: |\Z)", re.DOTALL)
 
@@ -127,11 +125,8 @@ def render_prompt(prompt: str, input_text: str, demos_for: DemoPicker | None = N
     does): measured on SmolLM2-135M, that lifted sentiment from 43 % to 73 % and
     plurals from 0 % to 73 %, where the same examples inline in the text hurt.
     A prompt's answer-choices line (``tools.answer_choices``) is not shown: it says how
-    replies are decoded (``reply_kwargs``); nor is its kNN line (``tools.knn_answers``),
-    nor its hint line (``tools.answer_hints``), which adds to the input's turn the answer
-    most of the demonstrations shown with it have.
+    replies are decoded (``reply_kwargs``); nor is its kNN line (``tools.knn_answers``).
     """
-    hinted = parse_hint(prompt) is not None
     prompt = _as_shown(prompt)
     dynamic = parse_dynamic(prompt)
     if dynamic is not None:
@@ -145,10 +140,7 @@ def render_prompt(prompt: str, input_text: str, demos_for: DemoPicker | None = N
     for demo in demos:
         messages.append(HumanMessage(TARGET_TEMPLATE.format(prompt=instruction, input=demo.input)))
         messages.append(AIMessage(demo.output))
-    turn = TARGET_TEMPLATE.format(prompt=instruction, input=input_text)
-    if hinted and demos:
-        turn = with_hint(turn, demos, ANSWER_CUE)
-    messages.append(HumanMessage(turn))
+    messages.append(HumanMessage(TARGET_TEMPLATE.format(prompt=instruction, input=input_text)))
     return messages
 
 
@@ -542,8 +534,8 @@ def _shown_demonstrations(prompt: str) -> list[Example]:
 
 def _as_shown(prompt: str) -> str:
     """``prompt`` without the lines that say how it is run and that the target is not
-    shown: its kNN line, its hint line and its answer-choices line."""
-    text = without_hint_line(without_knn_line(prompt))
+    shown: its kNN line and its answer-choices line."""
+    text = without_knn_line(prompt)
     constrained = parse_choices(text)
     return text if constrained is None else constrained[0]
 
@@ -602,12 +594,6 @@ def runnable_prompt(prompt: str, pool: Sequence[Example],
                    "anchors": [{"input": e.input, "output": e.output}
                                for e in anchors if e.input not in shown]}
         prompt = without_knn_line(prompt)
-    unhinted = parse_hint(prompt)
-    if unhinted is not None:
-        prompt = unhinted
-        common |= {"hint": f"a line before the input's {ANSWER_CUE!r}: {HINT!r}, the answer "
-                           "most of the demonstrations shown with it have (a tie: the "
-                           "one shown last, nearest the input)"}
     constrained = parse_choices(prompt)
     if constrained is not None:
         prompt = constrained[0]
