@@ -179,7 +179,15 @@ def resolve_model(name: str | None, config: LLMConfig) -> ModelRef:
     if not wanted or wanted == "auto":
         if choice.backend == "embedded":
             return _embedded_ref(config)
-        installed = list_ollama_models(config.ollama_base_url, 5.0, config.ollama_headers or None)
+        try:
+            installed = list_ollama_models(config.ollama_base_url, 5.0,
+                                           config.ollama_headers or None)
+        except OllamaUnreachableError as exc:
+            # A configured Ollama that is down is a model failure the commands report in
+            # one line, as they do when a named Ollama model cannot be reached.
+            raise ModelUnavailableError(
+                "(default)", exc.url, f"Ollama is not reachable ({exc.reason}); start it, or set "
+                "NEUROFORGE_BACKEND=auto to use the embedded model when it is down") from None
         if not installed:
             raise ModelNotFoundError(
                 "(default)", config.ollama_base_url, "Ollama has no models; run `ollama pull NAME`"

@@ -57,6 +57,29 @@ def test_models_list_with_ollama_down_still_lists_embedded() -> None:
     assert "not reachable" in data["ollama_error"]
 
 
+def test_optimize_with_a_configured_ollama_down_is_one_line_and_keeps_the_run(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEUROFORGE_BACKEND", "ollama")
+    result = runner.invoke(app, ["optimize", "Write about dogs.", "--budget", "40"])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output and "Ollama is not reachable" in result.output
+    run_id = result.output.split("--resume ")[1].split("`")[0]
+    runs = json.loads(runner.invoke(app, ["runs", "--json"]).stdout)["runs"]
+    assert [r["status"] for r in runs if r["id"] == run_id] == ["interrupted"]
+
+
+def test_chat_with_a_configured_ollama_down_is_one_line_before_any_session(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEUROFORGE_BACKEND", "ollama")
+    result = runner.invoke(app, ["chat"], input="hi\n")
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output and "Ollama is not reachable" in result.output
+    runs = json.loads(runner.invoke(app, ["runs", "--json"]).stdout)["runs"]
+    assert not [r for r in runs if r["graph"] == "chat"]
+
+
 def test_profile_unknown_model_is_a_clear_error() -> None:
     result = runner.invoke(app, ["models", "profile", "gpt-17"])
     assert result.exit_code == 2

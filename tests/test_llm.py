@@ -93,6 +93,16 @@ def test_ollama_down_raises_unavailable_with_url() -> None:
     assert url in str(info.value) and "llama3.2:3b" in str(info.value)
 
 
+def test_the_default_model_of_a_configured_ollama_that_is_down_is_a_model_error() -> None:
+    """backend=ollama with no model named lists Ollama's models to pick one: a server that
+    is down is a ``ModelUnavailableError`` the commands print in one line, not the
+    registry's ``OllamaUnreachableError``."""
+    url = closed_port_url()
+    with pytest.raises(ModelUnavailableError, match="Ollama is not reachable") as info:
+        create_chat_model(None, LLMConfig(backend="ollama", ollama_base_url=url))
+    assert url in str(info.value) and "NEUROFORGE_BACKEND=auto" in str(info.value)
+
+
 def test_registry_endpoints_against_recording(ollama: OllamaReplay) -> None:
     assert ollama_version(ollama.url) == "0.12.6"
     models = list_ollama_models(ollama.url)

@@ -47,6 +47,7 @@ def chat(
     """A chat session: recalls memories, routes each turn, streams answers; /help inside."""
     from neuroforge.knowledge.db import DatabaseError
     from neuroforge.memory.long_term import MemoryError_
+    from neuroforge.models.backends import ModelError
 
     current = settings()
     if list_sessions:
@@ -64,7 +65,7 @@ def chat(
         current = current.model_copy(update={"temperatures": temperatures})
     try:
         run_chat(current, session, model, system)
-    except (DatabaseError, MemoryError_) as exc:
+    except (DatabaseError, MemoryError_, ModelError) as exc:
         fail(str(exc))
 
 
@@ -165,6 +166,8 @@ def run_chat(settings: Settings, session_id: str | None, model: str | None,
 
     store = open_store(settings)
     memory = long_term_memory(settings, store)
+    # The models first: a backend that is down stops the session before it is recorded.
+    deps = chat_deps(settings, store, memory)
     session_id = session_id or new_id()
     with store.session() as session:  # the session shows in `neuroforge runs`
         run_id = records.start_run(session, "chat", {"session_id": session_id, "model": model})
@@ -174,7 +177,6 @@ def run_chat(settings: Settings, session_id: str | None, model: str | None,
         sys.stdout.flush()
 
     with checkpointer(settings) as saver:
-        deps = chat_deps(settings, store, memory)
         graph = create_chat_graph(deps).compile(checkpointer=saver)
         ctx = ChatContext(settings=settings, graph=graph, session_id=session_id,
                           model=model, memory=memory, out=out, system=system,

@@ -98,6 +98,15 @@ class RunInterrupted(Exception):
         self.run_id = run_id
 
 
+class RunStopped(Exception):
+    """A backend failed where no step could go on without it (``reason``); the run was
+    saved and marked interrupted, to be resumed once the backend is back."""
+
+    def __init__(self, run_id: str, reason: str) -> None:
+        super().__init__(f"run {run_id} stopped: {reason}")
+        self.run_id, self.reason = run_id, reason
+
+
 @contextmanager
 def stop_on_interrupt(stop: threading.Event, console: Any = None,
                       raise_first: bool = True) -> Iterator[None]:

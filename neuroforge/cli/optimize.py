@@ -15,6 +15,7 @@ from neuroforge.agents.consensus import RULES
 from neuroforge.cli.common import (
     JsonFlag,
     RunInterrupted,
+    RunStopped,
     console,
     errors,
     fail,
@@ -95,6 +96,9 @@ def optimize(
     except RunInterrupted as stopped:
         fail("interrupted; progress is saved. Continue with "
              f"`neuroforge optimize --resume {stopped.run_id}`", 130)
+    except RunStopped as stopped:
+        fail(f"{stopped.reason}. Progress is saved; once the backend answers, continue with "
+             f"`neuroforge optimize --resume {stopped.run_id}`")
     except LookupError as exc:
         fail(str(exc), 2)
     except (DatabaseError, ModelError) as exc:
@@ -234,8 +238,9 @@ def run_optimize(settings: Settings, state: dict[str, Any] | None, *, resume: st
                  progress: Console | None) -> dict[str, Any]:
     """Run (or resume) one optimization under the checkpointer; returns the result dict.
 
-    Raises ``RunInterrupted`` (with the run id) after Ctrl-C, the run marked
-    interrupted, and ``LookupError`` when ``resume`` names no resumable run.
+    Raises ``RunInterrupted`` (with the run id) after Ctrl-C and ``RunStopped`` when a
+    backend is down before a step can handle it, the run marked interrupted in both;
+    ``LookupError`` when ``resume`` names no resumable run.
     """
     from langchain_core.runnables import RunnableConfig
 
@@ -243,6 +248,7 @@ def run_optimize(settings: Settings, state: dict[str, Any] | None, *, resume: st
     from neuroforge.graphs.paused_time import PAUSED_KEY, paused_seconds, working_clock
     from neuroforge.knowledge.records import mark_interrupted
     from neuroforge.knowledge.schema import new_id
+    from neuroforge.models.backends import ModelError
     from neuroforge.wiring import checkpointer, open_store, optimize_deps
 
     store = open_store(settings)
@@ -276,6 +282,12 @@ def run_optimize(settings: Settings, state: dict[str, Any] | None, *, resume: st
             with store.session() as session:
                 mark_interrupted(session, run_id)
             raise RunInterrupted(run_id) from None
+        except ModelError as exc:
+            # Raised where a step builds its model (a configured backend that is down),
+            # before the step's own handling: the last checkpoint holds all work done.
+            with store.session() as session:
+                mark_interrupted(session, run_id)
+            raise RunStopped(run_id, str(exc)) from None
         return dict(graph.get_state(config).values["result"])
 
 
