@@ -249,10 +249,29 @@ def test_export_writes_a_prompt_a_program_can_run_elsewhere(tmp_path: Path) -> N
     messages.append(HumanMessage(exported["template"].format(
         prompt=exported["instruction"], input="zebra")))
     assert target_reply(messages) == "ZEBRA"
-    unwritable = runner.invoke(app, ["optimize", "Uppercase the word.", "--task", str(task),
-                                     "--generations", "1", "--budget", "400",
-                                     "--export", "/proc/nope/prompt.json"])
-    assert unwritable.exit_code == 1 and "cannot write /proc/nope/prompt.json" in unwritable.output
+    # A finished run resumed writes its result again, with no model call.
+    again = tmp_path / "again.json"
+    run_id = json.loads(result.stdout)["run_id"]
+    resumed = runner.invoke(app, ["optimize", "--resume", run_id, "--export", str(again)])
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads(again.read_text()) == exported
+
+
+@pytest.mark.parametrize("where", ["/proc/nope/prompt.json", "a folder", "under a file"])
+def test_an_export_path_that_cannot_be_written_is_refused_before_the_run(
+        tmp_path: Path, where: str) -> None:
+    (tmp_path / "a file").write_text("x")
+    path = {"a folder": str(tmp_path), "under a file": str(tmp_path / "a file" / "p.json")
+            }.get(where, where)
+    task = tmp_path / "words.jsonl"
+    task.write_text("".join(json.dumps({"input": f"w{i}x", "output": f"W{i}X"}) + "\n"
+                            for i in range(150)))
+    result = runner.invoke(app, ["optimize", "Uppercase the word.", "--task", str(task),
+                                 "--budget", "400", "--export", path])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert "is a folder" in result.output if where == "a folder" else "cannot write" in result.output
+    assert json.loads(runner.invoke(app, ["runs", "--json"]).stdout)["runs"] == []
 
 
 def test_an_exported_dynamic_prompt_carries_every_labelled_example_of_its_task(

@@ -90,6 +90,8 @@ def optimize(
                  "train_evidence": train_evidence, "knn_seed": knn_seed,
                  "budget": current.budgets.max_model_calls if budget is None else budget}
         _check_request(state, current.budgets.structured_attempts)
+    if export is not None:
+        _check_export(export)
     try:
         # Progress goes to stderr in --json mode too: stdout stays one JSON object.
         result = run_optimize(current, state, resume=resume, progress=errors)
@@ -154,7 +156,26 @@ def _export(result: dict[str, Any], path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     except OSError as exc:
-        fail(f"cannot write {path}: {exc.strerror or exc}")
+        # The run is kept: a finished run resumed returns its result without a call.
+        fail(f"cannot write {path}: {exc.strerror or exc}; the run is saved, so write it "
+             f"elsewhere with `neuroforge optimize --resume {result.get('run_id')} "
+             "--export PATH`")
+
+
+def _check_export(path: Path) -> None:
+    """Refuse (exit 2) an export path that cannot be written, before the run pays for a
+    result it could not save there: a folder, or a parent that cannot be made or written."""
+    import os
+
+    if path.is_dir():
+        fail(f"--export {path} is a folder; give a file path, e.g. {path / 'prompt.json'}", 2)
+    parent = path.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"cannot write {path}: {exc.strerror or exc}", 2)
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        fail(f"cannot write {path}: permission denied", 2)
 
 
 def lineage(
