@@ -270,7 +270,8 @@ def test_an_export_path_that_cannot_be_written_is_refused_before_the_run(
                                  "--budget", "400", "--export", path])
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
-    assert "is a folder" in result.output if where == "a folder" else "cannot write" in result.output
+    said = "is a folder" if where == "a folder" else "cannot write"
+    assert said in result.output
     assert json.loads(runner.invoke(app, ["runs", "--json"]).stdout)["runs"] == []
 
 
