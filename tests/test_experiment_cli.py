@@ -123,6 +123,33 @@ def test_example_runs_and_reports_on_the_embedded_model(tmp_path: Path) -> None:
     assert "two-shot @ smollm2-135m" in page and "McNemar" in page and "<script" not in page
 
 
+@pytest.mark.embedded
+def test_a_judge_that_is_down_fails_the_run_in_one_line_and_a_resume_finishes_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The quality judge is the default model: a configured Ollama that is down. Every
+    cell fails alike; its error is shown once, the run exits 1 naming the resume
+    command, and the resume (the judge back: the embedded model) runs the failed cells."""
+    example = yaml.safe_load(EXAMPLE.read_text())
+    spec = _spec_file(tmp_path, prompts=example["prompts"][:1], repeats=1,
+                      metrics=["accuracy", "quality"],
+                      dataset={**example["dataset"], "limit": 3,
+                               "path": str(load_spec(EXAMPLE).dataset.path)})
+    monkeypatch.setenv("NEUROFORGE_BACKEND", "ollama")
+    failed = runner.invoke(app, ["experiment", "run", str(spec)])
+    assert failed.exit_code == 1, failed.output
+    assert "Traceback" not in failed.output and failed.output.count("cell failed:") == 1
+    assert "2 more cells failed" in failed.output and "Ollama is not reachable" in failed.output
+    command = failed.output.split("run the failed ones with `")[1].split("`")[0]
+    assert command.startswith(f"neuroforge experiment run {spec} --resume ")
+    monkeypatch.setenv("NEUROFORGE_BACKEND", "auto")
+    resumed = runner.invoke(app, [*command.split()[1:], "--json"])
+    assert resumed.exit_code == 0, resumed.output
+    summary = json.loads(resumed.stdout)
+    assert summary["errors"] == 0 and summary["stored"] == 3
+    [cell] = summary["cells"].values()
+    assert cell["quality"] is not None
+
+
 def _stored_cells(data_dir: Path) -> list[tuple[int, str]]:
     path = data_dir / "neuroforge.db"
     if not path.exists():

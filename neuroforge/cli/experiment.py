@@ -68,13 +68,20 @@ def experiment_run(
     summary = state["summary"]
     if as_json:
         print_json({"run_id": state["run_id"], "experiment": spec.name, **summary})
-        return
-    meta = {"run_id": state["run_id"], "name": spec.name,
-            "status": "partial" if summary["errors"] else "succeeded"}
-    console.print(markdown_summary(summary, meta), highlight=False, markup=False,
-                  soft_wrap=True)
-    console.print(f"report: neuroforge experiment report {state['run_id']} --out report.html",
-                  highlight=False)
+    else:
+        meta = {"run_id": state["run_id"], "name": spec.name,
+                "status": "partial" if summary["errors"] else "succeeded"}
+        console.print(markdown_summary(summary, meta), highlight=False, markup=False,
+                      soft_wrap=True)
+        console.print(f"report: neuroforge experiment report {state['run_id']} --out "
+                      "report.html", highlight=False)
+    if summary["errors"]:
+        # What finished is stored and reported above; the run is not done until the
+        # failed cells are, and a resume runs only those.
+        answers = sum(cell["cells"] for cell in summary["cells"].values())
+        fail(f"{summary['errors']} of {answers} cells failed (see above); the "
+             "finished ones are saved. Once the cause is fixed, run the failed ones with "
+             f"`neuroforge experiment run {file} --resume {state['run_id']}`")
 
 
 @experiment_app.command("list")

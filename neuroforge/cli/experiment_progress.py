@@ -19,6 +19,8 @@ class CellProgress:
         self.bar: Progress | None = None
         self.task: Any = None
         self.skipped = 0
+        self.unshown = 0  # failed cells whose error was printed already for another cell
+        self._shown: set[str] = set()
 
     def __enter__(self) -> CellProgress:
         if self.show:
@@ -49,6 +51,11 @@ class CellProgress:
             return
         self.bar.advance(self.task)
         if error:
+            # A backend that is down fails every cell alike: its error is shown once.
+            if error in self._shown:
+                self.unshown += 1
+                return
+            self._shown.add(error)
             prompt, model, example, repeat = key
             self.bar.console.print(f"[yellow]cell failed:[/] {prompt} @ {model} on {example} "
                                    f"(repeat {repeat}): {error}", highlight=False)
@@ -56,3 +63,6 @@ class CellProgress:
     def __exit__(self, *_: Any) -> None:
         if self.bar is not None:
             self.bar.stop()
+            if self.unshown:
+                self.bar.console.print(f"[yellow]{self.unshown} more cells failed[/] with an "
+                                       "error shown above", highlight=False)

@@ -66,12 +66,15 @@ def experiment_work(
         print_json({"run_id": run_id, "worked": worked, "failed": failed,
                     "queue": {"todo": after.todo, "claimed": after.claimed,
                               "done": after.done}})
-        return
-    console.print(f"worked {worked} cells of run {run_id} ({failed} failed); the run has "
-                  f"{after.done} of {after.total} cells done", highlight=False)
-    console.print("the process that started the run writes its analysis; if it has stopped, "
-                  f"finish with `neuroforge experiment run FILE --resume {run_id}`",
-                  highlight=False)
+    else:
+        console.print(f"worked {worked} cells of run {run_id} ({failed} failed); the run has "
+                      f"{after.done} of {after.total} cells done", highlight=False)
+        console.print("the process that started the run writes its analysis; if it has "
+                      f"stopped, finish with `neuroforge experiment run FILE --resume {run_id}`",
+                      highlight=False)
+    if failed:
+        fail(f"{failed} of the {worked} cells this worker ran failed (see above); a resume "
+             f"of run {run_id} runs them again")
 
 
 def _joinable_run(store: Any, run_id: str) -> tuple[ExperimentSpec, str, Any]:
