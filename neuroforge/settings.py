@@ -7,6 +7,7 @@ Nested values use ``__`` in environment names, e.g. ``NEUROFORGE_MODELS__ANALYST
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,6 +25,7 @@ from neuroforge.models.quantized_copy import Quantization
 __all__ = [
     "AGENT_ROLES",
     "Budgets",
+    "ConfigFileError",
     "RoleModels",
     "RoleTemperatures",
     "Settings",
@@ -197,9 +199,22 @@ class Settings(BaseSettings):
         return float(getattr(self.temperatures, role, 0.7))
 
 
+class ConfigFileError(ValueError):
+    """The configuration file exists but cannot be read as TOML; names the file and why."""
+
+
 def load_settings(**overrides: Any) -> Settings:
-    """Read settings from the file and environment; ``overrides`` win over both."""
-    return Settings(**overrides)
+    """Read settings from the file and environment; ``overrides`` win over both.
+
+    Raises ``ConfigFileError`` when the file is not UTF-8 TOML or cannot be opened."""
+    try:
+        return Settings(**overrides)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
+        path = config_file_path()
+        if isinstance(exc, OSError) and exc.filename not in (str(path), path):
+            raise
+        reason = exc.strerror if isinstance(exc, OSError) else exc
+        raise ConfigFileError(f"cannot read the config file {path}: {reason}") from None
 
 
 def masked_settings(settings: Settings) -> dict[str, Any]:

@@ -36,6 +36,18 @@ def test_bad_setting_is_a_message_not_a_traceback(monkeypatch: pytest.MonkeyPatc
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("content", [b"garbage", b"\xff\xfe = 1", b"[budgets]\nmax_tokens = "])
+def test_a_config_file_that_is_not_toml_is_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: bytes) -> None:
+    path = tmp_path / "config.toml"
+    path.write_bytes(content)
+    monkeypatch.setenv("NEUROFORGE_CONFIG", str(path))
+    result = runner.invoke(app, ["config", "show"])
+    assert result.exit_code == 2, result.output
+    assert f"cannot read the config file {path}" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_models_list_json_merges_embedded_and_ollama(
     ollama: OllamaReplay, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -39,8 +39,12 @@ def settings() -> Settings:
     """Load settings, turning a bad value into a readable message."""
     from pydantic import ValidationError
 
+    from neuroforge.settings import ConfigFileError
+
     try:
         return load_settings()
+    except ConfigFileError as exc:
+        fail(f"{exc}. Fix it (TOML, UTF-8), or point NEUROFORGE_CONFIG at another file.", 2)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
