@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -124,7 +125,10 @@ def one_line(error: object) -> str:
 
 
 def private_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) readable by its owner only; an existing one is left."""
+    """Create ``path`` (and parents) readable by its owner only; an existing one is left.
+    Raises ``NotADirectoryError`` naming ``path`` when a file stands there."""
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "a file stands where the folder goes", str(path))
     if not path.is_dir():
         path.mkdir(parents=True, mode=0o700, exist_ok=True)
         path.chmod(0o700)  # mkdir's mode is filtered by the umask

@@ -18,6 +18,7 @@ import pytest
 
 from neuroforge.settings import load_settings
 from neuroforge.wiring import long_term_memory
+from tests.conftest import closed_port_url
 
 BAD_UTF8 = b"Say \xff hello"
 
@@ -26,13 +27,16 @@ def _files(folder: Path) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     made = {"bad_utf8": folder / "bad.txt", "bad_task": folder / "task.jsonl",
             "empty_task": folder / "empty.jsonl", "bad_table": folder / "table.jsonl",
-            "bad_spec": folder / "exp.yaml", "huge": folder / "huge.txt"}
+            "bad_spec": folder / "exp.yaml", "huge": folder / "huge.txt",
+            "a_file": folder / "a-file", "bad_config": folder / "config.toml"}
     made["bad_utf8"].write_bytes(BAD_UTF8)
     made["bad_task"].write_text('{"input": "a"}\nnot json\n')
     made["empty_task"].write_text("")
     made["bad_table"].write_text('{"prompt": "q", "scores": {"a": 3, "b": 0}}\n')
     made["bad_spec"].write_text("name: [unclosed\n")
     made["huge"].write_text("word " * 400_000)
+    made["a_file"].write_text("not a folder")
+    made["bad_config"].write_text("[budgets\nmax_tokens = 3\n")
     return made
 
 
@@ -62,6 +66,16 @@ CASES: list[tuple[str, list[str], bytes]] = [
 ]
 
 
+# Faults of the setup rather than of one input: (name, args, environment changes).
+SETUP_CASES: list[tuple[str, list[str], dict[str, str]]] = [
+    ("data folder is a file", ["runs"], {"NEUROFORGE_DATA_DIR": "{a_file}"}),
+    ("config file not TOML", ["runs"], {"NEUROFORGE_CONFIG": "{bad_config}"}),
+    ("configured Ollama down", ["optimize", "Summarize it.", "--budget", "40"],
+     {"NEUROFORGE_BACKEND": "ollama"}),
+    ("chat with Ollama down", ["chat"], {"NEUROFORGE_BACKEND": "ollama"}),
+]
+
+
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     data = tmp_path_factory.mktemp("battery") / "data"
@@ -81,12 +95,28 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
 @pytest.mark.parametrize(("name", "args", "stdin"), CASES, ids=[c[0] for c in CASES])
 def test_bad_input_and_faults(name: str, args: list[str], stdin: bytes,
                               shared: dict[str, object]) -> None:
+    _one_clear_line(name, args, stdin, {}, shared)
+
+
+@pytest.mark.parametrize(("name", "args", "changes"), SETUP_CASES,
+                         ids=[c[0] for c in SETUP_CASES])
+def test_faults_of_the_setup(name: str, args: list[str], changes: dict[str, str],
+                             shared: dict[str, object]) -> None:
+    _one_clear_line(name, args, b"hi\n", changes, shared)
+
+
+def _one_clear_line(name: str, args: list[str], stdin: bytes, changes: dict[str, str],
+                    shared: dict[str, object]) -> None:
+    """Run the console script; it must fail with 1-3 lines on stderr and no traceback."""
     files = shared["files"]
     assert isinstance(files, dict)
-    argv = [a.format(**{k: str(v) for k, v in files.items()}) for a in args]
+    named = {k: str(v) for k, v in files.items()}
+    argv = [a.format(**named) for a in args]
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEUROFORGE_")}
     env.update({"NEUROFORGE_DATA_DIR": str(shared["data"]), "NEUROFORGE_BACKEND": "embedded",
+                "NEUROFORGE_OLLAMA_BASE_URL": closed_port_url(),
                 "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore", "COLUMNS": "200"})
+    env.update({k: v.format(**named) for k, v in changes.items()})
     done = subprocess.run([sys.executable, "-m", "neuroforge", *argv], input=stdin, env=env,
                           capture_output=True, timeout=300)
     stderr = done.stderr.decode("utf-8", "replace")

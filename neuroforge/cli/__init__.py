@@ -70,7 +70,8 @@ app.command("runs")(admin.runs)
 
 
 # Disk full, read-only file system, permission denied, quota: the store cannot be written.
-STORAGE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT}
+STORAGE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT,
+                  errno.ENOTDIR}  # and a file where the data folder goes
 
 
 def main() -> None:
