@@ -81,6 +81,8 @@ class Candidate(BaseModel):
     # far, and its accuracy on those; ``dev_score`` is set only once it saw them all.
     dev_seen: int = 0
     dev_partial: float | None = None
+    # Dev inputs it did not fit the target's context with (scored wrong) in its runs.
+    dev_unfit: int = 0
     # Without a labelled task: what the target model answered to this prompt, so judges
     # see what the prompt does, not only what it says.
     sample_output: str | None = None

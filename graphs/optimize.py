@@ -564,6 +564,7 @@ def _record_dev_run(candidate: Candidate, result: EvalResult, examples: int, ful
     examples short of 32 on a slower machine, was never weighed and the original stayed
     (test 60 before, 48 after)."""
     answered = len(result.hits)
+    candidate.dev_unfit += result.unfit
     if result.finished:
         candidate.dev_seen, candidate.dev_partial = examples, result.accuracy
         if examples == full:
@@ -693,6 +694,20 @@ def _vote_cost(opts: dict[str, Any], population: list[str]) -> int:
 
 
 
+def _unfit_inputs(original: Candidate, dev_size: int) -> tuple[list[str], list[str]]:
+    """(events, errors) when dev inputs do not fit the target's context with the
+    instruction alone: a note when some do not (they score as wrong), an error when none
+    does (every prompt would score 0, and the search would spend its budget on that)."""
+    if not original.dev_unfit:
+        return [], []
+    told = (f"{original.dev_unfit} of {dev_size} dev inputs do not fit the target model's "
+            "context with the instruction alone; shorten them, or raise the context "
+            "(NEUROFORGE_EMBEDDED_N_CTX for the embedded model)")
+    if original.dev_unfit >= dev_size:
+        return [], [f"task: {told}"]
+    return [f"note: {told}; they score as wrong"], []
+
+
 def prepare(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
     opts = resolve_options(state)
     if opts["task"]:
@@ -704,8 +719,12 @@ def prepare(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
     run_id = state.get("run_id") or new_id()
     original = Candidate(id=new_id(), text=state["prompt"].strip(), origin="original")
     calls, errors = _score_on_dev(deps, opts, [original], opts["budget"])
-    misses, right, reflect_calls, reflect_errors = _reflect(deps, opts, original, 0,
-                                                            opts["budget"] - calls)
+    unfit_note, unfit_error = _unfit_inputs(original, len(deps.task(opts["task"]).dev)
+                                            if opts["task"] else 0)
+    errors += unfit_error
+    misses, right, reflect_calls, reflect_errors = (
+        _reflect(deps, opts, original, 0, opts["budget"] - calls) if not unfit_error
+        else ([], [], 0, []))
     errors += reflect_errors
     deps.record(lambda s: _record_start(s, run_id, opts, original))
     event = "prepare: run " + run_id + (
@@ -718,7 +737,7 @@ def prepare(state: OptimizeState, deps: OptimizeDeps) -> Command[Any]:
               "candidates": {original.id: original.model_dump()},
               "population_ids": [original.id], "calls_used": calls + reflect_calls,
               "calls_by_phase": {_scoring_phase(opts): calls, "reflection": reflect_calls},
-              "events": [event, *recall_event,
+              "events": [event, *unfit_note, *recall_event,
                          *([f"reflection: {failed.issue}"] if failed is not None else [])],
               "errors": errors, "findings": [f.model_dump() for f in findings],
               "bootstrapped": _rows(right)}

@@ -133,6 +133,40 @@ def test_backend_down_mid_run_returns_best_so_far_without_raising() -> None:
     assert result["optimized"] == "Summarize the text."
 
 
+@pytest.mark.parametrize("too_long", ["every", "some"])
+def test_dev_inputs_the_instruction_does_not_fit_with_are_named(
+        tmp_path: Path, too_long: str) -> None:
+    """Inputs past the target's context score as wrong; the run says how many. When no
+    dev input fits with the instruction alone, the run stops after that one scoring run
+    (no reflection, no search) with the reason, rather than search prompts that all
+    score 0."""
+    from neuroforge.models.embedded import ContextOverflowError
+    from tests.optimize_world import target_reply
+
+    long_words = WORDS if too_long == "every" else WORDS[::2]
+    path = tmp_path / "words.jsonl"
+    path.write_text("".join(json.dumps({"input": w, "output": w.upper()}) + "\n"
+                            for w in WORDS))
+
+    def small_context(messages):
+        if messages[-1].text.split("Input: ")[-1].split("\n")[0] in long_words:
+            return ContextOverflowError("exceeds the context")
+        return target_reply(messages)
+
+    factory, fake = world({"target": small_context})
+    out = run(factory, {"prompt": "Repeat the word in capitals.", "task": str(path),
+                        "generations": 1, "budget": 400}, dev_size=8)
+    said = "of 8 dev inputs do not fit the target model's context with the instruction alone"
+    if too_long == "every":
+        assert out["result"]["stop_reason"] == "model failure"
+        assert any(said in e and e.startswith("task: 8 of 8") for e in out["result"]["errors"])
+        assert "reflection" not in out["result"]["calls_by_phase"]
+        assert out["result"]["generations"] == 0
+    else:
+        assert not out["result"]["errors"]
+        assert any(e.startswith("note: ") and said in e for e in out["events"])
+
+
 def test_garbage_replies_degrade_to_operators_and_invalid_ballots() -> None:
     factory, _ = world({"analyst": lambda m: "lol", "creative": lambda m: "no",
                         "validator": lambda m: "I like it!"})

@@ -193,6 +193,7 @@ def test_an_input_the_prompt_does_not_fit_with_scores_as_wrong() -> None:
     result = evaluate_prompt(model, "Echo.", examples, cache=AnswerCache())
     assert result.hits == [True, False, True] and result.answers[1] == ""
     assert result.calls == 3  # the model was asked, and said no
+    assert result.unfit == 1  # and the caller can tell a user why
 
 
 def test_the_answer_cache_tells_apart_the_demonstrations_a_dynamic_prompt_was_shown() -> None:

@@ -320,6 +320,8 @@ class EvalResult:
     hits: list[bool] = field(default_factory=list)  # per example, for paired tests
     # False when ``time_up`` ended the run early: the figures cover ``hits`` alone.
     finished: bool = True
+    # Inputs the prompt did not fit the model's context with (scored wrong), of the paid.
+    unfit: int = 0
 
 
 def evaluate_prompt(
@@ -362,6 +364,7 @@ def evaluate_prompt(
             return _partial([], calls, [])
     answers: list[str] = []
     hits: list[bool] = []
+    unfit = 0
     for example in examples:
         if stop is not None and stop.is_set():
             raise EvaluationStopped(f"stopped after {len(hits)} of {len(examples)} examples")
@@ -376,12 +379,13 @@ def evaluate_prompt(
                     cache.release(key)
                 return _partial(hits, calls, answers)
             if answer is None:
-                answer = _paid_answer(answer_of, messages, cache, key)
-                calls += 1
+                answer, fits = _paid_answer(answer_of, messages, cache, key)
+                calls, unfit = calls + 1, unfit + (not fits)
         answers.append(answer)
         hits.append(is_right(scorer, answer, example.output, example.input, gold_answers))
     correct = sum(hits)
-    return EvalResult(correct / len(examples), correct, len(examples), calls, answers, hits)
+    return EvalResult(correct / len(examples), correct, len(examples), calls, answers, hits,
+                      unfit=unfit)
 
 
 def _model_key(model: BaseChatModel) -> str:
@@ -398,22 +402,24 @@ def _reply_answer(model: BaseChatModel, prompt: str, messages: list[BaseMessage]
 
 
 def _paid_answer(answer_of: Callable[[list[BaseMessage]], str], messages: list[BaseMessage],
-                 cache: AnswerCache | None, key: CacheKey) -> str:
+                 cache: AnswerCache | None, key: CacheKey) -> tuple[str, bool]:
     """The answer ``answer_of`` reads for ``messages`` (one paid call), kept in ``cache``
-    (whose claim on ``key`` the caller holds: released if the call fails)."""
+    (whose claim on ``key`` the caller holds: released if the call fails), and whether
+    the messages fit the model's context."""
+    fits = True
     try:
         answer = answer_of(messages)
     except ContextOverflowError:
         # The prompt does not fit with this input (too many or too long
         # demonstrations): a wrong answer for that prompt, not a failed run.
-        answer = ""
+        answer, fits = "", False
     except BaseException:
         if cache:
             cache.release(key)
         raise
     if cache:
         cache.put(key, answer)
-    return answer
+    return answer, fits
 
 
 def _knn_answer_of(model: BaseChatModel, reader: KnnReader | None

@@ -113,8 +113,8 @@ def optimize(
         render_result(console, result)
     if result.get("stop_reason") == "model failure":
         # The result above is what was kept; the job itself failed.
-        fail(f"the run failed: the models did not answer usably (run {result.get('run_id')} "
-             "is marked failed; see the notes above)")
+        fail(f"the run failed: see the notes above (run {result.get('run_id')} is marked "
+             "failed)")
 
 
 def _check_request(state: dict[str, Any], attempts: int) -> None:
