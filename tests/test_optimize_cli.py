@@ -279,7 +279,7 @@ def test_an_exported_dynamic_prompt_carries_every_labelled_example_of_its_task(
         tmp_path: Path) -> None:
     """The pool a user runs the exported prompt with is the one its test score was
     measured with: train, dev and the confirmation slice; test is never in it."""
-    from neuroforge.cli.optimize import _export
+    from neuroforge.cli.optimize_export import export_result
     from neuroforge.graphs.optimize import DEV_SIZE
     from neuroforge.knowledge.datasets import load_task
     from neuroforge.tools.nearest_demos import dynamic_prompt
@@ -288,8 +288,8 @@ def test_an_exported_dynamic_prompt_carries_every_labelled_example_of_its_task(
     task.write_text("".join(json.dumps({"input": f"w{i}", "output": f"W{i}"}) + "\n"
                             for i in range(200)))
     out = tmp_path / "prompt.json"
-    _export({"run_id": "r1", "test_optimized": 0.5, "options": {"task": str(task)},
-             "optimized": dynamic_prompt("Upper-case it.", 3)}, out)
+    export_result({"run_id": "r1", "test_optimized": 0.5, "options": {"task": str(task)},
+                   "optimized": dynamic_prompt("Upper-case it.", 3)}, out)
     exported, split = json.loads(out.read_text()), load_task(task, dev_size=DEV_SIZE)
     pool = {e["input"] for e in exported["pool"]}
     assert exported["mode"] == "nearest" and exported["k"] == 3

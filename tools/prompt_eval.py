@@ -371,8 +371,7 @@ def evaluate_prompt(
         answer = known(example.input)
         if answer is None:
             messages = render_prompt(prompt, example.input, demos_for)
-            key = (model_key, prompt, example.input,
-                   "\x1e".join(str(m.content) for m in messages[:-1]))
+            key = _cache_key(model_key, prompt, example.input, messages)
             answer = cache.claim(key) if cache else None
             if answer is None and time_up is not None and time_up():
                 if cache:
@@ -383,9 +382,15 @@ def evaluate_prompt(
                 calls, unfit = calls + 1, unfit + (not fits)
         answers.append(answer)
         hits.append(is_right(scorer, answer, example.output, example.input, gold_answers))
-    correct = sum(hits)
-    return EvalResult(correct / len(examples), correct, len(examples), calls, answers, hits,
-                      unfit=unfit)
+    return EvalResult(sum(hits) / len(examples), sum(hits), len(examples), calls, answers,
+                      hits, unfit=unfit)
+
+
+def _cache_key(model_key: str, prompt: str, input_text: str, messages: list[BaseMessage]
+               ) -> CacheKey:
+    """What an answer is cached by: the model, the prompt, the input and every turn shown
+    before it (a dynamic prompt's demonstrations depend on the pool it picks from)."""
+    return (model_key, prompt, input_text, "\x1e".join(str(m.content) for m in messages[:-1]))
 
 
 def _model_key(model: BaseChatModel) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,6 +23,7 @@ from neuroforge.cli.common import (
     settings,
     stop_on_interrupt,
 )
+from neuroforge.cli.optimize_export import check_export_path, export_result
 from neuroforge.cli.optimize_output import render_result
 from neuroforge.settings import Settings
 
@@ -77,9 +77,6 @@ def optimize(
     as_json: JsonFlag = False,
 ) -> None:
     """Improve a prompt: analysts, rewrites, validator votes and evolution; prints the result."""
-    from neuroforge.knowledge.db import DatabaseError
-    from neuroforge.models.backends import ModelError
-
     current = settings()
     state: dict[str, Any] | None = None
     if not resume:
@@ -91,10 +88,29 @@ def optimize(
                  "budget": current.budgets.max_model_calls if budget is None else budget}
         _check_request(state, current.budgets.structured_attempts)
     if export is not None:
-        _check_export(export)
+        check_export_path(export)
+    result = _run_or_fail(current, state, resume)
+    if export is not None:
+        export_result(result, export)
+    if as_json:
+        print_json(result)
+    else:
+        render_result(console, result)
+    if result.get("stop_reason") == "model failure":
+        # The result above is what was kept; the job itself failed.
+        fail(f"the run failed: see the notes above (run {result.get('run_id')} is marked "
+             "failed)")
+
+
+def _run_or_fail(current: Settings, state: dict[str, Any] | None, resume: str | None
+                 ) -> dict[str, Any]:
+    """``run_optimize``'s result, or one line and the exit code for why there is none."""
+    from neuroforge.knowledge.db import DatabaseError
+    from neuroforge.models.backends import ModelError
+
     try:
         # Progress goes to stderr in --json mode too: stdout stays one JSON object.
-        result = run_optimize(current, state, resume=resume, progress=errors)
+        return run_optimize(current, state, resume=resume, progress=errors)
     except RunInterrupted as stopped:
         fail("interrupted; progress is saved. Continue with "
              f"`neuroforge optimize --resume {stopped.run_id}`", 130)
@@ -105,16 +121,6 @@ def optimize(
         fail(str(exc), 2)
     except (DatabaseError, ModelError) as exc:
         fail(str(exc))
-    if export is not None:
-        _export(result, export)
-    if as_json:
-        print_json(result)
-    else:
-        render_result(console, result)
-    if result.get("stop_reason") == "model failure":
-        # The result above is what was kept; the job itself failed.
-        fail(f"the run failed: see the notes above (run {result.get('run_id')} is marked "
-             "failed)")
 
 
 def _check_request(state: dict[str, Any], attempts: int) -> None:
@@ -137,45 +143,6 @@ def _check_request(state: dict[str, Any], attempts: int) -> None:
         check_budget(opts, len(loaded.dev) if loaded else 0, attempts)
     except (OptimizeInputError, TaskFileError) as exc:
         fail(str(exc), 2)
-
-
-def _export(result: dict[str, Any], path: Path) -> None:
-    """Write ``result``'s optimized prompt as runnable JSON (see ``runnable_prompt``)."""
-    from neuroforge.graphs.optimize import DEV_SIZE
-    from neuroforge.knowledge.datasets import load_task
-    from neuroforge.tools.prompt_eval import runnable_prompt
-
-    task = (result.get("options") or {}).get("task")
-    loaded = load_task(task, dev_size=DEV_SIZE) if task else None
-    # What the run's test split was scored with: for per-input demonstrations every
-    # labelled example, test excepted; for kNN answers the train split.
-    pool, anchors = (loaded.labelled(), loaded.train) if loaded else ([], [])
-    data = {"run_id": result.get("run_id"), "test_accuracy": result.get("test_optimized"),
-            **runnable_prompt(result["optimized"], pool, anchors)}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    except OSError as exc:
-        # The run is kept: a finished run resumed returns its result without a call.
-        fail(f"cannot write {path}: {exc.strerror or exc}; the run is saved, so write it "
-             f"elsewhere with `neuroforge optimize --resume {result.get('run_id')} "
-             "--export PATH`")
-
-
-def _check_export(path: Path) -> None:
-    """Refuse (exit 2) an export path that cannot be written, before the run pays for a
-    result it could not save there: a folder, or a parent that cannot be made or written."""
-    import os
-
-    if path.is_dir():
-        fail(f"--export {path} is a folder; give a file path, e.g. {path / 'prompt.json'}", 2)
-    parent = path.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        fail(f"cannot write {path}: {exc.strerror or exc}", 2)
-    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        fail(f"cannot write {path}: permission denied", 2)
 
 
 def lineage(
