@@ -63,6 +63,8 @@ CASES: list[tuple[str, list[str], bytes]] = [
     ("export to a missing folder", ["memory", "export", "/no/such/dir/out.jsonl"], b""),
     ("unknown lineage run", ["lineage", "nosuchrun"], b""),
     ("bad vote rule", ["optimize", "Summarize it.", "--vote-rule", "dice"], b""),
+    ("monitor past the calendar", ["monitor", "--days", "100000000"], b""),
+    ("monitor window past the calendar", ["monitor", "--window-minutes", "1e15"], b""),
 ]
 
 

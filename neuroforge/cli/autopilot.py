@@ -30,9 +30,15 @@ def run_autopilot(settings: Settings, dry_run: bool, scheduled_for: str | None =
     return dict(graph.invoke(request)["report"])
 
 
+# A century: past it the dates the windows are cut at leave the calendar.
+MAX_DAYS = 36_500
+
+
 def monitor(
-    days: Annotated[float, typer.Option(min=0.01, help="How far back to look.")] = 7.0,
-    window_minutes: Annotated[float, typer.Option(min=1, help="Window width.")] = 60.0,
+    days: Annotated[float, typer.Option(min=0.01, max=MAX_DAYS,
+                                        help="How far back to look.")] = 7.0,
+    window_minutes: Annotated[float, typer.Option(min=1, max=MAX_DAYS * 24 * 60,
+                                                  help="Window width.")] = 60.0,
     as_json: JsonFlag = False,
 ) -> None:
     """Metrics per model and graph over time windows, anomalies, and stored alerts."""
