@@ -127,3 +127,12 @@ def test_list_and_continue_find_the_latest_session(monkeypatch: pytest.MonkeyPat
                                  "--system", "Be terse."])
     assert result.exit_code == 0, result.output
     assert seen == {"session": "newer", "temperature": 0.2, "system": "Be terse."}
+
+
+def test_an_unknown_model_is_refused_before_a_session_starts() -> None:
+    result = runner.invoke(app, ["chat", "--model", "nope"], input="hi\n")
+    assert result.exit_code == 2, result.output
+    assert "unknown model 'nope'" in result.output and "smollm2-135m" in result.output
+    assert "Traceback" not in result.output
+    listed = runner.invoke(app, ["chat", "--list", "--json"])
+    assert json.loads(listed.stdout)["sessions"] == []

@@ -61,6 +61,20 @@ def test_models_list_json_merges_embedded_and_ollama(
     assert data["models"][1]["details"]["parameter_size"] == "3.2B"
 
 
+def test_model_checks_know_every_spelling_resolve_model_takes(
+    ollama: OllamaReplay, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from neuroforge.cli.model_checks import unknown_models
+    from neuroforge.settings import load_settings
+
+    monkeypatch.setenv("NEUROFORGE_OLLAMA_BASE_URL", ollama.url)
+    settings = load_settings()
+    assert unknown_models(settings, ["embedded", "smollm2-135m", "llama3.2:3b",
+                                     "ollama:qwen2.5:0.5b"]) == []
+    [problem] = unknown_models(settings, ["ollama:nope"])
+    assert problem.startswith("unknown model 'ollama:nope' (no such model)")
+
+
 def test_models_list_with_ollama_down_still_lists_embedded() -> None:
     result = runner.invoke(app, ["models", "list", "--json"])
     assert result.exit_code == 0

@@ -21,6 +21,7 @@ from rich.table import Table
 from neuroforge.cli.chat_commands import handle_line
 from neuroforge.cli.chat_session import ChatContext
 from neuroforge.cli.common import JsonFlag, console, fail, print_json, settings
+from neuroforge.cli.model_checks import unknown_models
 from neuroforge.settings import Settings
 
 __all__ = ["chat", "chat_loop", "read_lines", "run_chat"]
@@ -58,6 +59,8 @@ def chat(
     if session is not None and not SESSION_ID.fullmatch(session):
         fail(f"session id {session[:80]!r} is not usable: use 1-64 letters, digits, '.', '_', "
              "'-' or ':', starting with a letter or digit", 2)
+    if model is not None and (problems := unknown_models(current, [model])):
+        fail("; ".join(problems), 2)  # before a session starts that could not answer
     if resume_last:
         session = _last_session(current)
     if temperature is not None:

@@ -25,4 +25,12 @@ def unknown_models(settings: Settings, names: list[str]) -> list[str]:
         return "no such model"
 
     return [f"unknown model {name!r} ({reason(name)}); available: {available}"
-            for name in names if name not in known]
+            for name in names if _registry_name(name) not in known]
+
+
+def _registry_name(name: str) -> str:
+    """The name discovery lists ``name`` under: the spellings ``resolve_model`` takes too
+    (``embedded`` for the embedded model, ``ollama:NAME`` forcing Ollama)."""
+    from neuroforge.models.embedded import EMBEDDED_MODEL_NAME
+
+    return EMBEDDED_MODEL_NAME if name == "embedded" else name.removeprefix("ollama:")
