@@ -74,7 +74,10 @@ def prepare(state: RouteState, deps: RouteDeps) -> dict[str, Any]:
     options = deps.options()
     if not options:
         raise RouteInputError("no models are available; see `neuroforge models list`")
-    wanted = state.get("models") or []
+    wanted = state.get("models")
+    if wanted is not None and not wanted:  # given, but naming nothing (",," or "")
+        raise RouteInputError("the model list names no model; give comma-separated names, "
+                              f"e.g. {options[0]['name']}")
     if wanted:
         missing = [m for m in wanted if m not in {o["name"] for o in options}]
         if missing:

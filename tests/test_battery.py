@@ -57,6 +57,7 @@ CASES: list[tuple[str, list[str], bytes]] = [
     ("missing routing table", ["router", "train", "--data", "/no/such.csv"], b""),
     ("test without train", ["router", "eval", "--test", "{bad_table}"], b""),
     ("empty route task", ["route", ""], b""),
+    ("a model list naming nothing", ["route", "Add 2 and 2.", "--models", ",,"], b""),
     ("unusable session id", ["chat", "--session", "../x y"], b"/exit\n"),
     ("memory forget nothing", ["memory", "forget"], b""),
     ("bad forget pattern", ["memory", "forget", "--matching", "(unclosed"], b""),

@@ -48,7 +48,7 @@ def route(
     try:
         graph = create_route_graph(route_deps(current)).compile()
         request: dict[str, Any] = {"task": text, "execute": execute, "cost_weight": cost_weight}
-        if models:
+        if models is not None:
             request["models"] = [m.strip() for m in models.split(",") if m.strip()]
         out = graph.invoke(request)
     except (RouteInputError, DatabaseError, ModelError) as exc:
