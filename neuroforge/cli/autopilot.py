@@ -30,8 +30,9 @@ def run_autopilot(settings: Settings, dry_run: bool, scheduled_for: str | None =
     return dict(graph.invoke(request)["report"])
 
 
-# A century: past it the dates the windows are cut at leave the calendar.
-MAX_DAYS = 36_500
+# About 1,900 years: the dates the windows are cut at must stay after the calendar's
+# year 1, where Python's datetime ends (an OverflowError past it).
+MAX_DAYS = 700_000
 
 
 def monitor(
