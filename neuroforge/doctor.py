@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -12,7 +15,7 @@ from neuroforge.knowledge.db import private_dir
 from neuroforge.knowledge.redaction import mask_secrets
 from neuroforge.settings import Settings
 
-__all__ = ["Check", "run_checks"]
+__all__ = ["Check", "native_crash", "run_checks"]
 
 Status = Literal["ok", "warn", "fail"]
 
@@ -48,6 +51,31 @@ def _check_data_dir(settings: Settings) -> Check:
     return Check("data directory", "ok", f"{directory} is writable")
 
 
+# Loads the file and decodes two tokens: the part of llama.cpp that meets the CPU.
+LLAMA_SMOKE = ("import sys; from llama_cpp import Llama; "
+               "Llama(model_path=sys.argv[1], n_ctx=256, n_threads=1, verbose=False)"
+               ".create_completion('OK', max_tokens=2)")
+
+
+def native_crash(path: str, timeout_s: float = 120.0) -> str | None:
+    """How llama.cpp dies running ``path`` ("crashed with SIGSEGV"), or None when it
+    does not. Run in a child process: a native crash cannot be caught, and would take
+    doctor down with it before it said anything. An ordinary Python error in the child
+    is not a crash; the in-process check reports it in full."""
+    try:
+        done = subprocess.run([sys.executable, "-c", LLAMA_SMOKE, path],
+                              capture_output=True, timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired:
+        return f"did not answer in {timeout_s:.0f} s"
+    if done.returncode >= 0:
+        return None
+    try:
+        name = signal.Signals(-done.returncode).name
+    except ValueError:
+        name = f"signal {-done.returncode}"
+    return f"crashed with {name}"
+
+
 def _check_embedded_model(settings: Settings) -> Check:
     from neuroforge.models.backends import create_chat_model
     from neuroforge.models.embedded import (
@@ -62,8 +90,12 @@ def _check_embedded_model(settings: Settings) -> Check:
         # Made as every command makes it: the configured file, or its Q8_0 copy.
         model = cast(EmbeddedChatModel, create_chat_model(
             EMBEDDED_MODEL_NAME, llm_config(settings), max_tokens=4))
-        model.invoke("Say OK.")
         path = model.run_path()
+        crash = native_crash(path)
+        if crash:
+            return Check("embedded model", "fail", f"llama.cpp {crash} running {path}",
+                         "rebuild llama-cpp-python for this CPU: `rm -rf .venv && make setup`")
+        model.invoke("Say OK.")
     except (EmbeddedModelMissingError, ValueError, OSError) as exc:
         return Check("embedded model", "fail", str(exc), fix)
     size_mb = os.path.getsize(path) / 1e6

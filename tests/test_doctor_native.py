@@ -1,0 +1,43 @@
+"""``doctor`` reports a llama.cpp build that crashes on this CPU instead of dying with it."""
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from neuroforge import doctor
+from neuroforge.cli import app
+
+# What a llama.cpp compiled with instructions the CPU (or its hypervisor) refuses does:
+# the process dies of a signal before Python can say anything.
+SEGFAULT = "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"
+
+
+def test_native_crash_names_the_signal_and_passes_a_python_error(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(doctor, "LLAMA_SMOKE", SEGFAULT)
+    assert doctor.native_crash("any.gguf") == "crashed with SIGSEGV"
+    # An ordinary exception in the child is not a crash: the in-process check reports it.
+    monkeypatch.setattr(doctor, "LLAMA_SMOKE", "raise ValueError('no such file')")
+    assert doctor.native_crash("any.gguf") is None
+    monkeypatch.setattr(doctor, "LLAMA_SMOKE", "import time; time.sleep(30)")
+    assert doctor.native_crash("any.gguf", timeout_s=0.5) == "did not answer in 0 s"
+
+
+@pytest.mark.embedded
+def test_the_real_build_runs_the_bundled_model() -> None:
+    from neuroforge.models.embedded import default_gguf_path
+
+    assert doctor.native_crash(str(default_gguf_path())) is None
+
+
+def test_doctor_says_how_to_rebuild_when_llama_cpp_crashes(
+        isolated_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(doctor, "LLAMA_SMOKE", SEGFAULT)
+    result = CliRunner().invoke(app, ["doctor", "--json"])
+    embedded = {c["name"]: c for c in json.loads(result.output)["checks"]}["embedded model"]
+    assert embedded["status"] == "fail"
+    assert "crashed with SIGSEGV" in embedded["detail"]
+    assert "make setup" in embedded["fix"]
+    assert result.exit_code != 0
