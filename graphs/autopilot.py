@@ -33,7 +33,8 @@ from neuroforge.knowledge.db import Database
 from neuroforge.knowledge.schema import new_id
 from neuroforge.models.backends import ModelError
 
-__all__ = ["ActionHandler", "AutopilotDeps", "AutopilotInput", "create_autopilot_graph"]
+__all__ = ["ActionHandler", "AutopilotDeps", "AutopilotInput", "AutopilotInputError",
+           "create_autopilot_graph"]
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,22 @@ def _facts(deps: AutopilotDeps, run_id: str, inputs: dict[str, Any]
     return facts, counts, [s.subject for s in series]
 
 
+class AutopilotInputError(ValueError):
+    """A run's input has the wrong type (say ``dry_run: "false"``, which would be true)."""
+
+
+def _check_input(state: AutopilotInput) -> None:
+    if not isinstance(state.get("dry_run", False), bool):
+        raise AutopilotInputError("dry_run must be true or false, not "
+                                  f"{state.get('dry_run')!r}")
+    for key in ("run_id", "scheduled_for"):
+        if not isinstance(state.get(key, ""), str):
+            raise AutopilotInputError(f"{key} must be text, not "
+                                      f"{type(state.get(key)).__name__}")
+
+
 def monitor(state: AutopilotState, deps: AutopilotDeps) -> dict[str, Any]:
+    _check_input(state)
     run_id = state.get("run_id") or new_id()
     inputs = {k: v for k, v in state.items() if k in ("dry_run", "scheduled_for")}
     facts, counts, subjects = _facts(deps, run_id, inputs)

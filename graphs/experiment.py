@@ -48,7 +48,7 @@ from neuroforge.knowledge.cell_queue import (
 )
 from neuroforge.knowledge.datasets import Example, TaskFileError, load_task
 from neuroforge.knowledge.db import Database
-from neuroforge.knowledge.experiment_spec import ExperimentSpec
+from neuroforge.knowledge.experiment_spec import ExperimentSpec, ExperimentSpecError, validate_spec
 from neuroforge.knowledge.schema import Run, new_id
 from neuroforge.models.backends import invoke_model
 from neuroforge.models.structured import StructuredOutputError
@@ -172,7 +172,12 @@ POLL_S = 0.5  # how often a worker with nothing to claim looks again while other
 
 def experiment_config(spec: ExperimentSpec | dict[str, Any], run_id: str) -> RunnableConfig:
     """The run config: thread = run id (for resuming), concurrency from the spec."""
-    concurrency = spec.concurrency if isinstance(spec, ExperimentSpec) else spec["concurrency"]
+    if isinstance(spec, ExperimentSpec):
+        concurrency = spec.concurrency
+    else:  # a spec not yet checked: the graph's first node says what is wrong with it
+        given = spec.get("concurrency") if isinstance(spec, dict) else None
+        concurrency = given if isinstance(given, int) and given >= 1 else \
+            ExperimentSpec.model_fields["concurrency"].default
     return {"configurable": {"thread_id": run_id}, "max_concurrency": concurrency,
             "recursion_limit": 50}
 
@@ -226,7 +231,13 @@ def _dataset_name(spec: ExperimentSpec) -> str:
 
 
 def plan(state: ExperimentState, deps: ExperimentDeps) -> Command[Any]:
-    spec = ExperimentSpec.model_validate(state["spec"])
+    if "spec" not in state:
+        raise ExperimentError("the input has no spec: give {'spec': an experiment spec as "
+                              "a dict} (load_spec(path).model_dump() reads one from a file)")
+    try:
+        spec = validate_spec(state["spec"])
+    except ExperimentSpecError as exc:
+        raise ExperimentError(str(exc)) from exc
     prompts = _prompts(deps, spec)
     try:
         examples = select_examples(spec)
@@ -387,7 +398,13 @@ def _run_cell(deps: ExperimentDeps, task: WorkerTask, cell: QueuedCell,
 
 
 def _analyse(deps: ExperimentDeps, state: ExperimentState) -> dict[str, Any]:
-    spec = ExperimentSpec.model_validate(state["spec"])
+    if "spec" not in state:
+        raise ExperimentError("the input has no spec: give {'spec': an experiment spec as "
+                              "a dict} (load_spec(path).model_dump() reads one from a file)")
+    try:
+        spec = validate_spec(state["spec"])
+    except ExperimentSpecError as exc:
+        raise ExperimentError(str(exc)) from exc
     run_id = state["run_id"]
     prompts = _prompts(deps, spec)
     examples = select_examples(spec)

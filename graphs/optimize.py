@@ -232,7 +232,9 @@ class OptimizeDeps:
 def resolve_options(state: OptimizeInput) -> dict[str, Any]:
     """Defaults filled in and every option checked; raises ``OptimizeInputError``."""
     prompt = state.get("prompt")
-    if not isinstance(prompt, str) or not prompt.strip():
+    if prompt is not None and not isinstance(prompt, str):
+        raise OptimizeInputError(f"the prompt must be text, not {type(prompt).__name__}")
+    if not prompt or not prompt.strip():
         raise OptimizeInputError("the prompt is empty; give the text of the prompt to optimize")
     if len(prompt) > MAX_PROMPT_CHARS:
         raise OptimizeInputError(

@@ -66,7 +66,9 @@ def _abstain(voter: str, why: str) -> dict[str, Any]:
 
 def prepare(state: RouteState, deps: RouteDeps) -> dict[str, Any]:
     task = state.get("task")
-    if not isinstance(task, str) or not task.strip():
+    if task is not None and not isinstance(task, str):
+        raise RouteInputError(f"the task must be text, not {type(task).__name__}")
+    if not task or not task.strip():
         raise RouteInputError("the task is empty; give the text of the task to route")
     if len(task) > MAX_TASK_CHARS:
         raise RouteInputError(f"the task has {len(task)} characters; the limit is "
@@ -75,6 +77,10 @@ def prepare(state: RouteState, deps: RouteDeps) -> dict[str, Any]:
     if not options:
         raise RouteInputError("no models are available; see `neuroforge models list`")
     wanted = state.get("models")
+    if wanted is not None and (isinstance(wanted, str) or not isinstance(wanted, list | tuple)):
+        # A string would be read a letter at a time.
+        raise RouteInputError(f"models must be a list of model names, not "
+                              f"{type(wanted).__name__}: e.g. [{options[0]['name']!r}]")
     if wanted is not None and not wanted:  # given, but naming nothing (",," or "")
         raise RouteInputError("the model list names no model; give comma-separated names, "
                               f"e.g. {options[0]['name']}")

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 __all__ = ["DatasetSpec", "ExperimentSpec", "ExperimentSpecError", "PromptSpec", "load_spec",
-           "METRICS"]
+           "validate_spec", "METRICS"]
 
 Metric = Literal["accuracy", "quality", "latency", "tokens", "consistency"]
 METRICS: tuple[Metric, ...] = ("accuracy", "quality", "latency", "tokens", "consistency")
@@ -100,6 +100,19 @@ def _where(error: Any) -> str:
     return ".".join(str(p) for p in error["loc"]) or "file"
 
 
+def validate_spec(raw: Any, source: str = "spec") -> ExperimentSpec:
+    """``raw`` (a parsed file, or a dict given to the graph) as a spec; raises
+    ``ExperimentSpecError`` naming ``source`` and up to five problems."""
+    if not isinstance(raw, dict | ExperimentSpec):
+        raise ExperimentSpecError(f"{source}: an experiment spec is a mapping of prompts, "
+                                  f"models and dataset, not {type(raw).__name__}")
+    try:
+        return ExperimentSpec.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{_where(e)}: {e['msg']}" for e in exc.errors()[:5])
+        raise ExperimentSpecError(f"{source}: {problems}") from exc
+
+
 def load_spec(path: str | Path) -> ExperimentSpec:
     """Read and validate an experiment file; dataset paths become absolute."""
     path = Path(path).expanduser()
@@ -111,12 +124,7 @@ def load_spec(path: str | Path) -> ExperimentSpec:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ExperimentSpecError(f"cannot read {path}: {exc}") from exc
-    raw = _parse(path, text)
-    try:
-        spec = ExperimentSpec.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(f"{_where(e)}: {e['msg']}" for e in exc.errors()[:5])
-        raise ExperimentSpecError(f"{path}: {problems}") from exc
+    spec = validate_spec(_parse(path, text), str(path))
     dataset = Path(spec.dataset.path).expanduser()
     if not dataset.is_absolute():
         spec.dataset.path = str((path.parent / dataset).resolve())

@@ -215,6 +215,21 @@ def test_bad_matrices_get_clear_errors(store: Database, dataset: Path, tmp_path:
     assert sum(models.calls.values()) == 0
 
 
+@pytest.mark.parametrize(("request_", "message"), [
+    ({}, "the input has no spec"),
+    ({"spec": "antonyms.yaml"}, "spec: an experiment spec is a mapping .* not str"),
+    ({"spec": {"models": ["good"]}},
+     "spec: name: Field required; prompts: Field required; dataset: Field required"),
+])
+def test_bad_programmatic_input_gets_one_clear_error(store: Database, request_: dict,
+                                                      message: str) -> None:
+    models = Models()
+    graph = create_experiment_graph(ExperimentDeps(store=store, model_for_name=models.factory))
+    with pytest.raises(ExperimentError, match=message):
+        graph.compile().invoke(request_, experiment_config(request_.get("spec", {}), "r1"))
+    assert sum(models.calls.values()) == 0
+
+
 def test_strengths_command_ranks_models_per_category(dataset: Path) -> None:
     from typer.testing import CliRunner
 

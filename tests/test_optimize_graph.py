@@ -198,6 +198,8 @@ def test_debate_round_lets_voters_reconsider() -> None:
     ("state", "message"),
     [
         ({"prompt": "   "}, "empty"),
+        ({}, "empty"),
+        ({"prompt": ["Summarize."]}, "must be text, not list"),
         ({"prompt": "x" * 5000}, "limit is 4000"),
         ({"prompt": "ok", "voters": 0}, "voters"),
         ({"prompt": "ok", "generations": "many"}, "generations"),

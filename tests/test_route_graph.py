@@ -85,10 +85,15 @@ def test_agent_garbage_abstains(tmp_path: Path, store_url: str) -> None:
     assert agent["model"] is None and out["decision"]["model"] == "tiny"
 
 
-@pytest.mark.parametrize(("task", "message"), [("", "empty"), ("x" * 20001, "limit")])
-def test_bad_tasks(tmp_path: Path, task: str, message: str, store_url: str) -> None:
+@pytest.mark.parametrize(("request_", "message"), [
+    ({"task": ""}, "empty"), ({}, "empty"), ({"task": "x" * 20001}, "limit"),
+    ({"task": 17}, "must be text, not int"),
+    # A string would be read a letter at a time: "not an available model: t, i, n, y".
+    ({"task": "Say hi", "models": "tiny"}, r"models must be a list of model names, not str"),
+])
+def test_bad_requests(tmp_path: Path, request_: dict, message: str, store_url: str) -> None:
     with pytest.raises(RouteInputError, match=message):
-        create_route_graph(deps(tmp_path, store_url)).compile().invoke({"task": task})
+        create_route_graph(deps(tmp_path, store_url)).compile().invoke(request_)
 
 
 def test_nodes_are_plain_functions_callable_alone(tmp_path: Path, store_url: str) -> None:
