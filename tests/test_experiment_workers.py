@@ -127,3 +127,45 @@ def test_experiment_work_joins_a_run_on_postgresql(tmp_path: Path, postgres_serv
     assert worked["queue"] == {"todo": 0, "claimed": 0, "done": 36}
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(ExperimentResult)) == 36
+
+
+def test_work_exits_non_zero_when_cells_it_ran_failed(tmp_path: Path, store_url: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A joined worker whose model fails: every cell is counted failed, the exit is 1 and
+    the line names the resume; the cells stay in the store for that resume."""
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+    from typer.testing import CliRunner
+
+    from neuroforge.cli import app
+    from neuroforge.cli import experiment_work as work_cli
+    from neuroforge.graphs.experiment import (
+        ExperimentDeps,
+        ExperimentStopped,
+        create_experiment_graph,
+        experiment_config,
+    )
+
+    spec = matrix_spec(tmp_path / "d.jsonl", 1, 1, 4)
+    db = open_database(store_url)
+    # Plan the run, then stop before any cell: the queue is full for the joiner.
+    starter = ExperimentDeps(store=db, model_for_name=lambda *_: FakeListChatModel(
+        responses=["w1"]))
+    starter.stop.set()
+    with pytest.raises(ExperimentStopped):
+        create_experiment_graph(starter).compile().invoke(
+            {"spec": spec, "run_id": "queued"}, experiment_config(spec, "queued"))
+
+    class Down(FakeListChatModel):
+        def _call(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            raise ConnectionError("the model server is down")
+
+    monkeypatch.setattr(work_cli, "unknown_models", lambda *_: [])  # m0 is scripted
+    monkeypatch.setattr("neuroforge.wiring.experiment_deps", lambda _s, store: ExperimentDeps(
+        store=store, model_for_name=lambda *_: Down(responses=["x"])))
+    result = CliRunner().invoke(app, ["experiment", "work", "queued"])
+    assert result.exit_code == 1, result.output
+    assert "4 of the 4 cells this worker ran failed" in result.output
+    assert "a resume of run queued runs them again" in result.output
+    assert "Traceback" not in result.output
+    with db.session() as session:
+        assert queue_counts(session, "queued").done == 4
