@@ -398,13 +398,7 @@ def _run_cell(deps: ExperimentDeps, task: WorkerTask, cell: QueuedCell,
 
 
 def _analyse(deps: ExperimentDeps, state: ExperimentState) -> dict[str, Any]:
-    if "spec" not in state:
-        raise ExperimentError("the input has no spec: give {'spec': an experiment spec as "
-                              "a dict} (load_spec(path).model_dump() reads one from a file)")
-    try:
-        spec = validate_spec(state["spec"])
-    except ExperimentSpecError as exc:
-        raise ExperimentError(str(exc)) from exc
+    spec = ExperimentSpec.model_validate(state["spec"])  # checked by plan
     run_id = state["run_id"]
     prompts = _prompts(deps, spec)
     examples = select_examples(spec)
