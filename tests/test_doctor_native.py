@@ -41,3 +41,13 @@ def test_doctor_says_how_to_rebuild_when_llama_cpp_crashes(
     assert "crashed with SIGSEGV" in embedded["detail"]
     assert "make setup" in embedded["fix"]
     assert result.exit_code != 0
+
+
+def test_demo_stops_in_one_line_when_llama_cpp_crashes(
+        isolated_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(doctor, "LLAMA_SMOKE", SEGFAULT)
+    result = CliRunner().invoke(app, ["demo"])
+    assert result.exit_code == 1
+    assert "the demo needs the embedded model: llama.cpp crashed with SIGSEGV" in result.output
+    assert "rm -rf .venv && make setup" in result.output
+    assert "Traceback" not in result.output

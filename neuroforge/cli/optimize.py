@@ -184,8 +184,12 @@ def demo() -> None:
         fail(f"the demo's data ships with the repository ({DEMO_TASK}); run `make demo` "
              "from a clone", 2)
     console.rule("NeuroForge demo: prompt optimization on the embedded model (offline)")
-    for check in run_checks(current):
+    checks = run_checks(current)
+    for check in checks:
         console.print(f"{check.status:4} {check.name}: {check.detail}", highlight=False)
+    for check in checks:
+        if check.name == "embedded model" and check.status == "fail":
+            fail(f"the demo needs the embedded model: {check.detail}; {check.fix}")
     instruction = human_instructions(DEMO_TASK)[0]  # the first human annotation, as written
     console.print(f"\ntask: {DEMO_TASK.stem} (examples/data, instruction induction)\n"
                   f"starting instruction (a person's): [bold]{instruction}[/]\n")
