@@ -75,6 +75,14 @@ def test_every_graph_runs_streams_and_a_cron_fires(server: str, isolated_env: Pa
     thread = client.threads.create()
     routed = client.runs.wait(thread["thread_id"], "route", input={"task": "What is 2 + 2?"})
     assert routed["decision"]["model"] == "smollm2-135m"
+    # Input of the wrong type ends the run with the graph's own message, not a KeyError.
+    for graph_id, bad, message in [
+            ("route", {"task": "Hi", "models": "smollm2-135m"}, "models must be a list"),
+            ("experiment", {"spec": "antonyms.yaml"}, "an experiment spec is a mapping"),
+            ("autopilot", {"dry_run": "false"}, "dry_run must be true or false")]:
+        refused = client.runs.wait(client.threads.create()["thread_id"], graph_id,
+                                   input=bad, raise_error=False)
+        assert message in refused["__error__"]["message"], refused
 
     thread = client.threads.create()
     parts = list(client.runs.stream(
