@@ -102,3 +102,22 @@ def chroma_url(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
     url = f"{server.url}/t_{uuid.uuid4().hex[:12]}"
     monkeypatch.setenv("NEUROFORGE_CHROMA_URL", url)
     return url
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Stop at once, in one line, when the embedded model's llama.cpp build crashes on this
+    CPU: otherwise the first embedded test takes the whole run down with a bare
+    segfault, and nothing says why."""
+    if not any(item.get_closest_marker("embedded") for item in session.items):
+        return
+    from neuroforge.doctor import native_crash
+    from neuroforge.models.embedded import EmbeddedModelMissingError, default_gguf_path
+
+    try:
+        path = default_gguf_path()
+    except EmbeddedModelMissingError:
+        return  # the embedded tests say so themselves, one by one
+    crash = native_crash(str(path))
+    if crash:
+        pytest.exit(f"llama.cpp {crash} running the bundled model on this CPU; rebuild "
+                    "llama-cpp-python: rm -rf .venv && make setup", returncode=1)
