@@ -23,12 +23,20 @@ NO_AMX := $(if $(filter x86_64,$(shell uname -m)),-mno-amx-tile -mno-amx-int8 -m
 LLAMA_REQ = $$($(PY) -c "import tomllib; print(next(r for r in tomllib.load(open(\
     'pyproject.toml', 'rb'))['project']['optional-dependencies']['dev'] if r.startswith('llama')))")
 
+# Stamped apart, so a venv made before these flags is rebuilt once, with them. No deps
+# here: the install below brings them, after torch.
+LLAMA_STAMP := $(VENV)/.llama-cpp-no-amx
+$(LLAMA_STAMP):
+	test -x $(PY) || python3 -m venv $(VENV)
+	CFLAGS="$(NO_AMX)" CXXFLAGS="$(NO_AMX)" $(PY) -m pip install --no-cache-dir \
+	    --force-reinstall --no-deps "$(LLAMA_REQ)"
+	touch $(LLAMA_STAMP)
+
 # torch first: `torch==2.13.0` resolves to the local CPU wheel; installing the
 # package before it would pull the CUDA build from the registry.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LLAMA_STAMP)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install torch==2.13.0
-	CFLAGS="$(NO_AMX)" CXXFLAGS="$(NO_AMX)" $(PY) -m pip install --no-cache-dir "$(LLAMA_REQ)"
 	$(PY) -m pip install -e '.[dev]'
 	touch $(STAMP)
 
