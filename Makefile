@@ -35,7 +35,6 @@ $(LLAMA_STAMP):
 # torch first: `torch==2.13.0` resolves to the local CPU wheel; installing the
 # package before it would pull the CUDA build from the registry.
 $(STAMP): pyproject.toml $(LLAMA_STAMP)
-	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install torch==2.13.0
 	$(PY) -m pip install -e '.[dev]'
 	touch $(STAMP)

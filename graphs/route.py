@@ -77,7 +77,7 @@ def prepare(state: RouteState, deps: RouteDeps) -> dict[str, Any]:
     if not options:
         raise RouteInputError("no models are available; see `neuroforge models list`")
     wanted = state.get("models")
-    if wanted is not None and (isinstance(wanted, str) or not isinstance(wanted, list | tuple)):
+    if wanted is not None and not isinstance(wanted, list | tuple):
         # A string would be read a letter at a time.
         raise RouteInputError(f"models must be a list of model names, not "
                               f"{type(wanted).__name__}: e.g. [{options[0]['name']!r}]")

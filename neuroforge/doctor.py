@@ -15,7 +15,7 @@ from neuroforge.knowledge.db import private_dir
 from neuroforge.knowledge.redaction import mask_secrets
 from neuroforge.settings import Settings
 
-__all__ = ["Check", "native_crash", "run_checks"]
+__all__ = ["REBUILD_LLAMA", "Check", "native_crash", "run_checks"]
 
 Status = Literal["ok", "warn", "fail"]
 
@@ -51,6 +51,7 @@ def _check_data_dir(settings: Settings) -> Check:
     return Check("data directory", "ok", f"{directory} is writable")
 
 
+REBUILD_LLAMA = "rm -rf .venv && make setup"  # a build with this Makefile's flags
 # Loads the file and decodes two tokens: the part of llama.cpp that meets the CPU.
 LLAMA_SMOKE = ("import sys; from llama_cpp import Llama; "
                "Llama(model_path=sys.argv[1], n_ctx=256, n_threads=1, verbose=False)"
@@ -94,7 +95,7 @@ def _check_embedded_model(settings: Settings) -> Check:
         crash = native_crash(path)
         if crash:
             return Check("embedded model", "fail", f"llama.cpp {crash} running {path}",
-                         "rebuild llama-cpp-python for this CPU: `rm -rf .venv && make setup`")
+                         f"rebuild llama-cpp-python for this CPU: `{REBUILD_LLAMA}`")
         model.invoke("Say OK.")
     except (EmbeddedModelMissingError, ValueError, OSError) as exc:
         return Check("embedded model", "fail", str(exc), fix)

@@ -110,7 +110,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     segfault, and nothing says why."""
     if not any(item.get_closest_marker("embedded") for item in session.items):
         return
-    from neuroforge.doctor import native_crash
+    from neuroforge.doctor import REBUILD_LLAMA, native_crash
     from neuroforge.models.embedded import EmbeddedModelMissingError, default_gguf_path
 
     try:
@@ -120,4 +120,4 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     crash = native_crash(str(path))
     if crash:
         pytest.exit(f"llama.cpp {crash} running the bundled model on this CPU; rebuild "
-                    "llama-cpp-python: rm -rf .venv && make setup", returncode=1)
+                    f"llama-cpp-python: {REBUILD_LLAMA}", returncode=1)
