@@ -146,7 +146,7 @@ def mark_interrupted(session: Session, run_id: str) -> None:
         run.status = "interrupted"
 
 
-def chat_sessions(session: Session, limit: int = 20) -> list[dict[str, Any]]:
+def chat_sessions(session: Session, limit: int | None = 20) -> list[dict[str, Any]]:
     """Chat sessions, most recently used first: id, last use, turns over all visits."""
     rows = session.scalars(select(Run).where(Run.graph == "chat")
                            .order_by(Run.started_at.desc())).all()
@@ -159,3 +159,11 @@ def chat_sessions(session: Session, limit: int = 20) -> list[dict[str, Any]]:
                                               "last_used": r.started_at.isoformat()})
         entry["turns"] += int((r.outputs or {}).get("turns") or 0)
     return list(found.values())[:limit]
+
+
+def chat_session_turns(session: Session, session_id: str) -> int | None:
+    """Turns a chat session has had over all its visits; None when it was never opened."""
+    for entry in chat_sessions(session, limit=None):
+        if entry["session_id"] == session_id:
+            return int(entry["turns"])
+    return None

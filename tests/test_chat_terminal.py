@@ -131,12 +131,22 @@ def test_memory_commands_explain_bad_input(tmp_path: Path) -> None:
 def test_piped_mode_prints_answers_only_and_the_session_on_stderr(tmp_path: Path) -> None:
     done = run(["chat", "--session", "pipe1"], tmp_path, "Say hello.\n/exit\n")
     assert done.returncode == 0, done.stderr
-    assert "session pipe1" in done.stderr
+    assert "session pipe1 (new)" in done.stderr
     assert "->" not in done.stdout + done.stderr  # routing lines are for a terminal
     assert "ai>" not in done.stdout and done.stdout.strip()  # the answer, nothing else
     runs = json.loads(run(["runs", "--json"], tmp_path).stdout)["runs"]
     chat = next(r for r in runs if r["graph"] == "chat")
     assert chat["status"] == "succeeded" and chat["calls_used"] == 1  # one turn
+
+
+def test_a_session_says_whether_it_is_new_or_resumed(tmp_path: Path) -> None:
+    """A mistyped --session id shows as a new session, not as a history that vanished."""
+    first = run(["chat", "--session", "notes"], tmp_path, "Say hello.\n")
+    assert first.returncode == 0 and "session notes (new)" in first.stderr, first.stderr
+    again = run(["chat", "--session", "notes"], tmp_path, "")
+    assert "session notes (resumed after 1 turn)" in again.stderr, again.stderr
+    typo = run(["chat", "--session", "nots"], tmp_path, "")
+    assert "session nots (new)" in typo.stderr, typo.stderr
 
 
 def test_six_chats_at_once_keep_every_fact(tmp_path: Path,

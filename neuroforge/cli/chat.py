@@ -145,15 +145,23 @@ def _one_message(ask: Any) -> str:
     return "\n".join(parts)
 
 
+def _visit(earlier_turns: int | None) -> str:
+    if earlier_turns is None:
+        return "(new)"
+    return f"(resumed after {earlier_turns} turn{'' if earlier_turns == 1 else 's'})"
+
+
 def chat_loop(ctx: ChatContext, interactive: bool) -> None:
     """Read messages until /exit or end of input."""
     ctx.interactive = interactive
     if interactive:
         ctx.info.print(f"NeuroForge chat, session [bold]{ctx.session_id}[/] "
+                       f"{_visit(ctx.earlier_turns)} "
                        f"(resume with --session {ctx.session_id} or --continue); "
                        "/help for commands")
     else:  # scripts read answers on stdout and find the session id on stderr
-        ctx.info.print(f"session {ctx.session_id}", highlight=False)
+        ctx.info.print(f"session {ctx.session_id} {_visit(ctx.earlier_turns)}",
+                       highlight=False)
     for line in read_lines(interactive, ctx.settings.data_dir / "chat_history"):
         if not handle_line(ctx, line):
             break
@@ -173,6 +181,8 @@ def run_chat(settings: Settings, session_id: str | None, model: str | None,
     deps = chat_deps(settings, store, memory)
     session_id = session_id or new_id()
     with store.session() as session:  # the session shows in `neuroforge runs`
+        # Said at the start, so a mistyped id is seen as a new session, not a lost history.
+        earlier_turns = records.chat_session_turns(session, session_id)
         run_id = records.start_run(session, "chat", {"session_id": session_id, "model": model})
 
     def out(text: str) -> None:
@@ -183,7 +193,8 @@ def run_chat(settings: Settings, session_id: str | None, model: str | None,
         graph = create_chat_graph(deps).compile(checkpointer=saver)
         ctx = ChatContext(settings=settings, graph=graph, session_id=session_id,
                           model=model, memory=memory, out=out, system=system,
-                          info=Console(stderr=True, soft_wrap=True), stop=deps.stop)
+                          info=Console(stderr=True, soft_wrap=True), stop=deps.stop,
+                          earlier_turns=earlier_turns)
         try:
             chat_loop(ctx, interactive=sys.stdin.isatty())
         finally:

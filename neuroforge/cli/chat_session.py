@@ -29,6 +29,7 @@ class ChatContext:
     stop: threading.Event  # the graph's ChatDeps.stop: Ctrl-C sets it to end the answer
     interactive: bool = False
     turns: int = 0
+    earlier_turns: int | None = None  # None: a new session; else the turns of its visits
     system: str | None = None  # sent with every turn; the graph keeps it for the session
     commands: dict[str, Callable[[ChatContext, str], None]] = field(default_factory=dict)
 
