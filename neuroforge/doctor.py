@@ -67,7 +67,7 @@ def native_crash(path: str, timeout_s: float = 120.0) -> str | None:
         done = subprocess.run([sys.executable, "-c", LLAMA_SMOKE, path],
                               capture_output=True, timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired:
-        return f"did not answer in {timeout_s:.0f} s"
+        return f"did not answer in {timeout_s:g} s"
     if done.returncode >= 0:
         return None
     try:

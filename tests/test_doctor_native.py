@@ -22,7 +22,7 @@ def test_native_crash_names_the_signal_and_passes_a_python_error(
     monkeypatch.setattr(doctor, "LLAMA_SMOKE", "raise ValueError('no such file')")
     assert doctor.native_crash("any.gguf") is None
     monkeypatch.setattr(doctor, "LLAMA_SMOKE", "import time; time.sleep(30)")
-    assert doctor.native_crash("any.gguf", timeout_s=0.5) == "did not answer in 0 s"
+    assert doctor.native_crash("any.gguf", timeout_s=0.5) == "did not answer in 0.5 s"
 
 
 @pytest.mark.embedded
