@@ -1,6 +1,9 @@
 """``doctor`` reports a llama.cpp build that crashes on this CPU instead of dying with it."""
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -51,3 +54,23 @@ def test_demo_stops_in_one_line_when_llama_cpp_crashes(
     assert "the demo needs the embedded model: llama.cpp crashed with SIGSEGV" in result.output
     assert "rm -rf .venv && make setup" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.embedded
+def test_a_test_run_stops_in_one_line_when_llama_cpp_crashes(tmp_path: Path) -> None:
+    """The conftest hook: a run that selects embedded tests on a CPU where llama.cpp
+    crashes stops before the first of them, in one line, instead of a bare segfault."""
+    # A pytest plugin that makes the hook's probe crash the way a bad build does.
+    (tmp_path / "crashing_llama.py").write_text(
+        f"from neuroforge import doctor\ndoctor.LLAMA_SMOKE = {SEGFAULT!r}\n")
+    repo = Path(__file__).resolve().parents[1]
+    env = os.environ | {"PYTHONPATH": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
+         "crashing_llama", f"{Path(__file__).name}::test_the_real_build_runs_the_bundled_model"],
+        cwd=repo / "tests", env=env, capture_output=True, text=True, timeout=300)
+    said = done.stdout + done.stderr
+    assert done.returncode == 1, said
+    assert "llama.cpp crashed with SIGSEGV running the bundled model on this CPU" in said
+    assert "rm -rf .venv && make setup" in said
+    assert "passed" not in said and "Traceback" not in said
