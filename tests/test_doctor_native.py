@@ -63,12 +63,11 @@ def test_a_test_run_stops_in_one_line_when_llama_cpp_crashes(tmp_path: Path) -> 
     # A pytest plugin that makes the hook's probe crash the way a bad build does.
     (tmp_path / "crashing_llama.py").write_text(
         f"from neuroforge import doctor\ndoctor.LLAMA_SMOKE = {SEGFAULT!r}\n")
-    repo = Path(__file__).resolve().parents[1]
     env = os.environ | {"PYTHONPATH": str(tmp_path)}
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
          "crashing_llama", f"{Path(__file__).name}::test_the_real_build_runs_the_bundled_model"],
-        cwd=repo / "tests", env=env, capture_output=True, text=True, timeout=300)
+        cwd=Path(__file__).parent, env=env, capture_output=True, text=True, timeout=300)
     said = done.stdout + done.stderr
     assert done.returncode == 1, said
     assert "llama.cpp crashed with SIGSEGV running the bundled model on this CPU" in said
