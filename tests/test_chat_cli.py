@@ -90,6 +90,21 @@ def test_clear_forgets_the_conversation_and_save_writes_it(tmp_path: Path) -> No
     assert "cannot write" in ctx.info.file.getvalue()
 
 
+def test_lines_that_get_no_answer_are_counted_and_the_rest_still_answered() -> None:
+    """What a piped session's exit status is made of: refused lines and failed answers,
+    never a stopped answer or a line that was acted on."""
+    import httpx
+
+    ctx, model, said = session()
+    for line in ("/nope", "/route", "x" * 100_000, "Say hello.", "/help", ""):
+        assert handle_line(ctx, line) is True
+    assert ctx.unanswered == 3 and said.getvalue().strip() == "Hello!"
+    model.reply, model.fail_after = "one two three", 1
+    model.fail_with = httpx.ConnectError("connection refused")
+    handle_line(ctx, "And again?")
+    assert ctx.unanswered == 4 and "the answer failed" in ctx.info.file.getvalue()  # type: ignore[attr-defined]
+
+
 def test_multi_line_input_by_backslash_and_by_block(tmp_path: Path) -> None:
     typed = iter(["first line \\", "second line", '"""', "a", "b", '"""', "/exit"])
 
@@ -118,9 +133,10 @@ def test_list_and_continue_find_the_latest_session(monkeypatch: pytest.MonkeyPat
     seen: dict[str, Any] = {}
 
     def fake_run_chat(settings: Any, session_id: str | None, model: str | None,
-                      system: str | None = None) -> None:
+                      system: str | None = None) -> int:
         seen.update(session=session_id, temperature=settings.temperature_for("chat"),
                     system=system)
+        return 0
 
     monkeypatch.setattr(chat_cli, "run_chat", fake_run_chat)
     result = runner.invoke(app, ["chat", "--continue", "--temperature", "0.2",

@@ -139,6 +139,20 @@ def test_piped_mode_prints_answers_only_and_the_session_on_stderr(tmp_path: Path
     assert chat["status"] == "succeeded" and chat["calls_used"] == 1  # one turn
 
 
+def test_a_piped_line_that_is_not_utf8_fails_the_run_after_the_others_are_answered(
+        tmp_path: Path) -> None:
+    done = subprocess.run([NEUROFORGE, "chat", "--session", "mixed"],
+                          input=b"caf\xe9?\nSay hello.\n", env=env_for(tmp_path),
+                          capture_output=True, timeout=300)
+    stderr = done.stderr.decode()
+    assert done.returncode == 1, stderr
+    assert "not valid UTF-8 (byte 0xe9 at character 4); nothing was sent" in stderr
+    assert "1 piped line(s) got no answer" in stderr and "Traceback" not in stderr
+    assert done.stdout.strip()  # the good line was still answered
+    runs = json.loads(run(["runs", "--json"], tmp_path).stdout)["runs"]
+    assert next(r for r in runs if r["graph"] == "chat")["calls_used"] == 1
+
+
 def test_a_session_says_whether_it_is_new_or_resumed(tmp_path: Path) -> None:
     """A mistyped --session id shows as a new session, not as a history that vanished."""
     first = run(["chat", "--session", "notes"], tmp_path, "Say hello.\n")

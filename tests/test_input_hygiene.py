@@ -56,6 +56,7 @@ def test_a_chat_line_that_is_not_utf8_is_refused_and_the_session_goes_on() -> No
                       stop=threading.Event())
     assert handle_line(ctx, "where \udcff is it?") is True
     assert "not valid UTF-8" in info.getvalue() and said.getvalue() == ""
+    assert ctx.unanswered == 1  # a piped session exits 1 for it, after the other lines
 
 
 @pytest.mark.parametrize("session", ["../../etc/passwd", "a b", "x" * 65, "", "-dash"])

@@ -67,9 +67,11 @@ def chat(
         temperatures = current.temperatures.model_copy(update={"chat": temperature})
         current = current.model_copy(update={"temperatures": temperatures})
     try:
-        run_chat(current, session, model, system)
+        unanswered = run_chat(current, session, model, system)
     except (DatabaseError, MemoryError_, ModelError) as exc:
         fail(str(exc))
+    if unanswered:  # a script learns that some of its lines got no answer
+        fail(f"{unanswered} piped line(s) got no answer; each says why above")
 
 
 def _sessions(current: Settings) -> list[dict[str, Any]]:
@@ -168,8 +170,9 @@ def chat_loop(ctx: ChatContext, interactive: bool) -> None:
 
 
 def run_chat(settings: Settings, session_id: str | None, model: str | None,
-             system: str | None = None) -> None:
-    """Open the stores and the checkpointer, then chat until the user leaves."""
+             system: str | None = None) -> int:
+    """Open the stores and the checkpointer, then chat until the user leaves; returns
+    how many piped lines got no answer (0 in a terminal, where a person saw each)."""
     from neuroforge.graphs.chat import create_chat_graph
     from neuroforge.knowledge import records
     from neuroforge.knowledge.schema import new_id
@@ -201,3 +204,4 @@ def run_chat(settings: Settings, session_id: str | None, model: str | None,
             with store.session() as session:
                 records.finish_run(session, run_id, status="succeeded", calls_used=ctx.turns,
                                    outputs={"session_id": ctx.session_id, "turns": ctx.turns})
+    return 0 if ctx.interactive else ctx.unanswered

@@ -139,14 +139,19 @@ NEEDS_ARGUMENT = {"/memory": "QUERY", "/route": "TASK", "/optimize": "PROMPT",
                   "/save": "FILE"}
 
 
+def _refuse(ctx: ChatContext, why: str) -> None:
+    """Say why a line is not acted on, and count it against the session's exit status."""
+    ctx.info.print(why, highlight=False)
+    ctx.unanswered += 1
+
+
 def handle_line(ctx: ChatContext, line: str) -> bool:
     """Act on one line of input; ``False`` when the session should end."""
     from neuroforge.graphs.chat import MAX_TURN_CHARS
 
     problem = utf8_problem(line)
     if problem:
-        ctx.info.print(f"[red]error:[/] the message {problem}; nothing was sent.",
-                       highlight=False)
+        _refuse(ctx, f"[red]error:[/] the message {problem}; nothing was sent.")
         return True
     text = strip_controls(line).strip()
     if not text:
@@ -156,15 +161,15 @@ def handle_line(ctx: ChatContext, line: str) -> bool:
         if name in ("/exit", "/quit"):
             return False
         if name not in COMMANDS:
-            ctx.info.print(f"unknown command {name}; /help lists them", highlight=False)
+            _refuse(ctx, f"unknown command {name}; /help lists them")
         elif name in NEEDS_ARGUMENT and not arg.strip():
-            ctx.info.print(f"usage: {name} {NEEDS_ARGUMENT[name]}")
+            _refuse(ctx, f"usage: {name} {NEEDS_ARGUMENT[name]}")
         else:
             COMMANDS[name](ctx, arg.strip())
         return True
     if len(text) > MAX_TURN_CHARS:
-        ctx.info.print(f"[red]error:[/] the message has {len(text)} characters; the limit is "
-                       f"{MAX_TURN_CHARS}. Nothing was sent.")
+        _refuse(ctx, f"[red]error:[/] the message has {len(text)} characters; the limit is "
+                     f"{MAX_TURN_CHARS}. Nothing was sent.")
         return True
     stream_turn(ctx, text)
     return True
