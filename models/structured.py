@@ -21,7 +21,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from pydantic import BaseModel, ValidationError
 
 from neuroforge.models.backends import invoke_model, model_identity
-from neuroforge.models.embedded import EmbeddedChatModel
+from neuroforge.models.embedded import EmbeddedChatModel, grammar_schema
 
 __all__ = [
     "StructuredOutputError",
@@ -170,8 +170,8 @@ def native_constraint(model: BaseChatModel, json_schema: dict[str, Any]) -> dict
     if wanted == "json_schema":
         return {"response_format": {"type": "json_schema", "json_schema": {
             "name": "reply", "schema": json_schema}}}
-    if wanted == "json_object":
-        return {"response_format": {"type": "json_object", "schema": json_schema}}
+    if wanted == "json_object":  # llama.cpp's server compiles it as the embedded model does
+        return {"response_format": {"type": "json_object", "schema": grammar_schema(json_schema)}}
     return {}
 
 

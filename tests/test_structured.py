@@ -76,3 +76,20 @@ def test_instructions_name_fields_enums_and_descriptions() -> None:
 def test_extract_json_rejects_non_json(text: str) -> None:
     with pytest.raises(ValueError):
         extract_json(text)
+
+
+def test_llama_cpps_server_gets_the_schema_its_grammar_compiler_accepts() -> None:
+    """json_object (llama.cpp's server) compiles the schema into a grammar as the embedded
+    model does, and a long string bound there failed the compile and took the server down;
+    json_schema servers (vLLM, OpenAI) get the schema as it is."""
+    from neuroforge.agents.schemas import RewriteReply
+    from neuroforge.models.structured import native_constraint
+
+    schema = RewriteReply.model_json_schema()
+    assert schema["properties"]["prompt"]["maxLength"] == 1500
+    llama = ScriptedChatModel.from_replies([])
+    llama.metadata = {"response_format": "json_object"}
+    held = native_constraint(llama, schema)["response_format"]["schema"]
+    assert held["properties"]["prompt"]["maxLength"] == 500
+    llama.metadata = {"response_format": "json_schema"}
+    assert native_constraint(llama, schema)["response_format"]["json_schema"]["schema"] == schema
