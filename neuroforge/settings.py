@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -32,6 +32,7 @@ __all__ = [
     "config_file_path",
     "load_settings",
     "masked_settings",
+    "setting_names_beside",
 ]
 
 AGENT_ROLES = (
@@ -40,8 +41,15 @@ AGENT_ROLES = (
 DEFAULT_DATA_DIR = Path("~/.neuroforge")
 
 
+# A misspelt key (``NEUROFORGE_MODELS__DEFAULT``, ``analist = ...`` in the file) is refused
+# rather than ignored: ignored, the run goes on quietly with another model than meant.
+_NO_UNKNOWN_KEYS = ConfigDict(extra="forbid")
+
+
 class RoleModels(BaseModel):
     """Which registry model plays each agent role; ``None`` means the default model."""
+
+    model_config = _NO_UNKNOWN_KEYS
 
     analyst: str | None = None
     creative: str | None = None
@@ -57,6 +65,8 @@ class RoleModels(BaseModel):
 class RoleTemperatures(BaseModel):
     """Sampling temperature per role: low where agents judge, high where they invent."""
 
+    model_config = _NO_UNKNOWN_KEYS
+
     analyst: float = Field(0.2, ge=0, le=2)
     creative: float = Field(0.9, ge=0, le=2)
     validator: float = Field(0.3, ge=0, le=2)
@@ -69,6 +79,8 @@ class RoleTemperatures(BaseModel):
 
 class Budgets(BaseModel):
     """Bounds that keep a run finite."""
+
+    model_config = _NO_UNKNOWN_KEYS
 
     max_model_calls: int = Field(200, ge=1, description="model calls one run may spend")
     max_tokens: int = Field(512, ge=16, le=8192, description="tokens one reply may use")
@@ -90,7 +102,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="NEUROFORGE_",
         env_nested_delimiter="__",
-        extra="ignore",
+        # Refuses unknown keys of the file and of arguments; environment variables are only
+        # read by field name, so NEUROFORGE_CONFIG and the benchmarks' own still pass.
+        extra="forbid",
         validate_default=True,
     )
 
@@ -197,6 +211,19 @@ class Settings(BaseSettings):
     def temperature_for(self, role: str) -> float:
         """The sampling temperature configured for ``role``."""
         return float(getattr(self.temperatures, role, 0.7))
+
+
+def setting_names_beside(loc: tuple[int | str, ...]) -> list[str]:
+    """The settings that sit where the key at ``loc`` was given (its siblings), so a
+    misspelt key can be told what it may have meant."""
+    model: type[BaseModel] = Settings
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        if field is None or not isinstance(field.annotation, type) \
+                or not issubclass(field.annotation, BaseModel):
+            return []
+        model = field.annotation
+    return sorted(model.model_fields)
 
 
 class ConfigFileError(ValueError):

@@ -53,7 +53,7 @@ def broken_ollama(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
     url = f"http://admin:hunter2@127.0.0.1:{server.server_address[1]}"
     monkeypatch.setenv("NEUROFORGE_OLLAMA_BASE_URL", url)
     monkeypatch.setenv("NEUROFORGE_BACKEND", "ollama")
-    monkeypatch.setenv("NEUROFORGE_MODELS__DEFAULT", "junk:1b")
+    monkeypatch.setenv("NEUROFORGE_DEFAULT_MODEL", "junk:1b")
     yield request.param
     server.shutdown()
 

@@ -87,13 +87,14 @@ def test_chat_and_structured_replies_go_through_the_server(use_server: str) -> N
 
 def test_optimize_runs_on_the_server(use_server: str, monkeypatch: pytest.MonkeyPatch
                                      ) -> None:
-    monkeypatch.setenv("NEUROFORGE_MODELS__DEFAULT", "openai:smollm2")
+    monkeypatch.setenv("NEUROFORGE_DEFAULT_MODEL", "openai:smollm2")
     result = runner.invoke(app, ["optimize", "Write about dogs.", "--generations", "1",
                                  "--population", "2", "--voters", "1", "--debate-rounds", "0",
                                  "--budget", "40", "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["calls_used"] > 5 and summary["stop_reason"] == "generation limit"
+    assert summary["judge"] == "openai:smollm2"  # the server's model, not the embedded one
 
 
 def test_route_execute_runs_the_task_on_the_server(use_server: str) -> None:

@@ -82,3 +82,30 @@ def test_target_model_defaults_to_embedded(monkeypatch: pytest.MonkeyPatch) -> N
     assert settings.model_for("creative") == "llama3.2:3b"
     monkeypatch.setenv("NEUROFORGE_MODELS__TARGET", "qwen2.5:0.5b")
     assert load_settings().model_for("target") == "qwen2.5:0.5b"
+
+
+def test_a_misspelt_key_is_refused_with_what_it_may_have_meant(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ignored, a typo runs with other models or budgets than the user set, silently."""
+    from typer.testing import CliRunner
+
+    from neuroforge.cli import app
+
+    runner = CliRunner()
+    monkeypatch.setenv("NEUROFORGE_MODELS__DEFAULT", "llama3.2:3b")
+    nested = runner.invoke(app, ["config", "show"])
+    assert nested.exit_code == 2 and "Traceback" not in nested.output
+    assert "models.default: not a setting (known here: analyst, chat," in " ".join(
+        nested.output.split())
+    monkeypatch.delenv("NEUROFORGE_MODELS__DEFAULT")
+    config = tmp_path / "nf.toml"
+    config.write_text('bakend = "ollama"\nzzz = 1\n[budgets]\nmax_calls = 40\n')
+    monkeypatch.setenv("NEUROFORGE_CONFIG", str(config))
+    said = " ".join(runner.invoke(app, ["config", "show"]).output.split())
+    assert "bakend: not a setting (did you mean backend?)" in said
+    assert "budgets.max_calls: not a setting (did you mean max_model_calls?)" in said
+    assert "zzz: not a setting;" in said or "zzz: not a setting)" in said
+    monkeypatch.delenv("NEUROFORGE_CONFIG")
+    monkeypatch.setenv("NEUROFORGE_SOMETHING_ELSE", "1")  # not a setting's name: not read
+    assert load_settings().backend
