@@ -6,12 +6,13 @@ Nested values use ``__`` in environment names, e.g. ``NEUROFORGE_MODELS__ANALYST
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -32,7 +33,7 @@ __all__ = [
     "config_file_path",
     "load_settings",
     "masked_settings",
-    "setting_names_beside",
+    "settings_problems",
 ]
 
 AGENT_ROLES = (
@@ -213,9 +214,8 @@ class Settings(BaseSettings):
         return float(getattr(self.temperatures, role, 0.7))
 
 
-def setting_names_beside(loc: tuple[int | str, ...]) -> list[str]:
-    """The settings that sit where the key at ``loc`` was given (its siblings), so a
-    misspelt key can be told what it may have meant."""
+def _names_beside(loc: tuple[int | str, ...]) -> list[str]:
+    """The settings that sit where the key at ``loc`` was given (its siblings)."""
     model: type[BaseModel] = Settings
     for part in loc[:-1]:
         field = model.model_fields.get(str(part))
@@ -224,6 +224,25 @@ def setting_names_beside(loc: tuple[int | str, ...]) -> list[str]:
             return []
         model = field.annotation
     return sorted(model.model_fields)
+
+
+def _problem(error: Any) -> str:
+    key = ".".join(str(p) for p in error["loc"]) or "settings"
+    if error["type"] != "extra_forbidden":
+        return f"{key}: {error['msg']}"
+    known = _names_beside(tuple(error["loc"]))
+    close = difflib.get_close_matches(str(error["loc"][-1]), known, n=1)
+    if close:
+        return f"{key}: not a setting (did you mean {close[0]}?)"
+    if 0 < len(known) <= 10:  # the nested groups are short enough to list
+        return f"{key}: not a setting (known here: {', '.join(known)})"
+    return f"{key}: not a setting"
+
+
+def settings_problems(exc: ValidationError) -> str:
+    """The settings' validation errors on one line, ``key: what is wrong`` each; a key
+    that is not a setting is told the nearest real one."""
+    return "; ".join(_problem(e) for e in exc.errors())
 
 
 class ConfigFileError(ValueError):

@@ -8,13 +8,15 @@ long-term memory are opened once and shared by every graph.
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 import neuroforge  # noqa: F401  (sets the offline environment defaults)
 from neuroforge.graphs.autopilot import create_autopilot_graph
 from neuroforge.graphs.chat import create_chat_graph
 from neuroforge.graphs.experiment import create_experiment_graph
 from neuroforge.graphs.optimize import create_optimize_graph
 from neuroforge.graphs.route import create_route_graph
-from neuroforge.settings import load_settings
+from neuroforge.settings import load_settings, settings_problems
 from neuroforge.wiring import (
     autopilot_deps,
     chat_deps,
@@ -27,7 +29,11 @@ from neuroforge.wiring import (
 
 __all__ = ["autopilot", "chat", "experiment", "optimize", "route"]
 
-_settings = load_settings()
+try:
+    _settings = load_settings()
+except ValidationError as exc:  # the server prints this; pydantic's chain would bury it
+    raise ValueError(f"invalid NeuroForge configuration ({settings_problems(exc)}); check "
+                     "NEUROFORGE_* variables and `neuroforge config show`") from None
 _store = open_store(_settings)
 _memory = long_term_memory(_settings, _store)
 

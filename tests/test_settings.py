@@ -109,3 +109,22 @@ def test_a_misspelt_key_is_refused_with_what_it_may_have_meant(
     monkeypatch.delenv("NEUROFORGE_CONFIG")
     monkeypatch.setenv("NEUROFORGE_SOMETHING_ELSE", "1")  # not a setting's name: not read
     assert load_settings().backend
+
+
+def test_langgraph_dev_is_told_the_bad_key_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`langgraph dev` imports neuroforge.studio and prints what it raises: the message,
+    not pydantic's chain, says what to fix."""
+    import importlib
+    import sys
+
+    config = tmp_path / "nf.toml"
+    config.write_text('bakend = "embedded"\n')
+    monkeypatch.setenv("NEUROFORGE_CONFIG", str(config))
+    monkeypatch.delitem(sys.modules, "neuroforge.studio", raising=False)
+    with pytest.raises(ValueError, match=r"invalid NeuroForge configuration \(bakend: not a "
+                       r"setting \(did you mean backend\?\)\)") as raised:
+        importlib.import_module("neuroforge.studio")
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__
+    sys.modules.pop("neuroforge.studio", None)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 import signal
 import sys
@@ -14,7 +13,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 
-from neuroforge.settings import Settings, load_settings, setting_names_beside
+from neuroforge.settings import Settings, load_settings, settings_problems
 
 __all__ = [
     "JsonFlag", "RunInterrupted", "console", "errors", "fail", "print_json", "read_text_arg",
@@ -47,23 +46,8 @@ def settings() -> Settings:
     except ConfigFileError as exc:
         fail(f"{exc}. Fix it (TOML, UTF-8), or point NEUROFORGE_CONFIG at another file.", 2)
     except ValidationError as exc:
-        problems = "; ".join(_setting_problem(e) for e in exc.errors())
-        fail(f"invalid configuration ({problems}). Check NEUROFORGE_* variables and the "
-             "config file (`neuroforge config show` prints its path).", 2)
-
-
-def _setting_problem(error: Any) -> str:
-    """One validation error of the settings as ``key: what is wrong``."""
-    key = ".".join(str(p) for p in error["loc"]) or "settings"
-    if error["type"] != "extra_forbidden":
-        return f"{key}: {error['msg']}"
-    known = setting_names_beside(tuple(error["loc"]))
-    close = difflib.get_close_matches(str(error["loc"][-1]), known, n=1)
-    if close:
-        return f"{key}: not a setting (did you mean {close[0]}?)"
-    if 0 < len(known) <= 10:  # the nested groups are short enough to list
-        return f"{key}: not a setting (known here: {', '.join(known)})"
-    return f"{key}: not a setting"
+        fail(f"invalid configuration ({settings_problems(exc)}). Check NEUROFORGE_* "
+             "variables and the config file (`neuroforge config show` prints its path).", 2)
 
 
 def print_json(data: Any) -> None:
