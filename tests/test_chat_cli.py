@@ -86,8 +86,10 @@ def test_clear_forgets_the_conversation_and_save_writes_it(tmp_path: Path) -> No
     assert "**you:** My plan is a trip to Kyoto in May." in saved and "**ai:** Hello!" in saved
     handle_line(ctx, "/clear")
     assert ctx.graph.get_state(ctx.config).values["messages"] == []
+    assert ctx.unanswered == 0
     handle_line(ctx, f"/save {tmp_path / 'no' / 'such' / 'f.md'}")  # one line, no crash
     assert "cannot write" in ctx.info.file.getvalue()
+    assert ctx.unanswered == 1  # a failed command counts as a line without an answer
 
 
 def test_lines_that_get_no_answer_are_counted_and_the_rest_still_answered() -> None:

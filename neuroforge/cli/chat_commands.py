@@ -26,6 +26,13 @@ HELP = """commands:
 a line ending in \\ continues on the next line; \"\"\" starts and ends a block"""
 
 
+def _no_answer(ctx: ChatContext, why: str) -> None:
+    """Say why a line got no answer (refused, or its command failed), and count it: a
+    piped session's exit status says whether every line was answered."""
+    ctx.info.print(why, highlight=False)
+    ctx.unanswered += 1
+
+
 def _history(ctx: ChatContext, _arg: str) -> None:
     values = ctx.graph.get_state(ctx.config).values
     messages = values.get("messages", [])
@@ -51,7 +58,7 @@ def _memory(ctx: ChatContext, arg: str) -> None:
     try:
         found = ctx.memory.recall(arg, 5)
     except MemoryError_ as exc:
-        ctx.info.print(f"[red]error:[/] {exc}", highlight=False)
+        _no_answer(ctx, f"[red]error:[/] {exc}")
         return
     for m in found:
         ctx.out(f"{m.similarity:.2f}  {m.text}  [{m.provenance()}, id {m.id}]\n")
@@ -75,7 +82,7 @@ def _route(ctx: ChatContext, arg: str) -> None:
     try:
         out = create_route_graph(route_deps(ctx.settings)).compile().invoke({"task": arg})
     except (RouteInputError, ModelError) as exc:
-        ctx.info.print(f"[red]error:[/] {exc}", highlight=False)
+        _no_answer(ctx, f"[red]error:[/] {exc}")
         return
     ctx.out(f"{out['decision']['model']}: {out['decision']['reason']}\n")
 
@@ -90,7 +97,7 @@ def _optimize(ctx: ChatContext, arg: str) -> None:
     try:
         result = run_optimize(ctx.settings, state, resume=None, progress=ctx.info)
     except (OptimizeInputError, ModelError) as exc:
-        ctx.info.print(f"[red]error:[/] {exc}", highlight=False)
+        _no_answer(ctx, f"[red]error:[/] {exc}")
         return
     except RunInterrupted as stopped:  # the optimization stops; the chat goes on
         ctx.info.print(f"optimization stopped; continue it with `neuroforge optimize "
@@ -123,8 +130,7 @@ def _save(ctx: ChatContext, arg: str) -> None:
     try:
         target.write_text("\n".join(lines), encoding="utf-8")
     except OSError as exc:
-        ctx.info.print(f"[red]error:[/] cannot write {target}: {exc.strerror or exc}",
-                       highlight=False)
+        _no_answer(ctx, f"[red]error:[/] cannot write {target}: {exc.strerror or exc}")
         return
     ctx.info.print(f"saved {len(values.get('messages', []))} messages to {target}",
                    highlight=False)
@@ -139,19 +145,13 @@ NEEDS_ARGUMENT = {"/memory": "QUERY", "/route": "TASK", "/optimize": "PROMPT",
                   "/save": "FILE"}
 
 
-def _refuse(ctx: ChatContext, why: str) -> None:
-    """Say why a line is not acted on, and count it against the session's exit status."""
-    ctx.info.print(why, highlight=False)
-    ctx.unanswered += 1
-
-
 def handle_line(ctx: ChatContext, line: str) -> bool:
     """Act on one line of input; ``False`` when the session should end."""
     from neuroforge.graphs.chat import MAX_TURN_CHARS
 
     problem = utf8_problem(line)
     if problem:
-        _refuse(ctx, f"[red]error:[/] the message {problem}; nothing was sent.")
+        _no_answer(ctx, f"[red]error:[/] the message {problem}; nothing was sent.")
         return True
     text = strip_controls(line).strip()
     if not text:
@@ -161,14 +161,14 @@ def handle_line(ctx: ChatContext, line: str) -> bool:
         if name in ("/exit", "/quit"):
             return False
         if name not in COMMANDS:
-            _refuse(ctx, f"unknown command {name}; /help lists them")
+            _no_answer(ctx, f"unknown command {name}; /help lists them")
         elif name in NEEDS_ARGUMENT and not arg.strip():
-            _refuse(ctx, f"usage: {name} {NEEDS_ARGUMENT[name]}")
+            _no_answer(ctx, f"usage: {name} {NEEDS_ARGUMENT[name]}")
         else:
             COMMANDS[name](ctx, arg.strip())
         return True
     if len(text) > MAX_TURN_CHARS:
-        _refuse(ctx, f"[red]error:[/] the message has {len(text)} characters; the limit is "
+        _no_answer(ctx, f"[red]error:[/] the message has {len(text)} characters; the limit is "
                      f"{MAX_TURN_CHARS}. Nothing was sent.")
         return True
     stream_turn(ctx, text)
