@@ -334,6 +334,11 @@ def as_model_error(exc: BaseException, model: BaseChatModel) -> ModelError | Non
     return None
 
 
+RESPONSE_FORMAT_HINT = (
+    "; the server refused how structured replies were asked for: set "
+    "NEUROFORGE_OPENAI_RESPONSE_FORMAT=json_object (llama.cpp's server) or none")
+
+
 def _openai_error(exc: BaseException, name: str, location: str) -> ModelError | None:
     import openai
 
@@ -342,9 +347,12 @@ def _openai_error(exc: BaseException, name: str, location: str) -> ModelError | 
     if isinstance(exc, openai.APIConnectionError):
         return ModelUnavailableError(name, location, f"cannot connect ({exc})")
     if isinstance(exc, openai.APIStatusError):
-        reason = f"HTTP {exc.status_code}: {' '.join(str(exc.message).split())[:200]}"
+        message = " ".join(str(exc.message).split())
+        reason = f"HTTP {exc.status_code}: {message[:200]}"
         if exc.status_code == 404:
             return ModelNotFoundError(name, location, reason)
+        if "response_format" in message:  # the same request fails again: say what to set
+            return ModelUnavailableError(name, location, reason + RESPONSE_FORMAT_HINT)
         return ModelUnavailableError(name, location, reason, transient=exc.status_code >= 500)
     return None
 

@@ -122,6 +122,17 @@ def test_a_server_that_is_down_is_one_line(monkeypatch: pytest.MonkeyPatch) -> N
     assert "Traceback" not in missing.output
 
 
+def test_a_response_format_the_server_refuses_says_what_to_set(use_server: str) -> None:
+    """llama.cpp's server answers json_schema with HTTP 500: retrying cannot help, and
+    the message names the setting that does."""
+    config = LLMConfig(openai_base_url=use_server, openai_response_format="json_schema")
+    model = create_chat_model("openai:smollm2", config, temperature=0.0, max_tokens=32)
+    with pytest.raises(ModelError, match="NEUROFORGE_OPENAI_RESPONSE_FORMAT=json_object") \
+            as refused:
+        structured_reply(model, [HumanMessage("Name a colour of the sky.")], Colour)
+    assert not refused.value.transient
+
+
 def test_next_token_logprobs_come_from_the_server(use_server: str) -> None:
     """The server's greedy reply with top_logprobs: the distribution at the reply's first
     token (its own top token among them), and past a prefix the reply starts with."""
