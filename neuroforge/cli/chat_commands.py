@@ -26,13 +26,6 @@ HELP = """commands:
 a line ending in \\ continues on the next line; \"\"\" starts and ends a block"""
 
 
-def _no_answer(ctx: ChatContext, why: str) -> None:
-    """Say why a line got no answer (refused, or its command failed), and count it: a
-    piped session's exit status says whether every line was answered."""
-    ctx.info.print(why, highlight=False)
-    ctx.unanswered += 1
-
-
 def _history(ctx: ChatContext, _arg: str) -> None:
     values = ctx.graph.get_state(ctx.config).values
     messages = values.get("messages", [])
@@ -58,7 +51,7 @@ def _memory(ctx: ChatContext, arg: str) -> None:
     try:
         found = ctx.memory.recall(arg, 5)
     except MemoryError_ as exc:
-        _no_answer(ctx, f"[red]error:[/] {exc}")
+        ctx.no_answer(f"[red]error:[/] {exc}")
         return
     for m in found:
         ctx.out(f"{m.similarity:.2f}  {m.text}  [{m.provenance()}, id {m.id}]\n")
@@ -82,7 +75,7 @@ def _route(ctx: ChatContext, arg: str) -> None:
     try:
         out = create_route_graph(route_deps(ctx.settings)).compile().invoke({"task": arg})
     except (RouteInputError, ModelError) as exc:
-        _no_answer(ctx, f"[red]error:[/] {exc}")
+        ctx.no_answer(f"[red]error:[/] {exc}")
         return
     ctx.out(f"{out['decision']['model']}: {out['decision']['reason']}\n")
 
@@ -97,7 +90,7 @@ def _optimize(ctx: ChatContext, arg: str) -> None:
     try:
         result = run_optimize(ctx.settings, state, resume=None, progress=ctx.info)
     except (OptimizeInputError, ModelError) as exc:
-        _no_answer(ctx, f"[red]error:[/] {exc}")
+        ctx.no_answer(f"[red]error:[/] {exc}")
         return
     except RunInterrupted as stopped:  # the optimization stops; the chat goes on
         ctx.info.print(f"optimization stopped; continue it with `neuroforge optimize "
@@ -130,7 +123,7 @@ def _save(ctx: ChatContext, arg: str) -> None:
     try:
         target.write_text("\n".join(lines), encoding="utf-8")
     except OSError as exc:
-        _no_answer(ctx, f"[red]error:[/] cannot write {target}: {exc.strerror or exc}")
+        ctx.no_answer(f"[red]error:[/] cannot write {target}: {exc.strerror or exc}")
         return
     ctx.info.print(f"saved {len(values.get('messages', []))} messages to {target}",
                    highlight=False)
@@ -151,7 +144,7 @@ def handle_line(ctx: ChatContext, line: str) -> bool:
 
     problem = utf8_problem(line)
     if problem:
-        _no_answer(ctx, f"[red]error:[/] the message {problem}; nothing was sent.")
+        ctx.no_answer(f"[red]error:[/] the message {problem}; nothing was sent.")
         return True
     text = strip_controls(line).strip()
     if not text:
@@ -161,14 +154,14 @@ def handle_line(ctx: ChatContext, line: str) -> bool:
         if name in ("/exit", "/quit"):
             return False
         if name not in COMMANDS:
-            _no_answer(ctx, f"unknown command {name}; /help lists them")
+            ctx.no_answer(f"unknown command {name}; /help lists them")
         elif name in NEEDS_ARGUMENT and not arg.strip():
-            _no_answer(ctx, f"usage: {name} {NEEDS_ARGUMENT[name]}")
+            ctx.no_answer(f"usage: {name} {NEEDS_ARGUMENT[name]}")
         else:
             COMMANDS[name](ctx, arg.strip())
         return True
     if len(text) > MAX_TURN_CHARS:
-        _no_answer(ctx, f"[red]error:[/] the message has {len(text)} characters; the limit is "
+        ctx.no_answer(f"[red]error:[/] the message has {len(text)} characters; the limit is "
                      f"{MAX_TURN_CHARS}. Nothing was sent.")
         return True
     stream_turn(ctx, text)

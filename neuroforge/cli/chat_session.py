@@ -29,10 +29,16 @@ class ChatContext:
     stop: threading.Event  # the graph's ChatDeps.stop: Ctrl-C sets it to end the answer
     interactive: bool = False
     turns: int = 0
-    unanswered: int = 0  # messages refused or whose answer failed: a script's exit status
+    unanswered: int = 0  # lines refused or failed (``no_answer``): a script's exit status
     earlier_turns: int | None = None  # None: a new session; else the turns of its visits
     system: str | None = None  # sent with every turn; the graph keeps it for the session
     commands: dict[str, Callable[[ChatContext, str], None]] = field(default_factory=dict)
+
+    def no_answer(self, why: str) -> None:
+        """Say why a line got no answer (refused, or its command or answer failed), and
+        count it: a piped session's exit status says whether every line was answered."""
+        self.info.print(why, highlight=False)
+        self.unanswered += 1
 
     @property
     def config(self) -> dict[str, Any]:
@@ -68,9 +74,7 @@ def stream_turn(ctx: ChatContext, text: str) -> dict[str, Any]:
         ctx.info.print("[yellow]stopped[/] (the partial answer is kept)" if said else
                        "[yellow]stopped[/] before the answer began")
     elif values.get("error"):
-        ctx.unanswered += 1
-        ctx.info.print(f"[red]the answer failed:[/] {values['error']} (the session goes on)",
-                       highlight=False)
+        ctx.no_answer(f"[red]the answer failed:[/] {values['error']} (the session goes on)")
     return values
 
 
