@@ -162,7 +162,7 @@ def handle_line(ctx: ChatContext, line: str) -> bool:
         return True
     if len(text) > MAX_TURN_CHARS:
         ctx.no_answer(f"[red]error:[/] the message has {len(text)} characters; the limit is "
-                     f"{MAX_TURN_CHARS}. Nothing was sent.")
+                      f"{MAX_TURN_CHARS}. Nothing was sent.")
         return True
     stream_turn(ctx, text)
     return True
